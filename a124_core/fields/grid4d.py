@@ -1,0 +1,125 @@
+"""4D grid field of steps 2-3 (paper Eq. 1-2, SPEC 3): T time knots of the static grid, linear in time.
+
+The encoding is linear in its table, so the features at time t are the encoding of the blended table
+(1 - w) V_i + w V_{i+1}; one blend per rendered frame costs O(table) and leaves one grid lookup per point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from .encoding import GridEncoder, corner_lookup, gather_features
+from .static import FieldConfig, RadianceField, StaticField
+
+
+@dataclass(frozen=True)
+class Grid4DConfig:
+    """The dynamic field: the static field's sizes plus time knots and the temporal TV sampling."""
+
+    field: FieldConfig = field(default_factory=FieldConfig)
+    """Grid and MLP sizes (must match the static field it starts from)."""
+    num_knots: int = 64
+    """T, the number of time grids."""
+    tv_points: int = 100_000
+    """Uniform points the temporal TV loss is averaged over."""
+
+    def __post_init__(self) -> None:
+        if self.num_knots < 1:
+            raise ValueError(f"num_knots (T) must be >= 1, got {self.num_knots}")
+
+
+def knot_blend(t: Tensor, num_knots: int) -> tuple[Tensor, Tensor]:
+    """Lower knot index and blend weight of time(s) t in [0, 1] (g = t (T - 1))."""
+    if num_knots == 1:
+        return torch.zeros_like(t, dtype=torch.long), torch.zeros_like(t)
+    g = t.clamp(0.0, 1.0) * (num_knots - 1)
+    lower = torch.floor(g).long().clamp(max=num_knots - 2)
+    return lower, g - lower
+
+
+class Grid4DField(RadianceField):
+    """Features at (x, t): the grid of the time-interpolated table; the MLP is shared over time."""
+
+    is_dynamic = True
+
+    def __init__(self, config: Grid4DConfig = Grid4DConfig()):
+        super().__init__()
+        self.dynamic_config = config
+        self.grid = GridEncoder(config.field.grid)
+        table = self.grid.new_table()
+        self.embeddings = nn.Parameter(table[None].repeat(config.num_knots, 1, 1))  # [T, entries, F]
+        self._init_head(config.field, self.grid.output_dim)
+
+    @classmethod
+    def from_static(cls, static: StaticField, num_knots: int = 64, tv_points: int = 100_000) -> Grid4DField:
+        """Every knot starts as a copy of the static grid; the MLP starts from the static MLP."""
+        model = cls(Grid4DConfig(static.config, num_knots, tv_points)).to(static.encoder.embeddings.device)
+        with torch.no_grad():
+            model.embeddings.copy_(static.encoder.embeddings[None].expand_as(model.embeddings))
+            model.mlp.load_state_dict(static.mlp.state_dict())
+        return model
+
+    @property
+    def num_knots(self) -> int:
+        return self.dynamic_config.num_knots
+
+    def table_at(self, t: Tensor | float) -> Tensor:
+        """The grid table [entries, F] at one time t (a float or a 0-d tensor; no host sync)."""
+        t = torch.as_tensor(t, dtype=self.embeddings.dtype, device=self.embeddings.device)
+        lower, w = knot_blend(t.reshape(()), self.num_knots)
+        if self.num_knots == 1:
+            return self.embeddings[0]
+        pair = self.embeddings.index_select(0, torch.stack([lower, lower + 1]))
+        return torch.lerp(pair[0], pair[1], w)
+
+    def features(self, x: Tensor, t: Tensor | float | None = None) -> Tensor:
+        """x [N, 3]; t a scalar (one time for all points, the rendering case) or [N] per-point times."""
+        if t is None:
+            raise ValueError("A dynamic field needs a time t in [0, 1]")
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        if t.numel() == 1:
+            return self.grid(x, self.table_at(t))
+        if t.shape != x.shape[:1]:
+            raise ValueError(
+                f"t must be a scalar or have one entry per point ({x.shape[0]}), got shape {tuple(t.shape)}"
+            )
+        lower, w = knot_blend(t, self.num_knots)
+        upper = (lower + 1).clamp(max=self.num_knots - 1)
+        flat = self.embeddings.reshape(-1, self.embeddings.shape[-1])
+        entries = self.embeddings.shape[1]
+        rows, weights = corner_lookup(self.grid.normalize(x).to(flat.dtype), self.grid.layout)
+        f0 = gather_features(flat, rows + (lower * entries)[:, None, None], weights)
+        f1 = gather_features(flat, rows + (upper * entries)[:, None, None], weights)
+        return torch.lerp(f0, f1, w[:, None].to(f0.dtype))
+
+    def grid_parameters(self) -> list[nn.Parameter]:
+        return [self.embeddings]
+
+    def temporal_tv(self, points: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """Paper Eq. 2: mean_x sum_i |V_i(x) - V_{i+1}(x)|^2 / ((T - 1) * feature_dim); 0 for T = 1.
+
+        V_i(x) - V_{i+1}(x) is the encoding of the table difference (linearity), so each knot pair costs one
+        lookup with corner rows and weights shared across pairs.
+        """
+        if self.num_knots == 1:
+            return self.embeddings.sum() * 0.0
+        if points is None:
+            bound = self.config.grid.bound
+            n = self.dynamic_config.tv_points
+            points = (torch.rand(n, 3, generator=generator) * 2 - 1).to(self.embeddings.device) * bound
+        diffs = self.embeddings[1:] - self.embeddings[:-1]  # [T - 1, entries, F]
+        total = points.new_zeros((), dtype=self.embeddings.dtype)
+        if self.grid.uses_tcnn(points.device):
+            for d in diffs:
+                total = total + self.grid(points, d).square().sum()
+        else:
+            rows, weights = corner_lookup(self.grid.normalize(points).to(diffs.dtype), self.grid.layout)
+            for d in diffs:
+                total = total + gather_features(d, rows, weights).square().sum()
+        return total / (points.shape[0] * (self.num_knots - 1) * self.grid.output_dim)
+
+
+__all__ = ["Grid4DConfig", "Grid4DField", "knot_blend"]

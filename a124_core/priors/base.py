@@ -1,0 +1,87 @@
+"""The one interface every diffusion prior implements.
+
+Stage trainers only see `Prior`: a prior of the right `PriorKind` can be wired into any slot that accepts
+that kind (SPEC 5). Priors are frozen, plain objects (not `nn.Module` children of a trainable model) so
+their weights never enter checkpoints.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+class PriorKind(str, enum.Enum):
+    """What a prior is conditioned on; the slot a prior may be wired into."""
+
+    IMAGE_TEXT = "image-text"  # SD1.5: text -> image
+    IMAGE_POSE = "image-pose"  # Zero123-XL: reference image + relative camera -> image
+    VIDEO_TEXT = "video-text"  # ModelScope / Zeroscope: text -> F frames
+    IMAGE_CONTROL = "image-control"  # ControlNet-Tile: text + control image -> image
+
+
+def check_prior_kind(prior: Any, expected: PriorKind, slot: str) -> None:
+    """Raise a clear error when a prior of the wrong kind is wired into a slot (before any training)."""
+    kind = getattr(prior, "kind", None)
+    if kind != expected:
+        got = kind.value if isinstance(kind, PriorKind) else repr(kind)
+        raise ValueError(
+            f"The {slot} slot expects a prior of kind '{expected.value}', got '{got}'. "
+            f"Wire a {expected.value} prior (see README: priors) into this slot."
+        )
+
+
+@dataclass(frozen=True)
+class NoiseSchedule:
+    """The discrete DDPM schedule a prior was trained with (epsilon prediction)."""
+
+    alphas_cumprod: Tensor  # [num_train_timesteps], float32
+
+    @property
+    def num_train_timesteps(self) -> int:
+        return int(self.alphas_cumprod.shape[0])
+
+    def add_noise(self, latents: Tensor, noise: Tensor, t: Tensor) -> Tensor:
+        """q(z_t | z_0) with one timestep per batch element; t: [B] long."""
+        a = self.alphas_cumprod.to(latents.device)[t].float()
+        a = a.view(-1, *([1] * (latents.dim() - 1)))
+        return (a.sqrt() * latents.float() + (1 - a).sqrt() * noise.float()).to(latents.dtype)
+
+
+class Prior(ABC):
+    """A frozen diffusion model used as guidance.
+
+    Contract:
+      - `encode_images` is differentiable w.r.t. its input (the VAE encoder is differentiated by SDS).
+      - `predict_noise` runs without grad and returns the classifier-free-guided epsilon, with the
+        conditional and unconditional branches batched in one network call.
+      - Conditions are built once per prompt/reference by the prior's own `*_condition` methods and cached.
+    """
+
+    kind: PriorKind
+    #: Renders are resized to this square size (or (H, W)) before encoding.
+    image_size: int | tuple[int, int]
+    schedule: NoiseSchedule
+    device: torch.device
+    dtype: torch.dtype
+
+    @abstractmethod
+    def encode_images(self, images: Tensor) -> Tensor:
+        """images [B, 3, H, W] (video priors: [F, 3, H, W]) in [0, 1] -> latents.
+
+        Image priors return [B, C, h, w]; video priors return [1, C, F, h, w]. The batch dimension of the
+        result is the one noise timesteps are drawn for (one t per clip for video).
+        """
+
+    @abstractmethod
+    def predict_noise(self, noisy_latents: Tensor, t: Tensor, condition: Any, guidance_scale: float) -> Tensor:
+        """CFG epsilon eps_u + s * (eps_c - eps_u) for noisy latents at integer timesteps t [B]."""
+
+    @abstractmethod
+    def to(self, device: torch.device | str) -> Prior:
+        """Move weights (used to keep priors on the GPU only while their stage runs); returns self."""

@@ -1,0 +1,215 @@
+"""Render a field along rays or from cameras (SPEC 4).
+
+The field is anything with `forward(x [N, 3], t) -> (density [N], albedo [N, 3])` and `density(x, t)`;
+renderer and field stay apart. Empty samples (outside the box or in unoccupied cells) are never evaluated.
+Frames are rendered in ray chunks, so a 1024x1024 frame needs no more memory than `chunk_rays` rays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..cameras import Cameras
+from ..rays import Rays, camera_rays
+from .occupancy import OccupancyGrid
+from .volume import SHADING_MODES, deltas_of, importance_depths, render_weights, shade, stratified_depths
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Ray-marching settings."""
+
+    num_samples: int = 64
+    """Stratified samples per ray."""
+    num_importance: int = 32
+    """Extra samples per ray drawn from the coarse weights (0 disables the second pass)."""
+    bound: float = 1.0
+    """Scene box [-bound, bound]^3."""
+    min_near: float = 0.2
+    """Rays start at least this far from the camera."""
+    normal_eps: float = 1e-2
+    """Finite-difference step of density-gradient normals."""
+    chunk_rays: int = 4096
+    """Rays rendered per chunk when rendering whole frames."""
+
+    def __post_init__(self) -> None:
+        if self.num_samples < 1 or self.num_importance < 0 or self.chunk_rays < 1:
+            raise ValueError(
+                f"Need num_samples >= 1, num_importance >= 0, chunk_rays >= 1; got {self.num_samples}, "
+                f"{self.num_importance}, {self.chunk_rays}"
+            )
+
+
+def density_normals(field, x: Tensor, t, eps: float) -> Tensor:
+    """Unit normals [N, 3] = -grad(density) by central differences (works with any encoder backend)."""
+    offsets = torch.eye(3, device=x.device, dtype=x.dtype) * eps
+    probes = torch.cat([x[:, None] + offsets, x[:, None] - offsets], 1).reshape(-1, 3)
+    d = field.density(probes, t).reshape(-1, 2, 3)
+    grad = (d[:, 0] - d[:, 1]) / (2 * eps)
+    return -torch.nn.functional.normalize(grad, dim=-1, eps=1e-12)
+
+
+def light_directions(cameras: Cameras, generator: torch.Generator | None = None) -> Tensor:  # [B, 3]
+    """DreamFusion light: normalize(camera position + N(0, I))."""
+    noise = torch.randn(cameras.positions.shape, generator=generator).to(cameras.positions)
+    return torch.nn.functional.normalize(cameras.positions + noise, dim=-1)
+
+
+def _sample_depths(field, rays: Rays, t, config: RenderConfig, occupancy, perturb: bool, generator) -> Tensor:
+    depths = stratified_depths(rays.near, rays.far, config.num_samples, perturb, generator)
+    if config.num_importance == 0:
+        return depths
+    with torch.no_grad():
+        points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]
+        valid = _valid_samples(points, rays, t, occupancy)
+        density = torch.zeros_like(depths)
+        if valid.any():
+            density[valid] = field.density(points[valid], t).to(density.dtype)
+        weights = render_weights(density, deltas_of(depths, rays.far))
+        mids = 0.5 * (depths[:, 1:] + depths[:, :-1])
+        fine = importance_depths(mids, weights[:, 1:-1], config.num_importance, perturb, generator)
+    return torch.sort(torch.cat([depths, fine], -1), -1).values
+
+
+def _valid_samples(points: Tensor, rays: Rays, t, occupancy: OccupancyGrid | None) -> Tensor:  # [R, S] bool
+    valid = (rays.far > rays.near)[:, None].expand(points.shape[:2])
+    if occupancy is not None:
+        valid = valid & occupancy.query(points.reshape(-1, 3), t).reshape(points.shape[:2])
+    return valid
+
+
+def render_rays(
+    field,
+    rays: Rays,
+    t: float | Tensor | None = None,
+    config: RenderConfig = RenderConfig(),
+    occupancy: OccupancyGrid | None = None,
+    shading: str = "albedo",
+    light_dir: Tensor | None = None,
+    ambient: float | Tensor = 1.0,
+    background: Tensor | None = None,
+    perturb: bool = False,
+    need_normals: bool = False,
+    generator: torch.Generator | None = None,
+) -> dict[str, Tensor]:
+    """Volume-render R rays at time t.
+
+    Args:
+        light_dir: [3] or [R, 3]; needed by lambertian / textureless shading.
+        background: [3] or [R, 3] colour behind the object (default white).
+        need_normals: also composite normals and the orientation term (always on for non-albedo shading).
+    Returns:
+        rgb [R, 3], opacity [R], depth [R], weights [R, S]; with normals also normal [R, 3] (sum of w n)
+        and orientation [R] (sum of sg(w) max(n . d, 0)^2, DreamFusion's orientation loss per ray).
+    """
+    if shading not in SHADING_MODES:
+        raise ValueError(f"Unknown shading mode {shading!r}; expected one of {SHADING_MODES}")
+    num_rays = len(rays)
+    if num_rays == 0:
+        raise ValueError("render_rays got an empty batch of rays")
+    if not (torch.isfinite(rays.origins).all() and torch.isfinite(rays.directions).all()):
+        raise ValueError("Ray origins/directions contain non-finite values")
+    need_normals = need_normals or shading != "albedo"
+    depths = _sample_depths(field, rays, t, config, occupancy, perturb, generator)
+    points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]  # [R, S, 3]
+    valid = _valid_samples(points, rays, t, occupancy)
+    flat_valid = valid.reshape(-1).nonzero().squeeze(-1)
+    x = points.reshape(-1, 3).index_select(0, flat_valid)
+    num_samples = depths.shape[1]
+
+    def scatter(values: Tensor, fill: float = 0.0) -> Tensor:
+        full = values.new_full((num_rays * num_samples, *values.shape[1:]), fill)
+        return full.index_copy(0, flat_valid, values).reshape(num_rays, num_samples, *values.shape[1:])
+
+    bg = torch.ones(3, device=points.device) if background is None else background.to(points.device)
+    if x.shape[0] == 0:  # nothing occupied along any ray: the background shows through
+        zeros = depths.new_zeros(num_rays)
+        out = {
+            "rgb": bg.expand(num_rays, 3).float(),
+            "opacity": zeros,
+            "depth": zeros,
+            "weights": torch.zeros_like(depths),
+        }
+        if need_normals:
+            out.update(normal=depths.new_zeros(num_rays, 3), orientation=zeros)
+        return out
+    density, albedo = field(x, t)
+    weights = render_weights(scatter(density.float()), deltas_of(depths, rays.far))
+    normals = density_normals(field, x, t, config.normal_eps).float() if need_normals else None
+    light = None
+    if light_dir is not None:
+        light = light_dir.to(x).reshape(-1, 3)
+        if light.shape[0] == num_rays:
+            light = light[:, None].expand(-1, num_samples, -1).reshape(-1, 3).index_select(0, flat_valid)
+    colour = scatter(shade(albedo.float(), normals, shading, light, ambient))
+    opacity = weights.sum(-1)
+    out = {
+        "rgb": (weights[..., None] * colour).sum(1) + (1 - opacity[:, None]) * bg.reshape(-1, 3),
+        "opacity": opacity,
+        "depth": (weights * depths).sum(-1),
+        "weights": weights,
+    }
+    if normals is not None:
+        n = scatter(normals)
+        out["normal"] = (weights[..., None] * n).sum(1)
+        facing = (n * rays.directions[:, None]).sum(-1).clamp_min(0) ** 2
+        out["orientation"] = (weights.detach() * facing).sum(-1)
+    return out
+
+
+def render_cameras(
+    field,
+    cameras: Cameras,
+    height: int,
+    width: int,
+    times: Tensor | list[float] | None = None,
+    config: RenderConfig = RenderConfig(),
+    occupancy: OccupancyGrid | None = None,
+    shading: str = "albedo",
+    light_dirs: Tensor | None = None,
+    ambient: float | Tensor = 1.0,
+    background: Tensor | None = None,
+    perturb: bool = False,
+    need_normals: bool = False,
+    generator: torch.Generator | None = None,
+) -> dict[str, Tensor]:
+    """Render B cameras (camera b at time times[b]) in chunks; returns per-pixel maps [B, H, W, C].
+
+    background: [3] for all frames or [B, 3], one colour per frame. light_dirs: [B, 3].
+    """
+    if height < 1 or width < 1:
+        raise ValueError(f"Resolution must be positive, got {height}x{width}")
+    if times is not None and len(times) != len(cameras):
+        raise ValueError(f"Got {len(times)} times for {len(cameras)} cameras; pass one time per camera")
+    frames: list[dict[str, Tensor]] = []
+    for b in range(len(cameras)):
+        rays = camera_rays(cameras[b], height, width, config.bound, config.min_near)
+        t = None if times is None else times[b]
+        bg = None if background is None else (background[b] if background.dim() == 2 else background)
+        light = None if light_dirs is None else light_dirs[b]
+        chunks = [
+            render_rays(
+                field,
+                rays[i : i + config.chunk_rays],
+                t,
+                config,
+                occupancy,
+                shading,
+                light,
+                ambient,
+                bg,
+                perturb,
+                need_normals,
+                generator,
+            )
+            for i in range(0, len(rays), config.chunk_rays)
+        ]
+        frames.append({k: torch.cat([c[k] for c in chunks]) for k in chunks[0] if k != "weights"})
+    out = {}
+    for key in frames[0]:
+        stacked = torch.stack([f[key] for f in frames])
+        out[key] = stacked.reshape(len(cameras), height, width, -1)
+    return out
