@@ -27,6 +27,9 @@ class OccupancyConfig:
     """Training steps between refreshes."""
     chunk: int = 1 << 18
     """Cells evaluated per field call during a refresh."""
+    dilate: bool = True
+    """Also mark the 26 neighbours of occupied cells: a cell cut by the surface whose jittered centre fell
+    outside would otherwise punch holes into silhouettes. Only adds samples, never changes an image."""
 
     def __post_init__(self) -> None:
         if self.resolution < 2:
@@ -94,7 +97,12 @@ class OccupancyGrid(nn.Module):
             fresh = ~self.refreshed[slot]
             self.density[slot] = torch.where(fresh, new, torch.maximum(self.density[slot] * self.config.decay, new))
             threshold = torch.clamp(self.density[slot].mean(), max=self.config.threshold)
-            self.occupied[slot] = self.density[slot] > threshold
+            occupied = self.density[slot] > threshold
+            if self.config.dilate:
+                r = self.config.resolution
+                grid = occupied.float().reshape(1, 1, r, r, r)
+                occupied = torch.nn.functional.max_pool3d(grid, 3, stride=1, padding=1).reshape(-1) > 0
+            self.occupied[slot] = occupied
             self.refreshed[slot] = True
 
     def occupancy_fraction(self) -> float:
