@@ -1,0 +1,34 @@
+"""Shared fixtures for the reference tests: the example images and tiny depth-model folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+EXAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "examples"
+EXAMPLE_NAMES = ("fox-game", "panda-dance", "space-shuttle")
+
+
+@pytest.fixture(scope="session")
+def examples() -> Path:
+    if not (EXAMPLES / "panda-dance" / "rgba.png").is_file():
+        pytest.fail(f"Example images not found in {EXAMPLES.resolve()} (CI keeps ../shared beside the checkout).")
+    return EXAMPLES
+
+
+@pytest.fixture(scope="session")
+def tiny_dpt(tmp_path_factory) -> Path:
+    from a124_core.reference.tiny_depth import build_tiny_dpt
+
+    return build_tiny_dpt(tmp_path_factory.mktemp("depth") / "dpt-tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_depth_anything(tmp_path_factory) -> Path:
+    from a124_core.reference.tiny_depth import build_tiny_depth_anything
+
+    return build_tiny_depth_anything(tmp_path_factory.mktemp("depth") / "depth-anything-tiny")
