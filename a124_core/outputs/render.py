@@ -7,6 +7,7 @@ with ambient 1), lambertian (light from the camera), depth, normal and mask.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -88,18 +89,11 @@ def render_frames(
     geometry = any(c in channels for c in ("depth", "normal", "mask"))
     for b in range(len(cameras)):
         cam, t = cameras[b], None if times is None else [times[b]]
+        render = functools.partial(
+            render_cameras, field, cam, resolution, resolution, t, render_config, occupancy, background=white
+        )
         if "albedo" in channels or geometry:
-            maps = render_cameras(
-                field,
-                cam,
-                resolution,
-                resolution,
-                t,
-                render_config,
-                occupancy,
-                background=white,
-                need_normals="normal" in channels,
-            )
+            maps = render(need_normals="normal" in channels)
             if "albedo" in channels:
                 out["albedo"].append(maps["rgb"].cpu())
             if "mask" in channels:
@@ -113,19 +107,7 @@ def render_frames(
                 out["normal"].append(((n + 1) / 2 * alpha + (1 - alpha)).cpu())
         if "lambertian" in channels:
             light = torch.nn.functional.normalize(cam.positions, dim=-1)
-            maps = render_cameras(
-                field,
-                cam,
-                resolution,
-                resolution,
-                t,
-                render_config,
-                occupancy,
-                shading="lambertian",
-                light_dirs=light,
-                ambient=ambient,
-                background=white,
-            )
+            maps = render(shading="lambertian", light_dirs=light, ambient=ambient)
             out["lambertian"].append(maps["rgb"].cpu())
     result = {c: torch.cat(v).clamp(0, 1) for c, v in out.items() if not c.startswith("_")}
     if "depth" in channels:
