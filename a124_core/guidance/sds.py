@@ -1,0 +1,143 @@
+"""Score distillation sampling (SDS) and the x0-reconstruction variant (SPEC 5).
+
+Both take renders in [0, 1], resize them to the prior's size (differentiably), encode them with the prior's
+VAE (differentiated), noise the latents at a random timestep and ask the frozen prior for the CFG epsilon.
+They return named losses; the stage multiplies each by its lambda (threestudio convention).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..priors.base import Prior
+
+
+@dataclass
+class SDSConfig:
+    """How timesteps are drawn and how the SDS gradient is shaped."""
+
+    #: CFG scale s in eps_u + s (eps_c - eps_u) (SPEC 5: SD 100, Zero123 5, video 100, ControlNet 7.5).
+    guidance_scale: float = 100.0
+    #: (t_min, t_max) as fractions of the prior's num_train_timesteps; t ~ U[t_min, t_max] (SPEC: 0.2-0.6).
+    t_range: tuple[float, float] = (0.2, 0.6)
+    #: If set, t_max is annealed linearly from t_range[1] to this value as progress goes 0 -> 1.
+    t_max_end: float | None = None
+    #: Clamp each element of the SDS gradient to [-grad_clip, grad_clip] (SPEC 5: 1 for video); None = off.
+    grad_clip: float | None = None
+
+    def __post_init__(self) -> None:
+        lo, hi = self.t_range
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise ValueError(f"t_range must satisfy 0 <= t_min <= t_max <= 1, got {self.t_range}.")
+        if self.t_max_end is not None and not lo <= self.t_max_end <= 1.0:
+            raise ValueError(f"t_max_end must lie in [t_min, 1] = [{lo}, 1], got {self.t_max_end}.")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip}.")
+
+
+def timestep_bounds(config: SDSConfig, num_train_timesteps: int, progress: float = 0.0) -> tuple[int, int]:
+    """Integer [t_lo, t_hi] (inclusive) at training progress in [0, 1]."""
+    if not 0.0 <= progress <= 1.0:
+        raise ValueError(f"progress must be in [0, 1], got {progress}.")
+    lo, hi = config.t_range
+    if config.t_max_end is not None:
+        hi = hi + (config.t_max_end - hi) * progress
+    n = num_train_timesteps
+    t_lo = min(max(round(lo * n), 0), n - 1)
+    t_hi = min(max(round(hi * n), t_lo), n - 1)
+    return t_lo, t_hi
+
+
+def resize_to_prior(images: Tensor, size: int | tuple[int, int]) -> Tensor:
+    """images [B, 3, H, W] -> [B, 3, S, S] (or (H', W')), bilinear without antialiasing, differentiable."""
+    target = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(images.shape[-2:]) == target:
+        return images
+    return F.interpolate(images, size=target, mode="bilinear", align_corners=False, antialias=False)
+
+
+def _per_sample(weight: float | Tensor, batch: int, like: Tensor) -> Tensor:
+    """weight (scalar or [B]) -> [B, 1, ...] broadcastable to `like`."""
+    w = torch.as_tensor(weight, dtype=torch.float32, device=like.device).reshape(-1)
+    if w.numel() not in (1, batch):
+        raise ValueError(f"weight must be a scalar or have one value per sample ({batch}), got {w.numel()} values.")
+    return w.expand(batch).view(-1, *([1] * (like.dim() - 1)))
+
+
+def _noised(prior: Prior, images: Tensor, config: SDSConfig, progress: float, generator: torch.Generator | None):
+    """Shared front half: resize, encode, draw t and noise, add noise. Returns (z, z_t, noise, t, alpha_bar)."""
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(
+            f"images must be renders [B, 3, H, W] (video: [F, 3, H, W]) in [0, 1], got {tuple(images.shape)}."
+        )
+    z = prior.encode_images(resize_to_prior(images, prior.image_size))
+    b = z.shape[0]
+    t_lo, t_hi = timestep_bounds(config, prior.schedule.num_train_timesteps, progress)
+    gen_device = generator.device if generator is not None else z.device
+    t = torch.randint(t_lo, t_hi + 1, (b,), generator=generator, device=gen_device).to(z.device)
+    noise = torch.randn(z.shape, generator=generator, device=gen_device, dtype=torch.float32).to(z.device)
+    z_t = prior.schedule.add_noise(z.detach(), noise, t)
+    alpha_bar = prior.schedule.alphas_cumprod.to(z.device)[t].view(-1, *([1] * (z.dim() - 1)))
+    return z, z_t, noise, t, alpha_bar
+
+
+def score_distillation(
+    prior: Prior,
+    images: Tensor,
+    condition: Any,
+    config: SDSConfig,
+    weight: float | Tensor = 1.0,
+    progress: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> dict[str, Tensor]:
+    """SDS loss whose gradient w.r.t. the latents is weight * w(t) * (eps_hat - eps), w(t) = 1 - alpha_bar.
+
+    Args:
+        images: renders [B, 3, H, W] in [0, 1] (video priors: [F, 3, H, W], one clip); any size.
+        condition: what the prior's `*_condition` methods built.
+        weight: scalar or per-sample [B] (e.g. Zero123's angle weight); lambda is applied by the stage.
+        progress: training progress in [0, 1] for the annealed t_max.
+
+    Returns:
+        {"loss_sds": scalar 0.5 * sum((z - sg(z - grad))^2) / B, "t": [B], "grad_norm": scalar}.
+    """
+    z, z_t, noise, t, alpha_bar = _noised(prior, images, config, progress, generator)
+    eps_hat = prior.predict_noise(z_t, t, condition, config.guidance_scale).float()
+    grad = _per_sample(weight, z.shape[0], z) * (1.0 - alpha_bar) * (eps_hat - noise)
+    if config.grad_clip is not None:
+        grad = grad.clamp(-config.grad_clip, config.grad_clip)
+    grad = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
+    target = (z - grad).detach()
+    loss = 0.5 * F.mse_loss(z, target, reduction="sum") / z.shape[0]
+    return {"loss_sds": loss, "t": t, "grad_norm": grad.norm().detach()}
+
+
+def x0_reconstruction(
+    prior: Prior,
+    images: Tensor,
+    condition: Any,
+    config: SDSConfig,
+    weight: float | Tensor = 1.0,
+    progress: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> dict[str, Tensor]:
+    """One-step x0 target (ControlNet stage, SPEC 5): loss = 0.5 * sum_b weight_b |z_b - sg(x0_hat_b)|^2 / B.
+
+    x0_hat = (z_t - sqrt(1 - alpha_bar) eps_hat) / sqrt(alpha_bar). The sum-over-elements / batch reduction
+    matches `score_distillation`, so lambdas of the two are on the same scale.
+
+    Returns:
+        {"loss_x0": scalar, "t": [B], "x0": detached x0_hat latents}.
+    """
+    z, z_t, _noise, t, alpha_bar = _noised(prior, images, config, progress, generator)
+    eps_hat = prior.predict_noise(z_t, t, condition, config.guidance_scale).float()
+    x0_hat = (z_t.float() - (1.0 - alpha_bar).sqrt() * eps_hat) / alpha_bar.sqrt()
+    x0_hat = torch.nan_to_num(x0_hat.detach(), nan=0.0, posinf=0.0, neginf=0.0)
+    w = _per_sample(weight, z.shape[0], z)
+    loss = 0.5 * (w * (z - x0_hat) ** 2).sum() / z.shape[0]
+    return {"loss_x0": loss, "t": t, "x0": x0_hat}

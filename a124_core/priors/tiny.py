@@ -1,0 +1,430 @@
+"""Tiny random-weight priors written to disk in the exact layouts of the real models.
+
+Tests and the CLI's smoke preset load them through the real loading code with the hub blocked
+(HF_HUB_OFFLINE=1), so the loaders are exercised on the same folder structures users have. Sizes follow
+FACTS.md: each model is a few hundred K parameters and runs a forward pass in milliseconds on CPU.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from .ldm_format import text_encoder_to_ldm, unet_to_ldm, vae_to_ldm
+
+#: Whole-word tokens of the tiny CLIP vocabulary (prompt words the tests and the smoke preset use).
+TINY_WORDS = (
+    "a",
+    "an",
+    "the",
+    "of",
+    "is",
+    "in",
+    "on",
+    "and",
+    "photo",
+    "image",
+    "view",
+    "front",
+    "side",
+    "back",
+    "overhead",
+    "bottom",
+    "panda",
+    "dog",
+    "cat",
+    "dancing",
+    "running",
+    "jumping",
+    "walking",
+    "high",
+    "resolution",
+    "quality",
+    "best",
+    "good",
+    "dslr",
+    "blurry",
+    "low",
+    "bad",
+    "render",
+    "object",
+)
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2/CLIP byte -> printable unicode map (byte-level BPE alphabet)."""
+    bs = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs]))
+
+
+def _learn_merges(words: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Plain BPE training until every word is one symbol, so applying the merges by rank rebuilds each word."""
+    seqs = [list(w[:-1]) + [w[-1] + "</w>"] for w in dict.fromkeys(words) if len(w) > 1]
+    merges: list[tuple[str, str]] = []
+    while True:
+        counts: dict[tuple[str, str], int] = {}
+        for seq in seqs:
+            for pair in itertools.pairwise(seq):
+                counts[pair] = counts.get(pair, 0) + 1
+        if not counts:
+            return merges
+        best = max(counts, key=lambda p: counts[p])  # ties: first seen (dicts keep insertion order)
+        merges.append(best)
+        for k, seq in enumerate(seqs):
+            out, i = [], 0
+            while i < len(seq):
+                if i + 1 < len(seq) and (seq[i], seq[i + 1]) == best:
+                    out.append(seq[i] + seq[i + 1])
+                    i += 2
+                else:
+                    out.append(seq[i])
+                    i += 1
+            seqs[k] = out
+
+
+def write_clip_tokenizer(folder: Path, words: tuple[str, ...] = TINY_WORDS) -> Path:
+    """Write an offline-loadable CLIP tokenizer (vocab.json, merges.txt, configs) into `folder`.
+
+    The vocabulary is the real CLIP byte-level alphabet (256 characters, the same with `</w>`), the BPE
+    merges learned from `words` (so each becomes a single token), then `<|startoftext|>` and `<|endoftext|>`
+    last, as in the real file. Any text tokenizes (unknown words fall back to characters).
+    `CLIPTokenizer.from_pretrained(folder)` loads it without the hub. Idempotent; returns `folder`.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    alphabet = list(_bytes_to_unicode().values())
+    vocab: list[str] = alphabet + [c + "</w>" for c in alphabet]
+    merges = _learn_merges(words)
+    vocab += [a + b for a, b in merges]  # merged symbols span >= 2 characters: never in the alphabet
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    (folder / "vocab.json").write_text(json.dumps({tok: i for i, tok in enumerate(vocab)}, ensure_ascii=False))
+    lines = ["#version: 0.2"] + [f"{a} {b}" for a, b in merges]
+    (folder / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    special = {
+        "bos_token": "<|startoftext|>",
+        "eos_token": "<|endoftext|>",
+        "pad_token": "<|endoftext|>",
+        "unk_token": "<|endoftext|>",
+    }
+    (folder / "special_tokens_map.json").write_text(json.dumps(special, indent=2))
+    config = {"tokenizer_class": "CLIPTokenizer", "model_max_length": 77, "do_lower_case": True, **special}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    return folder
+
+
+# Sizes from FACTS.md: a few hundred K parameters each, forward passes in milliseconds on CPU.
+_UNET = {
+    "block_out_channels": (16, 32),
+    "layers_per_block": 1,
+    "cross_attention_dim": 32,
+    "attention_head_dim": 4,
+    "norm_num_groups": 8,
+}
+_VAE = {
+    "block_out_channels": (8, 16),
+    "down_block_types": ("DownEncoderBlock2D", "DownEncoderBlock2D"),
+    "up_block_types": ("UpDecoderBlock2D", "UpDecoderBlock2D"),
+    "latent_channels": 4,
+    "norm_num_groups": 4,
+    "layers_per_block": 1,
+    "sample_size": 32,
+}
+#: Native render size of the tiny priors: latent 16 (unet sample_size) x VAE factor 2.
+TINY_IMAGE_SIZE = 32
+_SD_SCHEDULER = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "clip_sample": False,
+    "set_alpha_to_one": False,
+    "steps_offset": 1,
+}
+_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+
+
+@dataclass(frozen=True)
+class TinyModels:
+    """Where `build_tiny_models` put each tiny prior (a ComfyUI-like models folder)."""
+
+    models_dir: Path
+    #: diffusers/stable-diffusion-v1-5: full diffusers folder (tokenizer, text encoder, UNet, VAE, scheduler).
+    sd15: Path
+    #: checkpoints/tiny-sd15.safetensors: original (LDM) single-file layout.
+    sd15_single_file: Path
+    #: configs/stable-diffusion-v1-5: configs + tokenizer, no weights (for `from_single_file(config=...)`).
+    sd15_config_dir: Path
+    #: diffusers/zero123-xl: Zero123 layout with `cc_projection` (`projection.*`).
+    zero123: Path
+    #: diffusers/stable-zero123: Zero123 layout with `clip_camera_projection` (`proj.*`).
+    zero123_clip_camera: Path
+    #: diffusers/text-to-video-ms-1.7b: ModelScope layout (UNet3DConditionModel).
+    video: Path
+    #: controlnet/control_v11f1e_sd15_tile: diffusers ControlNet folder matching the tiny SD1.5 base.
+    controlnet_tile: Path
+    #: Native render size of every tiny prior.
+    image_size: int = TINY_IMAGE_SIZE
+
+
+def _build_once(target: Path, build: Callable[[Path], None]) -> Path:
+    """Build into a temporary sibling and rename into place: idempotent, never half-written."""
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        out = tmp / target.name
+        build(out)
+        os.replace(out, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def _text_stack(folder: Path, seed: int) -> None:
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    write_clip_tokenizer(folder / "tokenizer")
+    tok = CLIPTokenizer.from_pretrained(folder / "tokenizer")
+    torch.manual_seed(seed)
+    cfg = CLIPTextConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=77,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    CLIPTextModel(cfg).save_pretrained(folder / "text_encoder")
+
+
+def _vae_and_scheduler(folder: Path, seed: int) -> None:
+    from diffusers import AutoencoderKL, DDIMScheduler
+
+    torch.manual_seed(seed + 1)
+    AutoencoderKL(**_VAE).save_pretrained(folder / "vae")
+    DDIMScheduler(**_SD_SCHEDULER).save_pretrained(folder / "scheduler")
+
+
+def _unet2d(in_channels: int, seed: int):
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(seed + 2)
+    return UNet2DConditionModel(
+        sample_size=16,
+        in_channels=in_channels,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        **_UNET,
+    )
+
+
+def _model_index(folder: Path, cls: str, components: dict[str, list]) -> None:
+    _write_json(folder / "model_index.json", {"_class_name": cls, "_diffusers_version": "0.42.1", **components})
+
+
+_SD_COMPONENTS = {
+    "feature_extractor": [None, None],
+    "requires_safety_checker": False,
+    "safety_checker": [None, None],
+    "scheduler": ["diffusers", "DDIMScheduler"],
+    "text_encoder": ["transformers", "CLIPTextModel"],
+    "tokenizer": ["transformers", "CLIPTokenizer"],
+    "unet": ["diffusers", "UNet2DConditionModel"],
+    "vae": ["diffusers", "AutoencoderKL"],
+}
+
+
+def build_tiny_sd15(folder: Path, seed: int = 0) -> Path:
+    """SD1.5 diffusers folder (tokenizer files, text encoder, 4-channel UNet, VAE, DDIM scheduler)."""
+
+    def build(out: Path) -> None:
+        _text_stack(out, seed)
+        _vae_and_scheduler(out, seed)
+        _unet2d(4, seed).save_pretrained(out / "unet")
+        _model_index(out, "StableDiffusionPipeline", _SD_COMPONENTS)
+
+    return _build_once(Path(folder), build)
+
+
+def build_tiny_sd15_single_file(sd15_folder: Path, checkpoint: Path, config_dir: Path) -> tuple[Path, Path]:
+    """Save the tiny SD1.5 as one original-layout .safetensors plus a weightless config folder."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    def build_config(out: Path) -> None:
+        shutil.copytree(sd15_folder, out, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+
+    def build_ckpt(out: Path) -> None:
+        unet = UNet2DConditionModel.from_pretrained(sd15_folder / "unet")
+        vae = AutoencoderKL.from_pretrained(sd15_folder / "vae")
+        text = CLIPTextModel.from_pretrained(sd15_folder / "text_encoder")
+        state = unet_to_ldm(unet.state_dict(), unet.config.layers_per_block)
+        state.update(vae_to_ldm(vae.state_dict(), len(vae.config.block_out_channels)))
+        state.update(text_encoder_to_ldm(text.state_dict()))
+        save_file({k: v.contiguous() for k, v in state.items()}, str(out))
+
+    return _build_once(Path(checkpoint), build_ckpt), _build_once(Path(config_dir), build_config)
+
+
+def _zero123_common(out: Path, seed: int) -> None:
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    _vae_and_scheduler(out, seed)
+    _unet2d(8, seed).save_pretrained(out / "unet")
+    torch.manual_seed(seed + 3)
+    vision = CLIPVisionConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        projection_dim=32,
+    )
+    CLIPVisionModelWithProjection(vision).save_pretrained(out / "image_encoder")
+    processor = {
+        "crop_size": {"height": 32, "width": 32},
+        "do_center_crop": True,
+        "do_normalize": True,
+        "do_resize": True,
+        "image_mean": _CLIP_MEAN,
+        "image_std": _CLIP_STD,
+        "image_processor_type": "CLIPImageProcessor",
+        "resample": 3,
+        "size": {"shortest_edge": 32},
+    }
+    _write_json(out / "feature_extractor" / "preprocessor_config.json", processor)
+
+
+def build_tiny_zero123(folder: Path, seed: int = 0, layout: str = "cc_projection") -> Path:
+    """Zero123(-XL) diffusers folder: 8-channel UNet, CLIP vision tower, Linear(D + 4 -> D) projection.
+
+    layout "cc_projection" writes `cc_projection/` with `projection.*` keys (zero123-xl diffusers ports);
+    "clip_camera_projection" writes `clip_camera_projection/` with `proj.*` keys (stable-zero123 ports).
+    """
+    names = {
+        "cc_projection": ("projection", "CCProjection"),
+        "clip_camera_projection": ("proj", "CLIPCameraProjection"),
+    }
+    if layout not in names:
+        raise ValueError(f"Unknown Zero123 layout {layout!r}; use one of {sorted(names)}.")
+    prefix, cls = names[layout]
+
+    def build(out: Path) -> None:
+        _zero123_common(out, seed)
+        torch.manual_seed(seed + 4)
+        proj = torch.nn.Linear(36, 32)
+        weights = {f"{prefix}.weight": proj.weight.detach().clone(), f"{prefix}.bias": proj.bias.detach().clone()}
+        (out / layout).mkdir()
+        save_file(weights, str(out / layout / "diffusion_pytorch_model.safetensors"))
+        if layout == "cc_projection":
+            cfg = {"_class_name": cls, "in_channel": 36, "out_channel": 32}
+        else:
+            cfg = {"_class_name": cls, "embedding_dim": 32, "additional_embeddings": 4}
+        _write_json(out / layout / "config.json", cfg)
+        pipeline = "Zero1to3StableDiffusionPipeline" if layout == "cc_projection" else "StableZero123Pipeline"
+        _model_index(
+            out,
+            pipeline,
+            {
+                layout: ["pipeline_zero1to3" if layout == "cc_projection" else "stable_zero123", cls],
+                "feature_extractor": ["transformers", "CLIPImageProcessor"],
+                "image_encoder": ["transformers", "CLIPVisionModelWithProjection"],
+                "requires_safety_checker": False,
+                "safety_checker": [None, None],
+                "scheduler": ["diffusers", "DDIMScheduler"],
+                "unet": ["diffusers", "UNet2DConditionModel"],
+                "vae": ["diffusers", "AutoencoderKL"],
+            },
+        )
+
+    return _build_once(Path(folder), build)
+
+
+def build_tiny_video(folder: Path, seed: int = 0) -> Path:
+    """ModelScope text-to-video diffusers folder (UNet3DConditionModel + SD-style VAE/text stack)."""
+    from diffusers import UNet3DConditionModel
+
+    def build(out: Path) -> None:
+        _text_stack(out, seed)
+        _vae_and_scheduler(out, seed)
+        torch.manual_seed(seed + 5)
+        unet = UNet3DConditionModel(
+            sample_size=16,
+            down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+            up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+            **_UNET,
+        )
+        unet.save_pretrained(out / "unet")
+        components = {
+            k: v for k, v in _SD_COMPONENTS.items() if k in ("scheduler", "text_encoder", "tokenizer", "vae")
+        }
+        _model_index(out, "TextToVideoSDPipeline", {**components, "unet": ["diffusers", "UNet3DConditionModel"]})
+
+    return _build_once(Path(folder), build)
+
+
+def build_tiny_controlnet(folder: Path, sd15_folder: Path, seed: int = 0) -> Path:
+    """ControlNet v1.1 (Tile) diffusers folder derived from the tiny SD1.5 UNet (2x conditioning embedding)."""
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    def build(out: Path) -> None:
+        unet = UNet2DConditionModel.from_pretrained(sd15_folder / "unet")
+        torch.manual_seed(seed + 6)
+        net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 16))
+        # from_unet copies the UNet and zero-initialises the output convs; perturb them so tests see an effect.
+        with torch.no_grad():
+            for p in net.parameters():
+                if not p.any():
+                    p.normal_(0.0, 0.05)
+        net.save_pretrained(out)
+
+    return _build_once(Path(folder), build)
+
+
+def build_tiny_models(models_dir: Path, seed: int = 0) -> TinyModels:
+    """Build (or reuse) every tiny prior under a ComfyUI-like `models_dir`; see `TinyModels`."""
+    root = Path(models_dir)
+    sd15 = build_tiny_sd15(root / "diffusers" / "stable-diffusion-v1-5", seed)
+    ckpt, cfg_dir = build_tiny_sd15_single_file(
+        sd15, root / "checkpoints" / "tiny-sd15.safetensors", root / "configs" / "stable-diffusion-v1-5"
+    )
+    return TinyModels(
+        models_dir=root,
+        sd15=sd15,
+        sd15_single_file=ckpt,
+        sd15_config_dir=cfg_dir,
+        zero123=build_tiny_zero123(root / "diffusers" / "zero123-xl", seed, "cc_projection"),
+        zero123_clip_camera=build_tiny_zero123(root / "diffusers" / "stable-zero123", seed, "clip_camera_projection"),
+        video=build_tiny_video(root / "diffusers" / "text-to-video-ms-1.7b", seed),
+        controlnet_tile=build_tiny_controlnet(root / "controlnet" / "control_v11f1e_sd15_tile", sd15, seed),
+    )
