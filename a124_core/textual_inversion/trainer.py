@@ -1,0 +1,334 @@
+"""Textual inversion (SPEC 9): learn one token for the reference image with the frozen SD1.5 prior.
+
+The new token is added to the prior's tokenizer and embedding table, but what is optimised is a separate
+float32 copy of its vectors, injected by a forward hook on the embedding layer. So the table itself never
+changes during training (every other row stays bit-identical, also under fp16 on CUDA where a half-precision
+row could not absorb lr 1e-4 updates), and the learned vectors are written into it once at the end.
+The loss is the plain denoising epsilon MSE (not SDS); a batch of 16 is built by gradient accumulation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import Tensor
+
+from ..checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
+from .augment import AugmentConfig, augment
+
+FORMAT = "a124-textual-inversion"
+
+#: Object templates of the textual-inversion paper's training script ("{}" = the placeholder token).
+OBJECT_TEMPLATES = (
+    "a photo of a {}",
+    "a rendering of a {}",
+    "a cropped photo of the {}",
+    "the photo of a {}",
+    "a photo of a clean {}",
+    "a photo of a dirty {}",
+    "a dark photo of the {}",
+    "a photo of my {}",
+    "a photo of the cool {}",
+    "a close-up photo of a {}",
+    "a bright photo of the {}",
+    "a cropped photo of a {}",
+    "a photo of the {}",
+    "a good photo of the {}",
+    "a photo of one {}",
+    "a close-up photo of the {}",
+    "a rendition of the {}",
+    "a photo of the clean {}",
+    "a rendition of a {}",
+    "a photo of a nice {}",
+    "a good photo of a {}",
+    "a photo of the nice {}",
+    "a photo of the small {}",
+    "a photo of the weird {}",
+    "a photo of the large {}",
+    "a photo of a cool {}",
+    "a photo of a small {}",
+)
+
+ProgressFn = Callable[[int, int, float, "Tensor | None"], None]
+
+
+@dataclass
+class TextualInversionConfig:
+    """Textual-inversion settings (defaults follow SPEC 9)."""
+
+    token: str = "_panda_"
+    """Placeholder token (lower case, letters/digits/_/-); also the embedding file's name and key."""
+    initializer: str = "panda"
+    """A word that is one token in the CLIP vocabulary; the new vectors start as its embedding."""
+    n_vectors: int = 1
+    """Vectors per token (diffusers adds token, token_1, ... for n > 1)."""
+    steps: int = 3000
+    """Optimizer steps (each of `batch_size` images)."""
+    lr: float = 1e-4
+    """AdamW learning rate (constant)."""
+    weight_decay: float = 1e-2
+    """AdamW weight decay on the learned vectors."""
+    batch_size: int = 16
+    """Images per optimizer step, reached by gradient accumulation."""
+    micro_batch: int = 4
+    """Images per forward/backward pass (lower it to save memory; results are the same up to rounding)."""
+    resolution: int | None = None
+    """Training image size; None = the prior's native size (512 for SD1.5)."""
+    templates: tuple[str, ...] = OBJECT_TEMPLATES
+    """Prompt templates with one "{}" for the token."""
+    background: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    """Colour the RGBA reference is composited on (white, as the reference view everywhere else)."""
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    """Augmentations (SPEC 9)."""
+    seed: int = 3407
+    """Seed of the run's own generator (augmentations, prompts, noise, timesteps)."""
+    checkpoint_every: int = 500
+    """Write a resumable checkpoint every N steps (0 = only at the end or on cancel)."""
+    preview_every: int = 100
+    """Pass an augmented training image to the progress callback every N steps (0 = never)."""
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z0-9_][a-z0-9_\-]*", self.token or ""):
+            raise ValueError(
+                f"Token {self.token!r} must be lower case letters, digits, '_' or '-' (e.g. '_panda_'): "
+                "CLIP lower-cases prompts and the token is also the embedding's file name."
+            )
+        if not self.initializer.strip() or " " in self.initializer.strip():
+            raise ValueError(f"initializer {self.initializer!r} must be one word, e.g. 'panda'.")
+        if self.n_vectors < 1 or self.steps < 1 or self.batch_size < 1 or self.micro_batch < 1:
+            raise ValueError("n_vectors, steps, batch_size and micro_batch must all be >= 1.")
+        if not self.templates or any(t.count("{}") != 1 for t in self.templates):
+            raise ValueError("Every template needs exactly one '{}' where the token goes.")
+
+
+class TrainingCancelled(RuntimeError):
+    """Raised after a cancel request, once a resumable checkpoint has been written."""
+
+    def __init__(self, checkpoint: Path | None, step: int):
+        where = f"resume from {checkpoint}" if checkpoint else "no checkpoint_path was given, so it cannot be resumed"
+        super().__init__(f"Textual inversion cancelled at step {step}; {where}.")
+        self.checkpoint = checkpoint
+        self.step = step
+
+
+@dataclass
+class TextualInversionResult:
+    """What a run produced."""
+
+    token: str
+    embedding: Tensor  # [n_vectors, hidden] float32
+    token_ids: list[int]
+    path: Path | None  # <output_dir>/<token>.safetensors
+    step: int
+    losses: list[float]  # one per optimizer step (those run since the first checkpointed step included)
+
+
+def save_embedding(path: str | Path, name: str, embedding: Tensor) -> Path:
+    """Write `{name: float32 [n, hidden]}`: the file both diffusers `load_textual_inversion` and ComfyUI read."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({name: embedding.detach().float().cpu().reshape(-1, embedding.shape[-1]).contiguous()}, str(path))
+    return path
+
+
+def _training_rgba(image: Any, size: int) -> Tensor:
+    """Straight RGBA [4, size, size] from a Reference (its 512 copy), or a tensor [4|3, H, W] in [0, 1]."""
+    rgba = getattr(image, "rgba_512", image)
+    if not isinstance(rgba, Tensor) or rgba.dim() != 3 or rgba.shape[0] not in (3, 4):
+        raise ValueError(
+            "Textual inversion needs a Reference or an image tensor [4, H, W] (RGBA) / [3, H, W] in [0, 1]."
+        )
+    rgba = rgba.detach().float().cpu()
+    if rgba.shape[0] == 3:
+        rgba = torch.cat([rgba, torch.ones_like(rgba[:1])])
+    if float(rgba[3].max()) <= 0.5:
+        raise ValueError("The reference image has no visible foreground (alpha is empty).")
+    if rgba.shape[-1] != size or rgba.shape[-2] != size:
+        premult = torch.cat([rgba[:3] * rgba[3:], rgba[3:]])[None]
+        premult = F.interpolate(premult, size=(size, size), mode="bilinear", antialias=True)[0]
+        a = premult[3:].clamp(0, 1)
+        rgba = torch.cat([(premult[:3] / a.clamp_min(1e-4)).clamp(0, 1) * (a > 1e-4), a])
+    return rgba
+
+
+def _prepare_token(prior: Any, cfg: TextualInversionConfig) -> tuple[list[int], Tensor]:
+    """Add the token(s) to the prior, initialised from the initializer word; returns (ids, init [n, D])."""
+    tok = prior.tokenizer
+    init_ids = tok.encode(cfg.initializer, add_special_tokens=False)
+    if len(init_ids) != 1:
+        raise ValueError(
+            f"The initializer {cfg.initializer!r} is {len(init_ids)} tokens in this tokenizer; choose a common "
+            "single-token word that names the object (e.g. 'panda', 'dog', 'car')."
+        )
+    vocab, added = tok.get_vocab(), tok.get_added_vocab()
+    plain = cfg.token not in added and (
+        cfg.token in vocab or len(tok.encode(cfg.token, add_special_tokens=False)) == 1
+    )
+    if plain:
+        raise ValueError(
+            f"Token {cfg.token!r} is already an ordinary word of the vocabulary; pick a new one like '_panda_'."
+        )
+    table = prior.text_encoder.get_input_embeddings().weight
+    init = table[init_ids[0]].detach().float().cpu().expand(cfg.n_vectors, -1).clone()
+    ids = prior.add_token(cfg.token, init)
+    return ids, init
+
+
+def train_textual_inversion(
+    prior: Any,
+    image: Any,
+    config: TextualInversionConfig | None = None,
+    *,
+    output_dir: str | Path | None = None,
+    checkpoint_path: str | Path | None = None,
+    resume_from: str | Path | None = None,
+    progress: ProgressFn | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> TextualInversionResult:
+    """Learn `config.token` for `image` with an SD1.5 prior (`StableDiffusionPrior` or anything with its parts).
+
+    Args:
+        prior: exposes tokenizer, text_encoder, unet, vae (via encode_images), schedule, device, dtype, add_token.
+        image: a `Reference` (its RGBA 512 copy is used) or an image tensor [4|3, H, W] in [0, 1].
+        output_dir: where `<token>.safetensors` is written at the end (None: not written).
+        checkpoint_path: resumable checkpoint written every `checkpoint_every` steps, on cancel and at the end.
+        resume_from: a checkpoint of an earlier run with the same token/batch settings; continues from its step.
+        progress: called after every step as (step, total, loss, preview [H, W, 3] or None). An exception it
+            raises (e.g. ComfyUI's interrupt) is re-raised after a checkpoint is written.
+        should_cancel: polled before every step; True -> checkpoint, then `TrainingCancelled`.
+
+    Returns:
+        The learned embedding [n_vectors, hidden], also written into the prior's embedding table.
+    """
+    cfg = config or TextualInversionConfig()
+    size = int(cfg.resolution or (prior.image_size if isinstance(prior.image_size, int) else prior.image_size[0]))
+    rgba = _training_rgba(image, size)
+    state = load_checkpoint(resume_from) if resume_from is not None else None
+    if state is not None:
+        _check_resumable(state[1], cfg, resume_from)
+    if checkpoint_path is None and output_dir is not None:
+        checkpoint_path = Path(output_dir) / f"{cfg.token}.ti-checkpoint.safetensors"
+
+    ids, init = _prepare_token(prior, cfg)
+    emb_layer = prior.text_encoder.get_input_embeddings()
+    if init.shape[-1] != emb_layer.weight.shape[1]:
+        raise ValueError(f"Initial embedding has size {init.shape[-1]}, the text encoder {emb_layer.weight.shape[1]}.")
+    learned = torch.nn.Parameter(init.to(prior.device))  # float32 master copy, [n, D]
+    optimizer = torch.optim.AdamW([learned], lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler(prior.device.type, enabled=prior.dtype == torch.float16)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    losses: list[float] = []
+    step = 0
+    if state is not None:
+        tensors, meta = state
+        with torch.no_grad():
+            learned.copy_(tensors["embedding"].to(learned))
+        restore_optimizer(optimizer, {k: v.to(prior.device) for k, v in tensors.items()}, meta["optimizer"])
+        gen.set_state(tensors["rng/ti"])
+        if meta.get("scaler"):
+            scaler.load_state_dict(meta["scaler"])
+        losses = tensors["losses"].tolist() if "losses" in tensors else []
+        step = int(meta["step"])
+
+    def checkpoint() -> Path | None:
+        if checkpoint_path is None:
+            return None
+        opt_t, opt_meta = optimizer_tensors(optimizer)
+        tensors = {"embedding": learned.detach(), "rng/ti": gen.get_state(), **opt_t}
+        if losses:
+            tensors["losses"] = torch.tensor(losses, dtype=torch.float64)
+        meta = {
+            "format": FORMAT,
+            "step": step,
+            "token": cfg.token,
+            "initializer": cfg.initializer,
+            "n_vectors": cfg.n_vectors,
+            "hidden": int(learned.shape[1]),
+            "resolution": size,
+            "config": asdict(cfg),
+            "optimizer": opt_meta,
+            "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+        }
+        return save_checkpoint(checkpoint_path, tensors, meta)
+
+    def inject(module: torch.nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> Tensor:
+        token_ids = inputs[0]
+        for k, tid in enumerate(ids):
+            output = torch.where((token_ids == tid)[..., None], learned[k].to(output.dtype), output)
+        return output
+
+    rgba = rgba.to(prior.device)  # augment where the model runs: 16 warps of 512 px per step add up on CPU
+    background = torch.tensor(cfg.background, dtype=torch.float32, device=prior.device)
+    chunks = [cfg.micro_batch] * (cfg.batch_size // cfg.micro_batch)
+    if cfg.batch_size % cfg.micro_batch:
+        chunks.append(cfg.batch_size % cfg.micro_batch)
+    placeholder = " ".join([cfg.token] + [f"{cfg.token}_{i}" for i in range(1, cfg.n_vectors)])
+    hook = emb_layer.register_forward_hook(inject)
+    try:
+        while step < cfg.steps:
+            if should_cancel is not None and should_cancel():
+                raise TrainingCancelled(checkpoint(), step)
+            optimizer.zero_grad(set_to_none=True)
+            total, preview = 0.0, None
+            for n in chunks:
+                images = torch.stack([augment(rgba, background, cfg.augment, gen) for _ in range(n)])
+                picks = torch.randint(len(cfg.templates), (n,), generator=gen).tolist()
+                prompts = [cfg.templates[i].format(placeholder) for i in picks]
+                loss = _micro_step(prior, images, prompts, gen) * (n / cfg.batch_size)
+                scaler.scale(loss).backward()
+                total += float(loss.detach())
+                if preview is None and cfg.preview_every and (step + 1) % cfg.preview_every == 0:
+                    preview = images[0].permute(1, 2, 0).float().cpu().contiguous()
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            losses.append(total)
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
+                checkpoint()
+            if progress is not None:
+                try:
+                    progress(step, cfg.steps, total, preview)
+                except BaseException:
+                    checkpoint()
+                    raise
+    finally:
+        hook.remove()
+
+    embedding = learned.detach().float().cpu()
+    prior.add_token(cfg.token, embedding)  # the only rows of the table that change
+    checkpoint()
+    path = save_embedding(Path(output_dir) / f"{cfg.token}.safetensors", cfg.token, embedding) if output_dir else None
+    return TextualInversionResult(cfg.token, embedding, list(ids), path, step, losses)
+
+
+def _micro_step(prior: Any, images: Tensor, prompts: list[str], gen: torch.Generator) -> Tensor:
+    """Epsilon-MSE of the frozen UNet on noised latents of `images` [B, 3, H, W] under `prompts`."""
+    with torch.no_grad():
+        latents = prior.encode_images(images)  # [B, 4, h, w] float32
+    noise = torch.randn(latents.shape, generator=gen).to(latents.device)
+    t = torch.randint(prior.schedule.num_train_timesteps, (latents.shape[0],), generator=gen).to(latents.device)
+    noisy = prior.schedule.add_noise(latents, noise, t)
+    tok = prior.tokenizer
+    ids = tok(prompts, padding="max_length", max_length=tok.model_max_length, truncation=True, return_tensors="pt")
+    emb = prior.text_encoder(ids.input_ids.to(prior.device))[0]
+    eps = prior.unet(noisy.to(prior.dtype), t, encoder_hidden_states=emb.to(prior.dtype)).sample
+    return F.mse_loss(eps.float(), noise)
+
+
+def _check_resumable(meta: dict, cfg: TextualInversionConfig, path: Any) -> None:
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a textual-inversion checkpoint (format {meta.get('format')!r}).")
+    saved = meta.get("config", {})
+    for key in ("token", "initializer", "n_vectors", "batch_size", "micro_batch", "resolution", "seed"):
+        if saved.get(key) != getattr(cfg, key):
+            raise ValueError(
+                f"Cannot resume from {path}: it was trained with {key}={saved.get(key)!r}, this run has "
+                f"{key}={getattr(cfg, key)!r}. Use the same settings (only `steps` may grow)."
+            )

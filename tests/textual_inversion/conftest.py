@@ -1,0 +1,48 @@
+"""Fixtures for textual-inversion tests: the tiny SD1.5 folder and a one-thread torch (the tiny models run
+~70x slower when 2 shared cores are oversubscribed by torch's default thread pool)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd15(tmp_path_factory):
+    from a124_core.priors.tiny import build_tiny_sd15
+
+    return build_tiny_sd15(tmp_path_factory.mktemp("models") / "diffusers" / "stable-diffusion-v1-5")
+
+
+@pytest.fixture
+def prior(tiny_sd15):
+    """A fresh prior per test: training adds a token to its tokenizer and embedding table."""
+    from a124_core.priors.sd import StableDiffusionPrior
+
+    return StableDiffusionPrior.from_pretrained(tiny_sd15, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def panda_rgba():
+    """The panda example's recentred RGBA [4, 64, 64] (small: the tiny prior trains at 32 px)."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from a124_core.reference import build_reference
+
+    examples = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "examples"
+    ref = build_reference(Image.open(examples / "panda-dance" / "rgba.png"))
+    return torch.nn.functional.interpolate(ref.rgba_512[None], size=(64, 64), mode="area")[0]
