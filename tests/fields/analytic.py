@@ -62,6 +62,7 @@ def fit_field(
     lr_scale: float = 1.0,
     occupancy_res: int = 32,
     seed: int = 0,
+    time_slots: int = 1,
 ):
     """Fit `field` to analytic renders of (camera, time) views by L2 on random rays; returns the occupancy grid."""
     torch.manual_seed(seed)
@@ -70,8 +71,7 @@ def fit_field(
     for cams, t in views:
         rays = camera_rays(cams, size, size)
         data.append((rays, trace_spheres(rays, scene_fn(t) if t is not None else scene_fn), t))
-    slots = max(1, len({t for _, t in views if t is not None}))
-    occupancy = OccupancyGrid(OccupancyConfig(resolution=occupancy_res), time_slots=max(1, slots))
+    occupancy = OccupancyGrid(OccupancyConfig(resolution=occupancy_res), time_slots=time_slots)
     groups = field.parameter_groups()
     for g in groups:
         g["lr"] *= lr_scale
