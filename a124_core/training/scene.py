@@ -1,0 +1,139 @@
+"""The state handed from stage to stage: a field, its occupancy grid, which stage made it and how.
+
+A scene file is a safetensors checkpoint (SPEC 10): tensors `field/*` and `occupancy/*`, and JSON metadata with
+the stage, the field's sizes and the stage config. Training checkpoints add optimizer/RNG tensors to the same
+file, so any checkpoint loads as a scene and a finished stage's checkpoint feeds the next stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..fields.grid4d import Grid4DConfig, Grid4DField
+from ..fields.static import FieldConfig, RadianceField, StaticField
+from ..rendering.occupancy import OccupancyConfig, OccupancyGrid
+from .config import config_from_dict, config_to_dict
+
+FORMAT = "a124-scene"
+STAGES = ("static", "coarse", "refine")
+
+
+@dataclass
+class Scene:
+    """A trained (or training) field plus its occupancy grid."""
+
+    field: RadianceField
+    """StaticField after the static stage, Grid4DField after the dynamic ones."""
+    occupancy: OccupancyGrid
+    """Empty-space grid matching the field (one slot per time slot)."""
+    stage: str
+    """The stage that produced it: 'static', 'coarse' or 'refine'."""
+    step: int = 0
+    """Training steps done in that stage."""
+    complete: bool = False
+    """Whether the stage ran to its last step."""
+    stage_config: dict[str, Any] = field(default_factory=dict)
+    """The producing stage's config (JSON form)."""
+
+    @property
+    def is_dynamic(self) -> bool:
+        return bool(self.field.is_dynamic)
+
+    def metadata(self) -> dict[str, Any]:
+        """JSON metadata describing how to rebuild the field and grid."""
+        meta: dict[str, Any] = {
+            "format": FORMAT,
+            "stage": self.stage,
+            "dynamic": self.is_dynamic,
+            "field_config": config_to_dict(self.field.config),
+            "occupancy_config": config_to_dict(self.occupancy.config),
+            "occupancy_slots": self.occupancy.time_slots,
+            "occupancy_bound": self.occupancy.bound,
+            "step": self.step,
+            "complete": self.complete,
+            "stage_config": self.stage_config,
+        }
+        if isinstance(self.field, Grid4DField):
+            meta["num_knots"] = self.field.num_knots
+            meta["tv_points"] = self.field.dynamic_config.tv_points
+        return meta
+
+    def tensors(self) -> dict[str, Tensor]:
+        out = {f"field/{k}": v for k, v in self.field.state_dict().items()}
+        out.update({f"occupancy/{k}": v for k, v in self.occupancy.state_dict().items()})
+        return out
+
+    def save(
+        self, path: str | Path, extra_tensors: dict[str, Tensor] | None = None, extra_meta: dict | None = None
+    ) -> Path:
+        """Atomic write; `extra_*` carry training state (optimizer, RNG) for resumable checkpoints."""
+        tensors = self.tensors()
+        tensors.update(extra_tensors or {})
+        meta = self.metadata()
+        meta.update(extra_meta or {})
+        return save_checkpoint(path, tensors, meta)
+
+    @classmethod
+    def from_checkpoint(cls, tensors: dict[str, Tensor], meta: dict[str, Any], source: str = "checkpoint") -> Scene:
+        """Rebuild from what `load_checkpoint` returned (validates the format first)."""
+        if meta.get("format") != FORMAT or meta.get("stage") not in STAGES:
+            raise ValueError(
+                f"{source} is not an Animate124 scene checkpoint (format {meta.get('format')!r}, stage "
+                f"{meta.get('stage')!r}); pass a file written by the static, coarse or refine stage."
+            )
+        field_config = config_from_dict(FieldConfig, meta["field_config"])
+        if meta["dynamic"]:
+            model: RadianceField = Grid4DField(
+                Grid4DConfig(field_config, int(meta["num_knots"]), int(meta["tv_points"]))
+            )
+        else:
+            model = StaticField(field_config)
+        occupancy = OccupancyGrid(
+            config_from_dict(OccupancyConfig, meta["occupancy_config"]),
+            int(meta["occupancy_slots"]),
+            float(meta["occupancy_bound"]),
+        )
+        _load_prefixed(model, tensors, "field/", source)
+        _load_prefixed(occupancy, tensors, "occupancy/", source)
+        return cls(
+            model, occupancy, meta["stage"], int(meta["step"]), bool(meta["complete"]), meta.get("stage_config", {})
+        )
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Scene:
+        tensors, meta = load_checkpoint(path)
+        scene = cls.from_checkpoint(tensors, meta, str(path))
+        scene.field.to(device)
+        scene.occupancy.to(device)
+        return scene
+
+    def to(self, device: str | torch.device) -> Scene:
+        self.field.to(device)
+        self.occupancy.to(device)
+        return self
+
+
+def _load_prefixed(module: torch.nn.Module, tensors: dict[str, Tensor], prefix: str, source: str) -> None:
+    state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    if missing:
+        raise ValueError(
+            f"{source} lacks tensors {[prefix + m for m in missing]}: the file is truncated or not a scene"
+        )
+    for key, value in expected.items():
+        if state[key].shape != value.shape:
+            raise ValueError(
+                f"{source}: {prefix}{key} has shape {tuple(state[key].shape)} but its config builds "
+                f"{tuple(value.shape)}; the file is inconsistent"
+            )
+    module.load_state_dict({k: state[k] for k in expected})
+
+
+__all__ = ["FORMAT", "STAGES", "Scene"]
