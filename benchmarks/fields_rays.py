@@ -61,7 +61,7 @@ def main() -> None:
     print("| field | size | occupancy | rays/s (fwd+bwd) |\n|---|---|---|---|")
     for name, field, t in (("StaticField", static, None), ("Grid4DField", dynamic, 0.5)):
         occupancy = OccupancyGrid(OccupancyConfig(resolution=64), time_slots=1).to(device)
-        occupancy.refresh(lambda x, tt, field=field, t=t: field.density(x, tt if t is not None else None))
+        occupancy.refresh(lambda x, _slot_time, field=field, t=t: field.density(x, t))
         for size in (64, 128):
             for occ in (None, occupancy):
                 rate = time_render(field, t, size, device, args.repeats, occ, render)
