@@ -1,0 +1,107 @@
+"""The `comfy` fixture: a real ComfyUI for the host tests (see comfy_server.py); skipped without COMFYUI_PATH."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from comfy_server import (  # noqa: E402
+    COMFYUI_PATH,
+    EXAMPLES,
+    REPO,
+    Comfy,
+    _python_for_comfy,
+    free_port,
+    torchvision_path,
+)
+
+
+@pytest.fixture(scope="session")
+def comfy(tmp_path_factory):
+    if not COMFYUI_PATH:
+        pytest.skip("COMFYUI_PATH is not set")
+    from a124_core.outputs.tiny_clip import write_tiny_clip
+    from a124_core.priors.tiny import build_tiny_models
+
+    root = tmp_path_factory.mktemp("comfy")
+    models = root / "models"
+    build_tiny_models(models)
+    write_tiny_clip(models / "animate124" / "tiny-clip")
+    (models / "diffusers" / "zeroscope_v2_576w").symlink_to(models / "diffusers" / "text-to-video-ms-1.7b")
+    (models / "checkpoints" / "v1-5-pruned-emaonly.safetensors").symlink_to(
+        models / "checkpoints" / "tiny-sd15.safetensors"
+    )
+    for name in ("input", "output", "temp"):
+        (root / name).mkdir()
+    Image.open(EXAMPLES / "panda-dance" / "rgba.png").convert("RGBA").resize((96, 96)).save(
+        root / "input" / "panda.png"
+    )
+    folders = ("checkpoints", "diffusers", "controlnet", "embeddings", "configs", "animate124")
+    extra = root / "extra_model_paths.yaml"
+    extra.write_text("a124_tiny:\n  base_path: " + str(models) + "\n" + "".join(f"  {f}: {f}/\n" for f in folders))
+
+    link_name = f"comfyui-animate124-hosttest-{os.getpid()}"
+    link = Path(COMFYUI_PATH) / "custom_nodes" / link_name
+    link.symlink_to(REPO, target_is_directory=True)
+    port = free_port()
+    python = _python_for_comfy()
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    patched = torchvision_path(python, root)
+    if patched:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [patched, env.get("PYTHONPATH")]))
+    log = root / "comfyui.log"
+    cmd = [
+        python,
+        "main.py",
+        "--cpu",
+        "--listen",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--disable-all-custom-nodes",
+        "--whitelist-custom-nodes",
+        link_name,
+        "--input-directory",
+        str(root / "input"),
+        "--output-directory",
+        str(root / "output"),
+        "--temp-directory",
+        str(root / "temp"),
+        "--database-url",
+        "sqlite:///:memory:",
+        "--extra-model-paths-config",
+        str(extra),
+    ]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=COMFYUI_PATH, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = Comfy(f"http://127.0.0.1:{port}", root, log)
+    try:
+        end = time.time() + 180
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"ComfyUI exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+            try:
+                server.get("/system_stats")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if time.time() > end:
+                    raise TimeoutError(f"ComfyUI did not answer within 180 s:\n{log.read_text()[-4000:]}") from None
+                time.sleep(1)
+        server.link_name = link_name
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        link.unlink()

@@ -1,0 +1,179 @@
+"""A test-only executor for API-format workflows: ComfyUI's validation rules, then nodes in topological order.
+
+Validation mirrors ComfyUI 0.3.64 (`execution.validate_inputs`): every input name must be declared in
+INPUT_TYPES and every required one present; a link's upstream RETURN_TYPES entry must overlap the input's type
+(comma-separated unions); widget values must have the declared type, lie within min/max and be in the combo
+list, except inputs that VALIDATE_INPUTS takes itself, which is then called with the widget values (linked
+inputs are None at validation time, as in ComfyUI).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
+
+
+class ValidationError(ValueError):
+    """Raised with every problem found, each naming the node id, class and input."""
+
+
+def load_image_stand_in(input_dir: Path) -> type:
+    """ComfyUI's LoadImage: IMAGE [1, H, W, 3] and MASK = 1 - alpha (64 x 64 zeros without alpha)."""
+
+    class LoadImage:
+        RETURN_TYPES = ("IMAGE", "MASK")
+        FUNCTION = "load_image"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"image": (sorted(p.name for p in input_dir.iterdir()), {"image_upload": True})}}
+
+        def load_image(self, image):
+            img = ImageOps.exif_transpose(Image.open(input_dir / image))
+            rgb = torch.from_numpy(np.asarray(img.convert("RGB")).astype(np.float32) / 255.0)[None]
+            if "A" in img.getbands():
+                alpha = torch.from_numpy(np.asarray(img.getchannel("A")).astype(np.float32) / 255.0)
+                mask = 1.0 - alpha
+            else:
+                mask = torch.zeros((64, 64), dtype=torch.float32)
+            return (rgb, mask[None])
+
+    return LoadImage
+
+
+def types_overlap(received: str, expected: str) -> bool:
+    return bool({t.strip() for t in received.split(",")} & {t.strip() for t in expected.split(",")})
+
+
+def _declared(cls: type) -> tuple[dict[str, tuple], set[str]]:
+    spec = cls.INPUT_TYPES()
+    inputs = {**spec.get("required", {}), **spec.get("optional", {})}
+    return inputs, set(spec.get("required", {}))
+
+
+def validate(prompt: dict[str, dict], mappings: dict[str, type]) -> None:
+    errors: list[str] = []
+    for nid, entry in prompt.items():
+        cls = mappings.get(entry["class_type"])
+        if cls is None:
+            errors.append(f"#{nid}: node {entry['class_type']} does not exist")
+            continue
+        declared, required = _declared(cls)
+        validate_fn = getattr(cls, "VALIDATE_INPUTS", None)
+        own = set(inspect.signature(validate_fn).parameters) if validate_fn else set()
+        where = f"#{nid} {entry['class_type']}"
+        for name in required - set(entry["inputs"]):
+            errors.append(f"{where}: required input {name} missing")
+        widget_values = {}
+        for name, value in entry["inputs"].items():
+            if name not in declared:
+                errors.append(f"{where}: unknown input {name}")
+                continue
+            kind, options = declared[name][0], (declared[name][1] if len(declared[name]) > 1 else {})
+            if isinstance(value, list):
+                upstream = prompt.get(value[0])
+                if upstream is None or upstream["class_type"] not in mappings:
+                    errors.append(f"{where}: {name} links to a missing node {value[0]}")
+                    continue
+                received = mappings[upstream["class_type"]].RETURN_TYPES[value[1]]
+                if isinstance(kind, list) or not types_overlap(received, kind):
+                    errors.append(f"{where}: {name} received {received}, expected {kind}")
+                continue
+            widget_values[name] = value
+            if isinstance(kind, list):
+                if name not in own and value not in kind:
+                    errors.append(f"{where}: {name}={value!r} not in {kind}")
+                continue
+            if kind not in WIDGET_TYPES:
+                errors.append(f"{where}: {name} of type {kind} must be linked, got the value {value!r}")
+                continue
+            python = {"INT": int, "FLOAT": (int, float), "STRING": str, "BOOLEAN": bool}[kind]
+            if not isinstance(value, python) or (kind in ("INT", "FLOAT") and isinstance(value, bool)):
+                errors.append(f"{where}: {name}={value!r} is not a {kind}")
+                continue
+            too_low = "min" in options and value < options["min"]
+            if (
+                name not in own
+                and kind in ("INT", "FLOAT")
+                and (too_low or "max" in options and value > options["max"])
+            ):
+                errors.append(f"{where}: {name}={value} outside [{options.get('min')}, {options.get('max')}]")
+        if validate_fn is not None:
+            args = {k: (widget_values.get(k) if k in widget_values else None) for k in own if k in entry["inputs"]}
+            result = validate_fn(**args)
+            if result is not True:
+                errors.append(f"{where}: {result}")
+    if errors:
+        raise ValidationError("; ".join(errors))
+
+
+def topological_order(prompt: dict[str, dict]) -> list[str]:
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(nid: str) -> None:
+        if state.get(nid) == 2:
+            return
+        if state.get(nid) == 1:
+            raise ValidationError(f"cycle through node {nid}")
+        state[nid] = 1
+        for value in prompt[nid]["inputs"].values():
+            if isinstance(value, list):
+                visit(value[0])
+        state[nid] = 2
+        order.append(nid)
+
+    for nid in sorted(prompt, key=int):
+        visit(nid)
+    return order
+
+
+def run(prompt: dict[str, dict], mappings: dict[str, type], on_node: Callable[[str, Any], None] | None = None) -> dict:
+    """Validate, then execute every node (under inference mode, as ComfyUI does); returns {node id: outputs}."""
+    validate(prompt, mappings)
+    outputs: dict[str, tuple] = {}
+    for nid in topological_order(prompt):
+        entry = prompt[nid]
+        cls = mappings[entry["class_type"]]
+        kwargs = {k: (outputs[v[0]][v[1]] if isinstance(v, list) else v) for k, v in entry["inputs"].items()}
+        with torch.inference_mode():
+            result = getattr(cls(), cls.FUNCTION)(**kwargs)
+        outputs[nid] = tuple(result["result"]) if isinstance(result, dict) else tuple(result)
+        assert len(outputs[nid]) == len(cls.RETURN_TYPES), f"#{nid} returned {len(outputs[nid])} values"
+        if on_node is not None:
+            on_node(nid, outputs[nid])
+    return outputs
+
+
+def ui_to_api(ui: dict, mappings: dict[str, type]) -> dict[str, dict]:
+    """The API prompt a UI workflow describes: links from `links`, widget values by INPUT_TYPES widget order."""
+    links = {link[0]: link for link in ui["links"]}
+    prompt: dict[str, dict] = {}
+    for node in ui["nodes"]:
+        cls = mappings[node["type"]]
+        declared, _ = _declared(cls)
+        inputs: dict[str, Any] = {}
+        linked = {i["name"]: links[i["link"]] for i in node.get("inputs", []) if i.get("link") is not None}
+        values = list(node.get("widgets_values", []))
+        for name, spec in declared.items():
+            kind = spec[0]
+            is_widget = isinstance(kind, list) or kind in WIDGET_TYPES
+            if is_widget and values:
+                value = values.pop(0)
+                if name not in linked:
+                    inputs[name] = value
+                if len(spec) > 1 and spec[1].get("control_after_generate"):
+                    values.pop(0)
+            if name in linked:
+                link = linked[name]
+                inputs[name] = [str(link[1]), link[2]]
+        prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
+    return prompt

@@ -1,0 +1,197 @@
+"""Every node runs on tiny priors through its public function, with stand-in ComfyUI modules."""
+
+from __future__ import annotations
+
+import json
+
+import fake_comfy
+import pytest
+import torch
+
+
+def node(pack, name):
+    return pack.NODE_CLASS_MAPPINGS[name]()
+
+
+def test_every_node_is_documented(pack, comfy_env):
+    """Ids, display names, category, tooltips on every input, OUTPUT_TOOLTIPS aligned with RETURN_TYPES."""
+    assert len(pack.NODE_CLASS_MAPPINGS) >= 15
+    for name, cls in pack.NODE_CLASS_MAPPINGS.items():
+        assert name.startswith("A124_") and pack.NODE_DISPLAY_NAME_MAPPINGS[name].endswith("(Animate124)")
+        assert cls.CATEGORY.startswith("Animate124/") and cls.DESCRIPTION
+        assert len(cls.OUTPUT_TOOLTIPS) == len(cls.RETURN_TYPES) == len(getattr(cls, "RETURN_NAMES", cls.RETURN_TYPES))
+        for section in cls.INPUT_TYPES().values():
+            for input_name, spec in section.items():
+                assert spec[1].get("tooltip"), f"{name}.{input_name} has no tooltip"
+        assert callable(getattr(cls, cls.FUNCTION))
+
+
+def test_reference_inverts_loadimage_mask(pack, comfy_env, panda_rgba):
+    """LoadImage's MASK is 1 - alpha: the node must invert it (the object, not the background, is kept)."""
+    image, mask = panda_rgba
+    ref, preview, alpha = node(pack, "A124_Reference").build(image, 0.2, mask=mask)
+    assert preview.shape == (1, 256, 256, 3) and alpha.shape == (1, 256, 256)
+    # Recentred: the object sits in the middle, the border (ratio 0.2) is background.
+    assert ref.mask[0, 128 - 20 : 128 + 20, 128 - 20 : 128 + 20].mean() > 0.5
+    assert ref.mask[0, :20].sum() == 0 and ref.mask[0, :, :20].sum() == 0
+    same, _, _ = node(pack, "A124_Reference").build(image, 0.2, mask=1.0 - mask, mask_is_foreground=True)
+    assert torch.equal(same.rgb, ref.rgb)
+    # Not inverting would keep the background: a different reference.
+    wrong, _, _ = node(pack, "A124_Reference").build(image, 0.2, mask=1.0 - mask)
+    assert not torch.allclose(wrong.rgb, ref.rgb)
+
+
+def test_reference_with_depth_model(pack, comfy_env, panda_rgba):
+    image, mask = panda_rgba
+    assert (
+        "depth_models/tiny-dpt"
+        in pack.NODE_CLASS_MAPPINGS["A124_Reference"].INPUT_TYPES()["optional"]["depth_model"][0]
+    )
+    ref, _, _ = node(pack, "A124_Reference").build(image, 0.2, mask=mask, depth_model="depth_models/tiny-dpt")
+    assert ref.depth is not None and ref.depth_source == "model:tiny-dpt"
+    assert (
+        float(ref.depth[ref.mask > 0].max()) == pytest.approx(1.0) and float(ref.depth[ref.mask == 0].abs().max()) == 0
+    )
+
+
+def test_prior_loaders_give_their_kind(pack, comfy_env):
+    from a124_core.priors.base import PriorKind
+
+    sd_inputs = pack.NODE_CLASS_MAPPINGS["A124_LoadSD15Prior"].INPUT_TYPES()["required"]
+    assert "diffusers/stable-diffusion-v1-5" in sd_inputs["model"][0]
+    assert "checkpoints/tiny-sd15.safetensors" in sd_inputs["model"][0]
+    (sd,) = node(pack, "A124_LoadSD15Prior").load("diffusers/stable-diffusion-v1-5", "none")
+    (single,) = node(pack, "A124_LoadSD15Prior").load(
+        "checkpoints/tiny-sd15.safetensors", "configs/stable-diffusion-v1-5"
+    )
+    (z123,) = node(pack, "A124_LoadZero123Prior").load("diffusers/zero123-xl")
+    (video,) = node(pack, "A124_LoadVideoPrior").load("diffusers/text-to-video-ms-1.7b", 48, 32, 4)
+    (cnet,) = node(pack, "A124_LoadControlNetTilePrior").load(
+        "controlnet/control_v11f1e_sd15_tile", "diffusers/stable-diffusion-v1-5", 0, "none", "none"
+    )
+    assert [p.kind for p in (sd, single, z123, video, cnet)] == [
+        PriorKind.IMAGE_TEXT,
+        PriorKind.IMAGE_TEXT,
+        PriorKind.IMAGE_POSE,
+        PriorKind.VIDEO_TEXT,
+        PriorKind.IMAGE_CONTROL,
+    ]
+    assert video.image_size == (32, 48) and video.num_frames == 4
+    # Same weights through both SD1.5 layouts.
+    for a, b in zip(sd.unet.state_dict().values(), single.unet.state_dict().values()):
+        assert torch.allclose(a, b)
+    # Loaded outside inference mode: SDS can backpropagate through the VAE encoder.
+    with torch.inference_mode():
+        assert not next(sd.vae.parameters()).is_inference()
+
+
+def test_loader_validation_names_what_is_wrong(pack, comfy_env):
+    sd = pack.NODE_CLASS_MAPPINGS["A124_LoadSD15Prior"]
+    msg = sd.VALIDATE_INPUTS("checkpoints/tiny-sd15.safetensors", "none")
+    assert isinstance(msg, str) and "config_dir" in msg
+    msg = sd.VALIDATE_INPUTS("diffusers/missing-model", "none")
+    assert isinstance(msg, str) and "missing-model" in msg and "diffusers" in msg
+    assert sd.VALIDATE_INPUTS("diffusers/stable-diffusion-v1-5", "none") is True
+    video = pack.NODE_CLASS_MAPPINGS["A124_LoadVideoPrior"]
+    assert "both" in video.VALIDATE_INPUTS("diffusers/text-to-video-ms-1.7b", 144, 0)
+    # A model folder of the wrong kind fails when loading, with the library's message.
+    with pytest.raises(ValueError, match="Zero123"):
+        node(pack, "A124_LoadZero123Prior").load("diffusers/stable-diffusion-v1-5")
+
+
+def test_textual_inversion_node_writes_embedding(pack, comfy_env, panda_rgba, models_dir):
+    image, mask = panda_rgba
+    ref, _, _ = node(pack, "A124_Reference").build(image, 0.2, mask=mask)
+    (sd,) = node(pack, "A124_LoadSD15Prior").load("diffusers/stable-diffusion-v1-5", "none")
+    ti = node(pack, "A124_TextualInversion")
+    assert "lower case" in pack.NODE_CLASS_MAPPINGS["A124_TextualInversion"].VALIDATE_INPUTS("Bad Token", "panda")
+    emb, token = ti.train(sd, ref, "_panda_", "panda", 3, 2, 0, 1, save_to_embeddings=True)
+    assert token == "_panda_" and emb.vectors.shape == (1, 32) and emb.path.is_file()
+    # The copy in models/embeddings loads back through Load Embedding with the same vectors.
+    loaded, name = node(pack, "A124_LoadEmbedding").load("_panda_.safetensors")
+    assert name == "_panda_" and torch.equal(loaded.vectors, emb.vectors)
+    table = sd.text_encoder.get_input_embeddings().weight
+    init = table[sd.tokenizer.convert_tokens_to_ids("panda")]
+    assert not torch.equal(emb.vectors[0], init)  # trained away from the initializer
+
+
+def test_wrong_scene_file_fails_validation(pack, comfy_env, tmp_path):
+    from a124_core.fields.static import StaticField
+    from a124_core.rendering.occupancy import OccupancyGrid
+    from a124_core.training.config import preset
+    from a124_core.training.scene import Scene
+
+    cfg = preset("smoke").static
+    scene = Scene(StaticField(cfg.field), OccupancyGrid(cfg.occupancy, 1, cfg.field.grid.bound), "static")
+    (path,) = node(pack, "A124_SaveScene").save(scene, "unit")["result"]
+    entry = "output/scenes/" + path.rsplit("/", 1)[-1]
+    assert entry in pack.NODE_CLASS_MAPPINGS["A124_LoadStaticScene"].INPUT_TYPES()["required"]["scene_file"][0]
+    assert pack.NODE_CLASS_MAPPINGS["A124_LoadStaticScene"].VALIDATE_INPUTS(entry) is True
+    msg = pack.NODE_CLASS_MAPPINGS["A124_LoadDynamicScene"].VALIDATE_INPUTS(entry)
+    assert isinstance(msg, str) and "static" in msg and "Load Static Scene" in msg
+    (loaded,) = node(pack, "A124_LoadStaticScene").load(entry)
+    for a, b in zip(scene.field.state_dict().values(), loaded.field.state_dict().values()):
+        assert torch.equal(a, b)
+    # A scene file is not a resumable checkpoint of the coarse stage.
+    assert "coarse" in pack.NODE_CLASS_MAPPINGS["A124_CoarseStage"].VALIDATE_INPUTS(
+        resume_from=entry[len("output/") :]
+    )
+
+
+def test_static_stage_render_save_evaluate(pack, comfy_env, panda_rgba):
+    """Smoke preset with both tiny priors, under inference mode like ComfyUI; then render, save, evaluate."""
+    image, mask = panda_rgba
+    ref, _, _ = node(pack, "A124_Reference").build(image, 0.2, mask=mask)
+    (sd,) = node(pack, "A124_LoadSD15Prior").load("diffusers/stable-diffusion-v1-5", "none")
+    (z123,) = node(pack, "A124_LoadZero123Prior").load("diffusers/zero123-xl")
+    with torch.inference_mode():
+        scene, preview, ckpt = node(pack, "A124_StaticStage").train(
+            ref, "a photo of a panda", "smoke", 0, 1, sd_prior=sd, zero123_prior=z123, run_name="unit"
+        )
+    assert scene.stage == "static" and scene.complete and scene.step == 8
+    assert preview.shape == (1, 32, 32, 3) and torch.isfinite(preview).all()
+    assert ckpt.endswith("checkpoints/unit/static.safetensors")
+    state = comfy_env["comfy"].state
+    assert state["updates"] == 8 and state["previews"] >= 1
+    out = node(pack, "A124_OrbitRender").render(scene, "test orbit", "albedo", 3, 4, 24, 10.0, True, "unit")
+    images, video = out["result"]
+    assert images.shape == (3, 24, 24, 3)  # static scene: one frame per view
+    assert out["ui"]["images"][0]["subfolder"] == "animate124/videos" and out["ui"]["animated"] == (True,)
+    from a124_core.outputs.export import read_video
+
+    frames, fps = read_video(video)
+    assert frames.shape[0] == 3 and fps == pytest.approx(10.0)
+    grid = node(pack, "A124_OrbitRender").render(scene, "orbit grid", "mask", 4, 1, 16, 10.0, False, "unit")
+    assert grid["result"][0].shape[0] == 1 and grid["result"][1] == ""
+    result = node(pack, "A124_Evaluate").evaluate(
+        scene, ref, "clip/tiny-clip-vit-b-32", "a panda is dancing", "a dog is running\n", 2, 2, 32
+    )["result"]
+    scores = json.loads(result[0])
+    assert set(scores) == {"clip_r", "clip_t", "clip_i", "clip_f"} and 0 <= scores["clip_r"] <= 1
+    assert scores["clip_f"] == pytest.approx(result[4])
+
+
+def test_interrupt_leaves_checkpoint_and_resume_matches(pack, models_dir, tmp_path, monkeypatch, panda_rgba):
+    """Interrupt at the 3rd progress update -> a checkpoint; resuming it ends where an uninterrupted run ends."""
+    image, mask = panda_rgba
+    out = tmp_path / "output"
+    out.mkdir()
+    monkeypatch.setitem(__import__("sys").modules, "folder_paths", fake_comfy.make_folder_paths(models_dir, out))
+    fake_comfy.install(monkeypatch, fake_comfy.make_comfy(interrupt_after=3))
+    ref, _, _ = node(pack, "A124_Reference").build(image, 0.2, mask=mask)
+    stage = node(pack, "A124_StaticStage")
+    with pytest.raises(fake_comfy.InterruptProcessingException):
+        stage.train(ref, "", "smoke", 0, 5, run_name="cut")
+    latest = out / "animate124" / "checkpoints" / "cut" / "static_latest.safetensors"
+    assert latest.is_file()
+    assert (
+        pack.NODE_CLASS_MAPPINGS["A124_StaticStage"].VALIDATE_INPUTS("checkpoints/cut/static_latest.safetensors")
+        is True
+    )
+    fake_comfy.install(monkeypatch, fake_comfy.make_comfy())
+    resumed, _, _ = stage.train(
+        ref, "", "smoke", 0, 5, run_name="cut", resume_from="checkpoints/cut/static_latest.safetensors"
+    )
+    full, _, _ = stage.train(ref, "", "smoke", 0, 5, run_name="full")
+    for a, b in zip(resumed.field.state_dict().values(), full.field.state_dict().values()):
+        assert torch.equal(a, b)

@@ -1,0 +1,159 @@
+"""The bundled workflows: UI and API versions describe the same graph, and each API workflow runs end to end on
+tiny models through the test executor (ComfyUI's validation rules, topological execution)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import executor
+import pytest
+from node_env import EXAMPLES, REPO
+from PIL import Image
+from tiny_settings import tiny
+
+WORKFLOWS = REPO / "workflows"
+NAMES = ("animate124_full", "animate124_zeroscope", "animate124_comfy_loaders", "animate124_render_only")
+
+
+def load(name: str) -> dict:
+    return json.loads((WORKFLOWS / name).read_text())
+
+
+@pytest.fixture
+def mappings(pack, comfy_env, models_dir, tmp_path):
+    """Our nodes plus a LoadImage stand-in reading panda.png; the Zeroscope folder aliases the tiny video model."""
+    inputs = tmp_path / "input"
+    inputs.mkdir()
+    Image.open(EXAMPLES / "panda-dance" / "rgba.png").convert("RGBA").resize((96, 96)).save(inputs / "panda.png")
+    for alias, target in (
+        (models_dir / "diffusers" / "zeroscope_v2_576w", models_dir / "diffusers" / "text-to-video-ms-1.7b"),
+        (
+            models_dir / "checkpoints" / "v1-5-pruned-emaonly.safetensors",
+            models_dir / "checkpoints" / "tiny-sd15.safetensors",
+        ),
+    ):
+        if not alias.exists():
+            alias.symlink_to(target)
+    return {**pack.NODE_CLASS_MAPPINGS, "LoadImage": executor.load_image_stand_in(inputs), **core_loaders(models_dir)}
+
+
+def core_loaders(models_dir: Path) -> dict[str, type]:
+    """ComfyUI's CheckpointLoaderSimple / ControlNetLoader / ImageOnlyCheckpointLoader (names, types, outputs),
+    returning ComfyUI-style model objects around the tiny priors (fake_comfy_models)."""
+    import fake_comfy_models as fc
+
+    from a124_core.priors.controlnet_tile import ControlNetTilePrior
+    from a124_core.priors.sd import StableDiffusionPrior
+    from a124_core.priors.zero123 import Zero123Prior
+
+    def comfy_objects(prior, cc_projection=None):
+        scale = prior.vae.config.scaling_factor
+        return fc.ModelPatcher(fc.BaseModel(prior.unet, prior.schedule.alphas_cumprod, scale, cc_projection)), fc.VAE(
+            prior.vae
+        )
+
+    class CheckpointLoaderSimple:
+        RETURN_TYPES, FUNCTION = ("MODEL", "CLIP", "VAE"), "load"
+        INPUT_TYPES = classmethod(lambda cls: {"required": {"ckpt_name": (["v1-5-pruned-emaonly.safetensors"],)}})
+
+        def load(self, ckpt_name):
+            sd = StableDiffusionPrior.from_pretrained(models_dir / "diffusers" / "stable-diffusion-v1-5", device="cpu")
+            model, vae = comfy_objects(sd)
+            return (model, fc.CLIP(sd.prompts), vae)
+
+    class ControlNetLoader:
+        RETURN_TYPES, FUNCTION = ("CONTROL_NET",), "load"
+        INPUT_TYPES = classmethod(lambda cls: {"required": {"control_net_name": (["control_v11f1e_sd15_tile.pth"],)}})
+
+        def load(self, control_net_name):
+            cn = ControlNetTilePrior.from_pretrained(
+                models_dir / "controlnet" / "control_v11f1e_sd15_tile",
+                models_dir / "diffusers" / "stable-diffusion-v1-5",
+                device="cpu",
+            )
+            return (fc.ControlNet(cn.controlnet),)
+
+    class ImageOnlyCheckpointLoader:
+        RETURN_TYPES, FUNCTION = ("MODEL", "CLIP_VISION", "VAE"), "load"
+        INPUT_TYPES = classmethod(lambda cls: {"required": {"ckpt_name": (["stable_zero123.ckpt"],)}})
+
+        def load(self, ckpt_name):
+            z123 = Zero123Prior.from_pretrained(models_dir / "diffusers" / "stable-zero123", device="cpu")
+            model, vae = comfy_objects(z123, z123.projection)
+            return (model, fc.ClipVision(z123), vae)
+
+    return {c.__name__: c for c in (CheckpointLoaderSimple, ControlNetLoader, ImageOnlyCheckpointLoader)}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ui_and_api_describe_the_same_graph(name, mappings):
+    api = {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in load(f"{name}_api.json").items()}
+    assert executor.ui_to_api(load(f"{name}.json"), mappings) == api
+
+
+def test_full_pipeline_then_render_only(mappings, comfy_env):
+    out = Path(comfy_env["folder_paths"].get_output_directory())
+    results = executor.run(tiny(load("animate124_full_api.json")), mappings)
+    scene = results["10"][0]
+    assert scene.stage == "refine" and scene.is_dynamic and scene.complete
+    assert results["8"][0].stage == "static" and results["9"][0].stage == "coarse"
+    assert results["12"][0].shape == (6, 24, 24, 3)  # 2 views x 3 frames
+    assert results["13"][0].shape == (3, 24, 24, 3)
+    saved = Path(results["11"][0])
+    assert saved == out / "animate124" / "scenes" / "animate124_refine_00001.safetensors"
+    for stage in ("static", "coarse", "refine"):
+        assert (out / "animate124" / "checkpoints" / "animate124" / f"{stage}.safetensors").is_file()
+    # The render-only workflow names the scene the full pipeline saved.
+    render = executor.run(tiny(load("animate124_render_only_api.json")), mappings)
+    assert render["2"][0].shape == (6, 24, 24, 3) and render["5"][0].shape == (3, 24, 48, 3)  # 2 views side by side
+    assert render["4"][0].shape == (3, 24, 24, 3) and Path(render["4"][1]).is_file()
+    assert (render["2"][0] - results["12"][0]).abs().max() < 1e-5  # the saved scene renders like the trained one
+
+
+def test_zeroscope_variant_runs(mappings):
+    prompt = tiny(load("animate124_zeroscope_api.json"))
+    video = prompt["5"]["inputs"]
+    assert video["model"] == "diffusers/zeroscope_v2_576w" and (video["width"], video["height"]) == (144, 80)
+    video.update(width=32, height=16)  # keeps a non-square frame; 144 x 80 makes the tiny UNet's attention slow
+    results = executor.run(prompt, mappings)
+    assert results["5"][0].image_size == (16, 32) and results["10"][0].complete
+
+
+def test_comfy_loaders_variant_runs(mappings):
+    """SD1.5, ControlNet-Tile and Stable Zero123 from ComfyUI's own loaders, through the adapter nodes."""
+    prompt = tiny(load("animate124_comfy_loaders_api.json"))
+    results = executor.run(prompt, mappings, on_node=_shrink_controlnet)
+    assert results["14"][0].stage == "refine" and results["14"][0].complete
+    assert type(results["6"][0]).__name__ == "ComfySDPrior" and type(results["8"][0]).__name__ == "ComfyZero123Prior"
+    assert results["16"][0].shape == (6, 24, 24, 3)
+
+
+def _shrink_controlnet(nid, outputs):
+    if type(outputs[0]).__name__ == "ComfyControlNetTilePrior":
+        outputs[0].image_size = 64  # the tiny ControlNet's native size; real models keep 512 / 1024
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda p: p["10"]["inputs"].update(dynamic_scene=["8", 0]),
+            "received A124_SCENE_STATIC, expected A124_SCENE_DYNAMIC",
+        ),
+        (lambda p: p["8"]["inputs"].update(zero123_prior=["5", 0]), "expected A124_PRIOR_IMAGE_POSE"),
+        (lambda p: p["10"]["inputs"].update(controlnet_prior=["3", 0]), "expected A124_PRIOR_IMAGE_CONTROL"),
+        (lambda p: p["2"]["inputs"].update(border_ratio=0.9), "border_ratio=0.9 outside"),
+        (lambda p: p["8"]["inputs"].update(preset="slow"), "preset='slow' not in"),
+        (lambda p: p["10"]["inputs"].update(token_prompt="a panda is dancing"), "must contain {token}"),
+        (lambda p: p["9"]["inputs"].update(resume_from="checkpoints/none.safetensors"), "not found"),
+        (lambda p: p["5"]["inputs"].update(width=144), "Set both width and height"),
+    ],
+)
+def test_wrong_wiring_fails_before_training(mappings, comfy_env, change, expected):
+    prompt = tiny(load("animate124_full_api.json"))
+    change(prompt)
+    with pytest.raises(executor.ValidationError, match=expected.replace("{", r"\{").replace("}", r"\}")):
+        executor.run(prompt, mappings)
+    out = Path(comfy_env["folder_paths"].get_output_directory())
+    assert not (out / "animate124" / "checkpoints").exists()  # nothing trained
