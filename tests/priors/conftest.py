@@ -1,26 +1,8 @@
-"""Tiny random-weight priors on disk, built once per test session through the library builder."""
-
-from __future__ import annotations
-
-import os
+"""Prior tests run single-threaded on the session's tiny models (tests/conftest.py)."""
 
 import pytest
-import torch
-
-from a124_core.priors.tiny import TinyModels, build_tiny_models
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # loaders must never need the hub
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models are far slower when torch's thread pool oversubscribes the shared CPU cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _single_thread(one_thread):
     yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
-    return build_tiny_models(tmp_path_factory.mktemp("models"), seed=0)

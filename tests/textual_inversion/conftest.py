@@ -3,27 +3,18 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _single_thread(one_thread):
     yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
-def tiny_sd15(tmp_path_factory):
-    from a124_core.priors.tiny import build_tiny_sd15
-
-    return build_tiny_sd15(tmp_path_factory.mktemp("models") / "diffusers" / "stable-diffusion-v1-5")
+def tiny_sd15(tiny_models):
+    return tiny_models.sd15
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import pytest
 import torch
 from PIL import Image
 
-from a124_core.priors.tiny import build_tiny_models
 from a124_core.reference import ReferenceConfig, build_reference
 from a124_core.training.coarse_stage import CoarseStage, DynamicPriors
 from a124_core.training.config import preset
@@ -45,13 +44,13 @@ class TinyPriors:
 
 
 @pytest.fixture(scope="session")
-def tiny_priors(tmp_path_factory: pytest.TempPathFactory) -> TinyPriors:
+def tiny_priors(tiny_models) -> TinyPriors:
     from a124_core.priors.controlnet_tile import ControlNetTilePrior
     from a124_core.priors.sd import StableDiffusionPrior
     from a124_core.priors.video import TextToVideoPrior
     from a124_core.priors.zero123 import Zero123Prior
 
-    tiny = build_tiny_models(tmp_path_factory.mktemp("models"), seed=0)
+    tiny = tiny_models
     frames = preset("smoke").coarse.time.num_frames
     return TinyPriors(
         sd=StableDiffusionPrior.from_pretrained(tiny.sd15, device="cpu"),
