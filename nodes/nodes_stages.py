@@ -110,23 +110,32 @@ def run_stage(stage: Any, run_name: str, resume_from: str) -> tuple[Any, Path]:
     return scene, checkpoint_path(folder, stage.name, final=True)
 
 
-def _outputs(stage: Any, scene: Any, path: Path) -> tuple[Any, Any, str]:
+def train_stage_node(make_stage: Any, run_name: str, resume_from: str) -> tuple[Any, Any, str]:
+    """Build the stage under training mode, train it, return (scene, preview [1, H, W, 3], checkpoint path)."""
+    with training_mode():
+        stage = make_stage()
+    scene, path = run_stage(stage, run_name, resume_from)
     with training_mode():
         preview = stage.preview()[None]
     return (scene, preview, str(path))
 
 
-class A124_StaticStage:
+class _StageNode:
+    """What the three stage nodes share: where they sit, what they are called and what they return."""
+
+    CATEGORY = f"{CATEGORY}/training"
+    FUNCTION = "train"
+    RETURN_NAMES = ("scene", "preview", "checkpoint")
+
+
+class A124_StaticStage(_StageNode):
     """Step 1: a static NeRF from the reference view with SD1.5 + Zero123 score distillation."""
 
     DESCRIPTION = (
         "Step 1: fits a static NeRF to the reference view, with SD1.5 (view-dependent prompt) and Zero123 SDS for the "
         "unseen sides. Without priors it only reconstructs the reference view."
     )
-    CATEGORY = f"{CATEGORY}/training"
-    FUNCTION = "train"
     RETURN_TYPES = (SCENE_STATIC, "IMAGE", "STRING")
-    RETURN_NAMES = ("scene", "preview", "checkpoint")
     OUTPUT_TOOLTIPS = (
         "The static scene for the coarse stage.",
         "The reference view rendered.",
@@ -163,30 +172,28 @@ class A124_StaticStage:
     ):
         from a124_core.training.static_stage import StaticPriors, StaticStage
 
-        with training_mode():
-            stage = StaticStage(
+        return train_stage_node(
+            lambda: StaticStage(
                 stage_config("static", preset, steps, training_seed),
                 clone_tree(reference),
                 StaticPriors(sd=sd_prior, zero123=zero123_prior),
                 prompt,
                 negative_prompt,
                 device=torch_device(),
-            )
-        scene, path = run_stage(stage, run_name, resume_from)
-        return _outputs(stage, scene, path)
+            ),
+            run_name,
+            resume_from,
+        )
 
 
-class A124_CoarseStage:
+class A124_CoarseStage(_StageNode):
     """Step 2: a 4D grid from the static scene with text-to-video SDS, Zero123 on frame 0 and temporal TV."""
 
     DESCRIPTION = (
         "Step 2: turns the static scene into a 4D grid and animates it with the video prior (motion prompt), "
         "keeping frame 0 on the reference with Zero123 and reconstruction losses."
     )
-    CATEGORY = f"{CATEGORY}/training"
-    FUNCTION = "train"
     RETURN_TYPES = (SCENE_DYNAMIC, "IMAGE", "STRING")
-    RETURN_NAMES = ("scene", "preview", "checkpoint")
     OUTPUT_TOOLTIPS = (
         "The dynamic scene for the refine stage.",
         "The reference view at t = 0.",
@@ -230,8 +237,8 @@ class A124_CoarseStage:
     ):
         from a124_core.training.coarse_stage import CoarseStage, DynamicPriors
 
-        with training_mode():
-            stage = CoarseStage(
+        return train_stage_node(
+            lambda: CoarseStage(
                 stage_config("coarse", preset, steps, training_seed),
                 clone_tree(reference),
                 clone_tree(static_scene),
@@ -239,22 +246,20 @@ class A124_CoarseStage:
                 prompt,
                 negative_prompt,
                 device=torch_device(),
-            )
-        scene, path = run_stage(stage, run_name, resume_from)
-        return _outputs(stage, scene, path)
+            ),
+            run_name,
+            resume_from,
+        )
 
 
-class A124_RefineStage:
+class A124_RefineStage(_StageNode):
     """Step 3: ControlNet-Tile x0 targets with the learned token on top of the coarse stage's losses."""
 
     DESCRIPTION = (
         "Step 3: refines the dynamic scene's appearance with ControlNet-Tile and the learned token; the condition "
         "image comes from a frozen copy of the coarse scene. Needs a dynamic scene."
     )
-    CATEGORY = f"{CATEGORY}/training"
-    FUNCTION = "train"
     RETURN_TYPES = (SCENE_DYNAMIC, "IMAGE", "STRING")
-    RETURN_NAMES = ("scene", "preview", "checkpoint")
     OUTPUT_TOOLTIPS = ("The refined dynamic scene.", "The reference view at t = 0.", "The final checkpoint file.")
 
     @classmethod
@@ -306,8 +311,8 @@ class A124_RefineStage:
         from a124_core.training.coarse_stage import DynamicPriors
         from a124_core.training.refine_stage import RefineStage
 
-        with training_mode():
-            stage = RefineStage(
+        return train_stage_node(
+            lambda: RefineStage(
                 stage_config("refine", preset, steps, training_seed),
                 clone_tree(reference),
                 clone_tree(dynamic_scene),
@@ -318,9 +323,10 @@ class A124_RefineStage:
                 embedding.vectors,
                 negative_prompt,
                 device=torch_device(),
-            )
-        scene, path = run_stage(stage, run_name, resume_from)
-        return _outputs(stage, scene, path)
+            ),
+            run_name,
+            resume_from,
+        )
 
 
 NODE_CLASS_MAPPINGS = {

@@ -119,7 +119,7 @@ class ClipEvaluator:
         self.device = torch.device(self.config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         self.model = CLIPModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True)
-        self.model = self.model.to(self.device, self.dtype).eval().requires_grad_(False)
+        self.model = self.model.to(self.device, self.dtype).train(False).requires_grad_(False)
         self.tokenizer = CLIPTokenizer.from_pretrained(str(folder), local_files_only=True)
         pre = json.loads((folder / "preprocessor_config.json").read_text())
         size = pre.get("size", {"shortest_edge": 224})

@@ -79,7 +79,7 @@ def write_tiny_clip(folder: str | Path, config: TinyClipConfig | None = None) ->
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(config.seed)
     try:
-        model = CLIPModel(clip_config).eval()
+        model = CLIPModel(clip_config).train(False)
     finally:
         torch.random.set_rng_state(generator_state)
     model.save_pretrained(str(folder), safe_serialization=True)

@@ -138,7 +138,7 @@ def load_state_file(path: Path) -> dict[str, Tensor]:
 def freeze(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
     """Frozen, eval-mode, on device: priors are guidance only and never trained."""
     module.requires_grad_(False)
-    module.eval().to(device=device)
+    module.train(False).to(device=device)
     if next(module.parameters()).dtype != dtype:
         module.to(dtype=dtype)
     return module

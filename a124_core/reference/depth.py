@@ -56,7 +56,7 @@ class DepthEstimator:
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         self.processor = AutoImageProcessor.from_pretrained(self.folder, local_files_only=True)
         self.model = AutoModelForDepthEstimation.from_pretrained(self.folder, local_files_only=True)
-        self.model = self.model.to(self.device, self.dtype).eval().requires_grad_(False)
+        self.model = self.model.to(self.device, self.dtype).train(False).requires_grad_(False)
         config = self.model.config
         self.larger_is_nearer = not (
             config.model_type in _METRIC_MODEL_TYPES or getattr(config, "depth_estimation_type", None) == "metric"

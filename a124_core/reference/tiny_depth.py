@@ -68,7 +68,7 @@ def build_tiny_dpt(folder: str | Path, seed: int = 0) -> Path:
         head_in_index=-1,
     )
     torch.manual_seed(seed)
-    model = DPTForDepthEstimation(config).eval()
+    model = DPTForDepthEstimation(config).train(False)
     _lively_init(model, model.head.head[4])
     model.save_pretrained(folder, safe_serialization=True)
     DPTImageProcessor(**_processor_kwargs()).save_pretrained(folder)
@@ -101,7 +101,7 @@ def build_tiny_depth_anything(folder: str | Path, seed: int = 0) -> Path:
         head_in_index=-1,
     )
     torch.manual_seed(seed)
-    model = DepthAnythingForDepthEstimation(config).eval()
+    model = DepthAnythingForDepthEstimation(config).train(False)
     _lively_init(model, model.head.conv3)
     model.save_pretrained(folder, safe_serialization=True)
     DPTImageProcessor(**_processor_kwargs()).save_pretrained(folder)

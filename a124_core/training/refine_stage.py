@@ -57,7 +57,7 @@ class RefineStage(CoarseStage):
         controlnet = self.priors.get("controlnet")
         if controlnet is not None:
             self._check_controlnet(controlnet, token_prompt, token_name, token_embedding)
-        self.condition_field = copy.deepcopy(self.scene.field).requires_grad_(False).eval()
+        self.condition_field = copy.deepcopy(self.scene.field).requires_grad_(False).train(False)
         self.condition_occupancy = copy.deepcopy(self.scene.occupancy)
 
     def _prepare_scene(self, coarse: Scene, config: CoarseStageConfig) -> Scene:
