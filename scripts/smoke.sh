@@ -8,7 +8,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 . .venv/bin/activate
 python -m pip install -q torch==2.13.0
-python -m pip install -q -r requirements.txt
+python -m pip install -q -r requirements.txt -c requirements-ci.txt  # the versions CI tests
 export HF_HUB_OFFLINE=1
 python -m a124_core run --image ../shared/data/examples/panda-dance/rgba.png --prompt "a panda is dancing" \
   --preset smoke --out "${1:-out/smoke}"
