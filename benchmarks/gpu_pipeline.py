@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from a124_core.priors.memory import set_vae_gradient_checkpointing  # noqa: E402
 from a124_core.reference.reference import build_reference  # noqa: E402
 from a124_core.textual_inversion.trainer import TextualInversionConfig, train_textual_inversion  # noqa: E402
 from a124_core.training.coarse_stage import CoarseStage, DynamicPriors  # noqa: E402
@@ -124,6 +125,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--iters", type=int, default=50)
     parser.add_argument("--device", default=None)
+    parser.add_argument(
+        "--vae-checkpointing", action="store_true", help="recompute VAE-encoder activations in backward (memory A/B)"
+    )
     args = parser.parse_args()
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     name = args.preset or ("smoke" if args.tiny else "paper")
@@ -134,6 +138,8 @@ def main() -> None:
     priors = load_priors(
         args, device, configs.coarse.time.num_frames, getattr(configs.refine, "controlnet_size", None)
     )
+    for prior in priors.values():
+        set_vae_gradient_checkpointing(prior, args.vae_checkpointing)
     rows = []
 
     ti_steps = args.warmup + args.iters
@@ -194,7 +200,10 @@ def main() -> None:
 
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     kind = "tiny" if args.tiny else "full-size random"
-    print(f"device: {device_name}; torch {torch.__version__}; preset {name}; priors {kind}")
+    print(
+        f"device: {device_name}; torch {torch.__version__}; preset {name}; priors {kind}; "
+        f"VAE checkpointing {'on' if args.vae_checkpointing else 'off'}"
+    )
     print("| step | ms / iteration | iterations | projected min | peak memory (GB) |")
     print("|---|---|---|---|---|")
     total = 0.0
