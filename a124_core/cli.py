@@ -77,8 +77,19 @@ def _render(args: argparse.Namespace) -> None:
         print(write_video(orbit_grid_video(video), args.out / f"orbit_grid_{channel}.mp4", args.fps))
 
 
+def _quiet_libraries() -> None:
+    """Keep the terminal to our progress lines: no per-load progress bars or dtype notices from the libraries."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    for logging in (diffusers_logging, transformers_logging):
+        logging.set_verbosity_error()
+        logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _quiet_libraries()
     try:
         if args.command == "render":
             _render(args)

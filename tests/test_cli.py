@@ -106,3 +106,25 @@ def test_smoke_preset_runs_the_whole_job_and_resumes(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 0 and err.count("finished earlier") == 3
+
+
+@pytest.mark.skipif(not EXAMPLE.is_file(), reason="../shared/data/examples is not beside the checkout")
+def test_smoke_preset_accepts_words_the_tiny_tokenizer_does_not_know(tmp_path, capsys):
+    out = tmp_path / "fox"
+    code = run_cli(
+        "--prompt",
+        "a fox maneuvering a game controller",
+        "--preset",
+        "smoke",
+        "--out",
+        str(out),
+        "--render-views",
+        "1",
+        "--render-frames",
+        "2",
+        "--render-resolution",
+        "16",
+    )
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["prompts"]["token"] == "_fox_" and any("used 'object'" in n for n in summary["notes"])
