@@ -115,6 +115,17 @@ def render_frames(
     return result
 
 
+def _clip_times(field, config: OrbitConfig) -> list[float] | None:
+    """The orbit's frame times for a dynamic field; None (one frame per camera) for a static one."""
+    return config.times() if getattr(field, "is_dynamic", False) else None
+
+
+def _held_camera(polar_deg: float, azimuth_deg: float, num_frames: int, config: OrbitConfig) -> Cameras:
+    """One camera held still for every frame of a clip."""
+    polar, azimuth = torch.full((num_frames,), float(polar_deg)), torch.full((num_frames,), float(azimuth_deg))
+    return make_cameras(polar, azimuth, config.radius, config.fov_y_deg)
+
+
 def render_test_orbit(
     field,
     config: OrbitConfig = OrbitConfig(),
@@ -124,28 +135,20 @@ def render_test_orbit(
 ) -> dict[str, Tensor]:
     """{channel: [views, frames, H, W, 3]}; a static field renders one frame per view."""
     cams = orbit_cameras(config.num_views, config.polar_deg, config.radius, config.fov_y_deg)
-    dynamic = getattr(field, "is_dynamic", False)
-    times = config.times() if dynamic else [0.0]
-    per_view = []
-    for v in range(len(cams)):
-        view_cams = make_cameras(
-            cams.polar_deg[v].expand(len(times)),
-            cams.azimuth_deg[v].expand(len(times)),
-            config.radius,
-            config.fov_y_deg,
+    times = _clip_times(field, config)
+    per_view = [
+        render_frames(
+            field,
+            _held_camera(polar, azimuth, len(times or [0.0]), config),
+            times,
+            config.resolution,
+            channels,
+            occupancy,
+            render_config,
+            config.ambient,
         )
-        per_view.append(
-            render_frames(
-                field,
-                view_cams,
-                times if dynamic else None,
-                config.resolution,
-                channels,
-                occupancy,
-                render_config,
-                config.ambient,
-            )
-        )
+        for polar, azimuth in zip(cams.polar_deg.tolist(), cams.azimuth_deg.tolist())
+    ]
     return {c: torch.stack([p[c] for p in per_view]) for c in channels}
 
 
@@ -158,17 +161,9 @@ def render_fixed_camera(
     camera: CameraConfig = CameraConfig(),
 ) -> dict[str, Tensor]:
     """The reference view over time: {channel: [frames, H, W, 3]} (used for CLIP-I)."""
-    times = config.times() if getattr(field, "is_dynamic", False) else [0.0]
-    cams = make_cameras(
-        torch.full((len(times),), camera.reference_polar_deg),
-        torch.full((len(times),), camera.reference_azimuth_deg),
-        config.radius,
-        config.fov_y_deg,
-    )
-    dynamic = getattr(field, "is_dynamic", False)
-    return render_frames(
-        field, cams, times if dynamic else None, config.resolution, channels, occupancy, render_config, config.ambient
-    )
+    times = _clip_times(field, config)
+    cams = _held_camera(camera.reference_polar_deg, camera.reference_azimuth_deg, len(times or [0.0]), config)
+    return render_frames(field, cams, times, config.resolution, channels, occupancy, render_config, config.ambient)
 
 
 def render_orbit_animating(
@@ -179,19 +174,9 @@ def render_orbit_animating(
     render_config: RenderConfig = RenderConfig(),
 ) -> dict[str, Tensor]:
     """One full turn over the animation: frame k at azimuth 360 k / F and time k / (F - 1); [F, H, W, 3]."""
-    frames = config.num_frames
-    cams = orbit_cameras(frames, config.polar_deg, config.radius, config.fov_y_deg)
-    dynamic = getattr(field, "is_dynamic", False)
-    return render_frames(
-        field,
-        cams,
-        config.times() if dynamic else None,
-        config.resolution,
-        channels,
-        occupancy,
-        render_config,
-        config.ambient,
-    )
+    cams = orbit_cameras(config.num_frames, config.polar_deg, config.radius, config.fov_y_deg)
+    times = _clip_times(field, config)
+    return render_frames(field, cams, times, config.resolution, channels, occupancy, render_config, config.ambient)
 
 
 def orbit_grid_video(orbit: Tensor, columns: int | None = None, padding: int = 0) -> Tensor:
