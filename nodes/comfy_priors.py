@@ -49,7 +49,9 @@ class _ComfyLatentPrior(Prior):
             first = vae.first_stage_model
             self.encoder = copy.deepcopy(first.encoder).float().requires_grad_(False).train(False)
             quant = getattr(first, "quant_conv", None)
-            self.quant_conv = copy.deepcopy(quant).float().requires_grad_(False).train(False) if quant is not None else None
+            self.quant_conv = (
+                copy.deepcopy(quant).float().requires_grad_(False).train(False) if quant is not None else None
+            )
 
     def vae_latent(self, images: Tensor) -> Tensor:
         """images [B, 3, H, W] in [0, 1] -> raw (unscaled) posterior-mean latents [B, 4, H/8, W/8], differentiable."""

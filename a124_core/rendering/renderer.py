@@ -53,8 +53,11 @@ def density_normals(field, x: Tensor, t, eps: float) -> Tensor:
 
 
 def light_directions(cameras: Cameras, generator: torch.Generator | None = None) -> Tensor:  # [B, 3]
-    """DreamFusion light: normalize(camera position + N(0, I))."""
-    noise = torch.randn(cameras.positions.shape, generator=generator).to(cameras.positions)
+    """DreamFusion light: normalize(camera position + N(0, I)), one noise vector for all B cameras.
+
+    One draw per step, like the background: frames of a clip then share their light offset instead of strobing.
+    """
+    noise = torch.randn(3, generator=generator).to(cameras.positions)
     return torch.nn.functional.normalize(cameras.positions + noise, dim=-1)
 
 
@@ -155,6 +158,9 @@ def render_rays(
     if normals is not None:
         n = scatter(normals)
         out["normal"] = (weights[..., None] * n).sum(1)
+        # The image the normal-smoothness losses see: (n + 1) / 2 under detached weights, so smoothing it shapes
+        # normals only and never pulls opacity across the silhouette.
+        out["normal_image"] = (weights.detach()[..., None] * (n + 1) / 2).sum(1)
         facing = (n * rays.directions[:, None]).sum(-1).clamp_min(0) ** 2
         out["orientation"] = (weights.detach() * facing).sum(-1)
     return out

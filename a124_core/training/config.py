@@ -52,8 +52,9 @@ class ShadingConfig:
 
     p_textureless: float = 0.2
     """Probability of textureless (white albedo) shading."""
-    p_normal: float = 0.0
-    """Probability of normal shading ((n + 1) / 2); 0.2 in the static stage."""
+    normal_until: float = 0.0
+    """Fraction of the stage's first steps rendered with normal shading ((n + 1) / 2): a geometry warm-up, 0.2 in
+    the static stage (the reference's normal_iter_ratio)."""
     ambient_range: tuple[float, float] = (0.1, 1.0)
     """Ambient light a ~ U[lo, hi] of lambertian / textureless shading."""
     random_background: bool = True
@@ -142,8 +143,8 @@ class StaticStageConfig(StageConfig):
 
     field: FieldConfig = dfield(default_factory=FieldConfig)
     """Grid and MLP of the static field (the dynamic stages inherit it)."""
-    shading: ShadingConfig = dfield(default_factory=lambda: ShadingConfig(p_normal=0.2))
-    """Textureless 20 %, normal shading 20 % of iterations."""
+    shading: ShadingConfig = dfield(default_factory=lambda: ShadingConfig(normal_until=0.2))
+    """Normal shading for the first 20 % of iterations, then textureless with p 0.2, else lambertian."""
     sd: SDSConfig = dfield(default_factory=lambda: SDSConfig(guidance_scale=100.0, t_range=(0.2, 0.6)))
     """SDS of the 2D (image-text) prior."""
     lambda_sd: float = 1.0
@@ -203,13 +204,15 @@ class RefineStageConfig(CoarseStageConfig):
     """Weight of the ControlNet x0 loss."""
     controlnet_size: int | None = 1024
     """Render size the ControlNet prior must be loaded with (512 is cheaper; None = accept the prior's size)."""
-    control_frames: tuple[int, ...] = (0, 8)
-    """Frames of each clip that get the ControlNet loss (0 and F / 2)."""
+    control_frames: tuple[int, ...] | None = None
+    """Frames of each clip that get the ControlNet loss; None = (0, F / 2) for the clip length F."""
     controlnet_prompt: str = "best quality, high resolution"
     """Prompt of the ControlNet branch."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.control_frames is None:
+            object.__setattr__(self, "control_frames", (0, self.time.num_frames // 2))
         bad = [f for f in self.control_frames if not 0 <= f < self.time.num_frames]
         if bad or not self.control_frames:
             raise ValueError(

@@ -53,7 +53,7 @@ class RefineStage(CoarseStage):
         """
         super().__init__(config, reference, scene, priors, prompt, negative_prompt, device)
         self.token_prompt = token_prompt + config.prompt_suffix
-        self.controlnet_condition: Any = None
+        self.controlnet_text: Any = None  # built on the device by build_conditions()
         controlnet = self.priors.get("controlnet")
         if controlnet is not None:
             self._check_controlnet(controlnet, token_prompt, token_name, token_embedding)

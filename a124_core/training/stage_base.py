@@ -131,7 +131,8 @@ class TrainingStage(ABC):
         """Random shading, ambient, light and background for this step's renders (SPEC 4)."""
         s = self.config.shading
         u = self.rand()
-        mode = "normal" if u < s.p_normal else "textureless" if u < s.p_normal + s.p_textureless else "lambertian"
+        warm_up = self.step < s.normal_until * self.config.steps  # self.step is the step being computed
+        mode = "normal" if warm_up else "textureless" if u < s.p_textureless else "lambertian"
         lo, hi = s.ambient_range
         ambient = lo + (hi - lo) * self.rand()
         lights = light_directions(cameras, self.generator).to(self.device)
@@ -201,10 +202,9 @@ class TrainingStage(ABC):
             )
         if "orientation" in out and w.orientation > 0:
             reg["orientation"] = w.orientation * L.orientation_loss(out["orientation"])
-        if "normal" in out and (w.normal_tv > 0 or w.normal_blur > 0):
-            reg["normal_smooth"] = w.normal_tv * L.normal_tv(out["normal"]) + w.normal_blur * L.normal_blur_loss(
-                out["normal"]
-            )
+        if "normal_image" in out and (w.normal_tv > 0 or w.normal_blur > 0):
+            image = out["normal_image"]
+            reg["normal_smooth"] = w.normal_tv * L.normal_tv(image) + w.normal_blur * L.normal_blur_loss(image)
         return reg
 
     # ----------------------------------------------------------------- loop hooks

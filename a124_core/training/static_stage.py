@@ -96,7 +96,7 @@ class StaticStage(TrainingStage):
         losses: dict[str, Tensor] = {}
         progress = self.progress(step)
         if "sd" in self.priors:
-            cond = self.sd_condition.at_azimuth(cams.azimuth_deg)
+            cond = self.sd_condition.at_azimuth(cams.azimuth_deg - self.config.camera.reference_azimuth_deg)
             sds = score_distillation(self.priors["sd"], images, cond, c.sd, 1.0, progress, self.generator)
             losses["sd"] = c.lambda_sd * sds["loss_sds"]
         if "zero123" in self.priors:

@@ -54,10 +54,11 @@ def sample_clip_times_batch(
 ) -> ClipTimes:
     """Draw n clips at once (vectorised; the training step draws n = 1).
 
-    The recipe, per clip (all randint upper bounds exclusive, as torch.randint):
+    The recipe, per clip (randint bounds inclusive, as in the reference's Python `random.randint`):
       1. forced = U < alpha;
-      2. span = floor(randint(F, P) / F) * F, so span is uniform over {F, 2F, ..., P - F};
-      3. start = 0 if forced else randint(0, P - span), uniform over {0, ..., P - span - 1};
+      2. span = floor(randint(F, P) / F) * F: each of F, 2F, ..., P - F with probability F / (P - F + 1), P with
+         probability 1 / (P - F + 1) (FPS in [F, P]);
+      3. start = 0 if forced else randint(0, P - span), uniform over {0, ..., P - span};
       4. idx_k = start + k * span / F, k = 0..F-1;
       5. mirrored = U < p_mirror: idx = reversed(P - idx);
       6. times = idx / P.
@@ -68,8 +69,8 @@ def sample_clip_times_batch(
         raise ValueError(f"n must be >= 1, got {n}")
     f, p = config.num_frames, config.lattice
     forced = torch.rand(n, generator=generator) < config.alpha
-    span = torch.div(torch.randint(f, p, (n,), generator=generator), f, rounding_mode="floor") * f
-    free_start = (torch.rand(n, generator=generator) * (p - span)).floor().long().clamp(max=p - span - 1)
+    span = torch.div(torch.randint(f, p + 1, (n,), generator=generator), f, rounding_mode="floor") * f
+    free_start = (torch.rand(n, generator=generator) * (p - span + 1)).floor().long().clamp(max=p - span)
     start = torch.where(forced, torch.zeros_like(free_start), free_start)
     k = torch.arange(f)
     idx = start[:, None] + k[None] * torch.div(span, f, rounding_mode="floor")[:, None]  # [N, F]
@@ -94,14 +95,15 @@ def exact_distribution(config: TimeSamplingConfig = TimeSamplingConfig()) -> dic
         frame_pmf: [F, P + 1], P(frame k at lattice index i).
     """
     f, p = config.num_frames, config.lattice
-    spans = list(range(f, p, f))
-    p_span = 1.0 / len(spans)
+    span_probability: dict[int, float] = {}
+    for raw in range(f, p + 1):
+        span_probability[raw // f * f] = span_probability.get(raw // f * f, 0.0) + 1.0 / (p - f + 1)
     pmf = torch.zeros(f, p + 1, dtype=torch.float64)
     k = torch.arange(f)
-    for span in spans:
+    for span, p_span in span_probability.items():
         interval = span // f
-        starts = torch.arange(p - span)
-        p_start = torch.full((p - span,), (1 - config.alpha) / (p - span), dtype=torch.float64)
+        starts = torch.arange(p - span + 1)
+        p_start = torch.full((p - span + 1,), (1 - config.alpha) / (p - span + 1), dtype=torch.float64)
         p_start[0] += config.alpha
         idx = starts[:, None] + k[None] * interval  # [S, F]
         for mirrored, p_m in ((False, 1 - config.p_mirror), (True, config.p_mirror)):

@@ -130,3 +130,19 @@ def test_gradients_flow_to_field_parameters():
     (out["rgb"].mean() + out["orientation"].mean()).backward()
     assert field.encoder.embeddings.grad.abs().sum() > 0
     assert all(torch.isfinite(p.grad).all() for p in field.parameters())
+
+
+def test_one_light_offset_per_step_shared_by_all_frames():
+    from a124_core.cameras import static_camera_clip
+    from a124_core.rendering.renderer import light_directions
+
+    cams = static_camera_clip(4, generator=torch.Generator().manual_seed(0))
+    lights = light_directions(cams, torch.Generator().manual_seed(1))
+    assert torch.allclose(lights, lights[:1].expand_as(lights)), "a still camera must not strobe its light"
+    assert torch.allclose(lights.norm(dim=-1), torch.ones(4))
+
+
+def test_normal_image_is_the_detached_composite_of_shifted_normals():
+    out = render_cameras(SphereField(), reference_camera(), 16, 16, config=RENDER, shading="normal")
+    assert torch.allclose(out["normal_image"], out["rgb"] - (1 - out["opacity"]), atol=1e-5)
+    assert float(out["normal_image"].min()) >= 0 and float(out["normal_image"].max()) <= 1

@@ -25,7 +25,7 @@ def test_paper_defaults():
     assert s.field.lr_grid == 1e-2 and s.field.lr_mlp == 1e-3
     assert (s.sd.guidance_scale, s.sd.t_range, s.lambda_sd) == (100.0, (0.2, 0.6), 1.0)
     assert (s.zero123.guidance_scale, s.zero123.t_range, s.lambda_zero123) == (5.0, (0.2, 0.6), 40.0)
-    assert (s.shading.p_textureless, s.shading.p_normal, s.shading.ambient_range) == (0.2, 0.2, (0.1, 1.0))
+    assert (s.shading.p_textureless, s.shading.normal_until, s.shading.ambient_range) == (0.2, 0.2, (0.1, 1.0))
     w = s.weights
     assert (w.rgb, w.mask, w.depth, w.opacity_entropy, w.orientation, w.normal_tv, w.normal_blur, w.temporal_tv) == (
         5.0,
@@ -45,7 +45,7 @@ def test_paper_defaults():
         1.0,
         100_000,
     )
-    assert c.shading.p_textureless == 0.2 and c.shading.p_normal == 0.0
+    assert c.shading.p_textureless == 0.2 and c.shading.normal_until == 0.0
     assert (r.controlnet.guidance_scale, r.controlnet.t_range, r.lambda_controlnet) == (7.5, (0.2, 0.8), 1.0)
     assert r.controlnet_size == 1024 and r.control_frames == (0, 8) and r.shading.p_textureless == 0.0
     assert s.prompt_suffix == ", 8k, good quality" and c.prompt_suffix == ", high-resolution, 8k, good quality"

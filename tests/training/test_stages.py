@@ -98,3 +98,17 @@ def test_all_stages_smoke_timing(panda_reference, tiny_priors, smoke_run):
     print("smoke preset, tiny priors, CPU: " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
     assert scene.complete and all(torch.isfinite(torch.tensor(losses)))
     assert len(losses) == preset("smoke").refine.steps
+
+
+def test_static_stage_renders_normals_for_the_first_fifth_only(panda_reference):
+    from a124_core.cameras import sample_static_cameras
+    from a124_core.training.config import preset, with_steps
+    from a124_core.training.static_stage import StaticStage
+
+    stage = StaticStage(with_steps(preset("smoke").static, 10), panda_reference)
+    cams = sample_static_cameras(1)
+    shadings = []
+    for step in range(10):
+        stage.step = step
+        shadings.append(stage.draw_view(cams, None).shading)
+    assert shadings[:2] == ["normal", "normal"] and "normal" not in shadings[2:]

@@ -20,12 +20,13 @@ N = 100_000
 def closed_form(alpha: float, f: int = 16, p: int = 256) -> tuple[float, float]:
     """P(start at t = 0) and P(end at t = 1), written out independently of the enumeration.
 
-    span is uniform over {16, 32, ..., 240} (15 values); an unforced start is uniform over {0, ..., 255 - span}.
-    Frame 0 is at t = 0 iff the clip is not mirrored (p 0.5) and starts at 0: forced (alpha) or drawn 0
-    ((1 - alpha) / (256 - span)). Symmetrically, the last frame is at t = 1 iff mirrored and start 0.
+    span = floor(randint(16, 256) / 16) * 16 with inclusive bounds: 16, 32, ..., 240 each with probability 16/241,
+    256 with probability 1/241; an unforced start is uniform over {0, ..., 256 - span}. Frame 0 is at t = 0 iff the
+    clip is not mirrored (p 0.5) and starts at 0: forced (alpha) or drawn 0 ((1 - alpha) / (257 - span)).
+    Symmetrically, the last frame is at t = 1 iff mirrored and start 0.
     """
-    spans = range(f, p, f)
-    p_zero = alpha + (1 - alpha) * sum(1 / (p - s) for s in spans) / len(spans)
+    weights = dict.fromkeys(range(f, p, f), f / (p - f + 1)) | {p: 1 / (p - f + 1)}
+    p_zero = alpha + (1 - alpha) * sum(w / (p - s + 1) for s, w in weights.items())
     return 0.5 * p_zero, 0.5 * p_zero
 
 
@@ -34,8 +35,8 @@ def test_exact_distribution_matches_closed_form_and_is_a_pmf():
     start, end = closed_form(0.2)
     assert exact["p_start_zero"] == pytest.approx(start, abs=1e-12)
     assert exact["p_end_one"] == pytest.approx(end, abs=1e-12)
-    # alpha = 0.2: P(start 0) = 0.1 + 0.4 * mean(1 / (256 - span)) ~= 0.1055
-    assert exact["p_start_zero"] == pytest.approx(0.10553, abs=1e-5)
+    # alpha = 0.2: P(start 0) = 0.1 + 0.4 * E[1 / (257 - span)] ~= 0.1070
+    assert exact["p_start_zero"] == pytest.approx(0.10701, abs=1e-5)
     torch.testing.assert_close(exact["frame_pmf"].sum(1), torch.ones(16, dtype=torch.float64))
 
 
@@ -76,7 +77,7 @@ def test_clip_structure():
     d = clips.lattice_index.diff(dim=1)
     assert bool((d > 0).all()), "frame times must increase"
     assert bool((d == d[:, :1]).all()), "frames are evenly spaced"
-    assert set((d[:, 0] * 16).unique().tolist()) <= set(range(16, 256, 16)), "span is a multiple of F in [F, P - F]"
+    assert set((d[:, 0] * 16).unique().tolist()) <= set(range(16, 257, 16)), "span is a multiple of F in [F, P]"
     assert float(clips.times.min()) >= 0 and float(clips.times.max()) <= 1
     times, start0 = sample_clip_times(TimeSamplingConfig(num_frames=4, lattice=16), g)
     assert times.shape == (4,) and isinstance(start0, bool) and start0 == bool(times[0] == 0)
