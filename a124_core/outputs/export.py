@@ -84,50 +84,39 @@ def _check_video_args(path: Path, fmt: str, fps: float) -> None:
         )
 
 
-def _write_mp4(frames: np.ndarray, path: str, fps: float, crf: int) -> None:
+def _ffmpeg_write(frames: np.ndarray, path: str, fps: float, codec: str, pix_fmt: str, params: list[str]) -> None:
+    """Stream uint8 frames [N, H, W, 3] through imageio-ffmpeg's bundled ffmpeg."""
     import imageio_ffmpeg
 
-    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
-    if pad_h or pad_w:
-        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
     height, width = frames.shape[1:3]
     writer = imageio_ffmpeg.write_frames(
         path,
         (width, height),
         fps=float(fps),
-        codec="libx264",
-        pix_fmt_out="yuv420p",
+        codec=codec,
+        pix_fmt_out=pix_fmt,
         quality=None,
         macro_block_size=1,
         ffmpeg_log_level="error",
-        output_params=["-crf", str(int(crf)), "-preset", "medium", "-movflags", "+faststart", "-f", "mp4"],
+        output_params=params,
     )
     writer.send(None)
     for frame in frames:
         writer.send(np.ascontiguousarray(frame))
     writer.close()
+
+
+def _write_mp4(frames: np.ndarray, path: str, fps: float, crf: int) -> None:
+    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+    if pad_h or pad_w:  # H.264 with yuv420p needs even sizes: repeat the last row / column
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    params = ["-crf", str(int(crf)), "-preset", "medium", "-movflags", "+faststart", "-f", "mp4"]
+    _ffmpeg_write(frames, path, fps, "libx264", "yuv420p", params)
 
 
 def _write_gif(frames: np.ndarray, path: str, fps: float, loop: int) -> None:
-    import imageio_ffmpeg
-
-    height, width = frames.shape[1:3]
     palette = "split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1:dither=bayer:bayer_scale=3"
-    writer = imageio_ffmpeg.write_frames(
-        path,
-        (width, height),
-        fps=float(fps),
-        codec="gif",
-        pix_fmt_out="pal8",
-        quality=None,
-        macro_block_size=1,
-        ffmpeg_log_level="error",
-        output_params=["-filter_complex", palette, "-loop", str(int(loop)), "-f", "gif"],
-    )
-    writer.send(None)
-    for frame in frames:
-        writer.send(np.ascontiguousarray(frame))
-    writer.close()
+    _ffmpeg_write(frames, path, fps, "gif", "pal8", ["-filter_complex", palette, "-loop", str(int(loop)), "-f", "gif"])
 
 
 def _webp_chunk(tag: bytes, payload: bytes) -> bytes:
