@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -11,9 +10,6 @@ import torch
 from a124_core.priors.tiny import TinyModels, build_tiny_models
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # loaders must never need the hub
-
-#: The shared example images (CI has ../shared beside the checkout; never copied into the repo).
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "examples"
 
 
 @pytest.fixture(scope="session")

@@ -2,14 +2,14 @@
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
 from a124_core.cli import main
 from a124_core.pipeline import ModelPaths
+from tests.paths import EXAMPLES
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "examples" / "panda-dance" / "rgba.png"
+EXAMPLE = EXAMPLES / "panda-dance" / "rgba.png"
 
 
 def run_cli(*args: str) -> int:

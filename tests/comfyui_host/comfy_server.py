@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / ".." / "shared" / "data" / "examples"
+from tests.paths import EXAMPLES, REPO  # noqa: F401  (re-exported to the host tests)
+
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
 requires_comfyui = pytest.mark.skipif(
     not COMFYUI_PATH, reason="COMFYUI_PATH is not set: these tests start a real ComfyUI checkout (see docs/nodes.md)"

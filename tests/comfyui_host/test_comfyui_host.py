@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from comfy_server import REPO, requires_comfyui
+from comfy_server import EXAMPLES, REPO, requires_comfyui
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nodes"))
 from tiny_settings import tiny  # noqa: E402
@@ -163,7 +163,7 @@ def test_queue_images_script(comfy, tmp_path):
         },
     }
     (tmp_path / "wf.json").write_text(json.dumps(workflow))
-    examples = REPO / ".." / "shared" / "data" / "examples"
+    examples = EXAMPLES
     images = []
     for name in ("panda-dance", "fox-game"):
         image = tmp_path / f"{name}.png"

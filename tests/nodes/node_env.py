@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / ".." / "shared" / "data" / "examples"
+from tests.paths import EXAMPLES, REPO  # noqa: F401  (re-exported to the node tests)
 
 
 def import_pack():

@@ -9,7 +9,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-EXAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "examples"
+from tests.paths import EXAMPLES  # noqa: E402
+
 EXAMPLE_NAMES = ("fox-game", "panda-dance", "space-shuttle")
 
 

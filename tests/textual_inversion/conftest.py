@@ -28,12 +28,11 @@ def prior(tiny_sd15):
 @pytest.fixture(scope="session")
 def panda_rgba():
     """The panda example's recentred RGBA [4, 64, 64] (small: the tiny prior trains at 32 px)."""
-    from pathlib import Path
 
     from PIL import Image
 
     from a124_core.reference import build_reference
+    from tests.paths import EXAMPLES
 
-    examples = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "examples"
-    ref = build_reference(Image.open(examples / "panda-dance" / "rgba.png"))
+    ref = build_reference(Image.open(EXAMPLES / "panda-dance" / "rgba.png"))
     return torch.nn.functional.interpolate(ref.rgba_512[None], size=(64, 64), mode="area")[0]

@@ -20,7 +20,7 @@ from a124_core.training.static_stage import StaticPriors, StaticStage
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-EXAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "examples"
+from tests.paths import EXAMPLES  # noqa: E402
 
 
 def load_reference(size: int = 64):
