@@ -75,6 +75,21 @@ class Grid4DField(RadianceField):
         pair = self.embeddings.index_select(0, torch.stack([lower, lower + 1]))
         return torch.lerp(pair[0], pair[1], w)
 
+    def tables_at(self, times: Tensor | list[float]) -> Tensor:
+        """The tables [B, entries, F] at B times in one blend (one knot gradient per call, however many frames)."""
+        t = torch.as_tensor(times, dtype=self.embeddings.dtype).to(self.embeddings.device).reshape(-1)
+        if self.num_knots == 1:
+            return self.embeddings.expand(t.shape[0], -1, -1)
+        lower, w = knot_blend(t, self.num_knots)
+        pairs = self.embeddings.index_select(0, torch.cat([lower, lower + 1]))
+        return torch.lerp(pairs[: t.shape[0]], pairs[t.shape[0] :], w[:, None, None])
+
+    def at_times(self, times: Tensor | list[float]) -> list[FieldAtTime]:
+        """The field frozen at each of B times. A renderer evaluates a frame in many calls (ray chunks, normal
+        probes); each call of `features` would blend its own table and its backward would write a gradient the
+        size of all T knots. Frozen frames share one blend and one such gradient per render."""
+        return [FieldAtTime(self, table) for table in self.tables_at(times)]
+
     def features(self, x: Tensor, t: Tensor | float | None = None) -> Tensor:
         """x [N, 3]; t a scalar (one time for all points, the rendering case) or [N] per-point times."""
         if t is None:
@@ -122,4 +137,20 @@ class Grid4DField(RadianceField):
         return total / (points.shape[0] * (self.num_knots - 1) * self.grid.output_dim)
 
 
-__all__ = ["Grid4DConfig", "Grid4DField", "knot_blend"]
+class FieldAtTime:
+    """A Grid4DField at one time: its table [entries, F] is blended already; t arguments are ignored."""
+
+    is_dynamic = True
+
+    def __init__(self, field: Grid4DField, table: Tensor):
+        self.field, self.table = field, table
+
+    def __call__(self, x: Tensor, t: Tensor | float | None = None) -> tuple[Tensor, Tensor]:
+        """x [N, 3] -> density [N], albedo [N, 3] at this frame's time."""
+        return self.field.head(x, self.field.grid(x, self.table))
+
+    def density(self, x: Tensor, t: Tensor | float | None = None) -> Tensor:
+        return self(x)[0]
+
+
+__all__ = ["FieldAtTime", "Grid4DConfig", "Grid4DField", "knot_blend"]

@@ -78,7 +78,11 @@ class RadianceField(nn.Module, ABC):
 
     def forward(self, x: Tensor, t: Tensor | float | None = None) -> tuple[Tensor, Tensor]:
         """x [N, 3], t [N] or None -> density [N] >= 0, albedo [N, 3] in (0, 1)."""
-        out = self.mlp(self.features(x, t))
+        return self.head(x, self.features(x, t))
+
+    def head(self, x: Tensor, features: Tensor) -> tuple[Tensor, Tensor]:
+        """Grid features [N, D] of points x [N, 3] -> density [N], albedo [N, 3]."""
+        out = self.mlp(features)
         density = trunc_exp(out[:, 0] + self.blob(x))
         return density, torch.sigmoid(out[:, 1:])
 
