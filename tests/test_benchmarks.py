@@ -26,3 +26,37 @@ def test_prior_sds_benchmark_runs_tiny_on_cpu():
     out = run_script("benchmarks/priors_sds.py", "--tiny", "--steps", "1", "--warmup", "1")
     assert "ms" in out
     print(out)
+
+
+def test_gpu_estimate_runs_tiny_on_cpu():
+    out = run_script("benchmarks/estimate_gpu.py", "--tiny", "--cameras", "1", "--rays", "32")
+    for step in ("textual inversion", "static", "coarse", "refine", "total"):
+        assert f"| {step} |" in out
+    assert "valid_samples_per_frame" in out
+    print(out)
+
+
+def test_live_bytes_counts_allocator_blocks_views_and_frees_exactly():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import torch
+    from accounting import LiveBytes, measure
+
+    def allocations():
+        a = torch.ones(1000)  # 4,000 B -> 4,096 (512-byte blocks)
+        b = torch.ones(2000)  # 8,000 B -> 8,192; alive together: 12,288
+        del a  # 8,192
+        c = torch.ones(100, 100)  # 40,000 B -> 40,448; peak 48,640
+        view = c[:10]  # a view allocates nothing
+        return b, view
+
+    assert measure(allocations).peak_bytes == 48_640
+    with LiveBytes() as tracker:
+        kept = allocations()
+        assert tracker.current == 8_192 + 40_448
+        del kept
+        assert tracker.current == 0
+
+    linear = torch.nn.Linear(256, 512)
+    x = torch.randn(64, 256, requires_grad=True)
+    cost = measure(lambda: linear(x).relu().sum().backward())
+    assert cost.flops == 3 * 2 * 64 * 256 * 512  # forward, grad of input, grad of weight

@@ -73,24 +73,51 @@ def random_prior(
     name: str, device: torch.device | str | None = None, image_size: int | tuple[int, int] | None = None
 ) -> Prior:
     """A full-size prior with random weights (fp16 on CUDA, fp32 on CPU); prompts use a small CLIP vocabulary."""
+    dev, dtype = choose_device_dtype(device)
+    return assemble_prior(name, build_networks(name, dev), dev, dtype, image_size)
+
+
+def fake_prior(
+    name: str, dtype: torch.dtype = torch.float16, image_size: int | tuple[int, int] | None = None
+) -> Prior:
+    """A full-size prior whose weights are FakeTensors in `dtype`: shapes and bytes of a GPU run, no memory.
+
+    Call it, and everything that uses the prior, inside an active `torch._subclasses.FakeTensorMode` (CPU device;
+    CPU-only torch builds cannot fake CUDA tensors). benchmarks/estimate_gpu.py counts memory and FLOPs with it.
+    """
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # built directly in dtype: fake parameters cannot be converted by Module.to
+    try:
+        nets = build_networks(name, "cpu")
+    finally:
+        torch.set_default_dtype(default)
+    return assemble_prior(name, nets, torch.device("cpu"), dtype, image_size)
+
+
+def assemble_prior(
+    name: str,
+    nets: dict[str, torch.nn.Module],
+    device: torch.device,
+    dtype: torch.dtype,
+    image_size: int | tuple[int, int] | None = None,
+) -> Prior:
+    """The Prior object of `name` around networks from `build_networks`."""
     from transformers import CLIPTokenizer
 
-    dev, dtype = choose_device_dtype(device)
     cfg = load_architecture(name)
-    nets = build_networks(name, dev)
     schedule = _schedule(cfg["scheduler"])
     if name == "zero123_xl":
         return Zero123Prior(
             nets["unet"], nets["vae"], nets["image_encoder"], nets["projection"], schedule,
-            Zero123Prior.Config(image_size=image_size), dev, dtype,
+            Zero123Prior.Config(image_size=image_size), device, dtype,
         )  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = CLIPTokenizer.from_pretrained(write_clip_tokenizer(Path(tmp)))
     parts = LatentComponents(tokenizer, nets["text_encoder"], nets["unet"], nets["vae"], schedule, cfg["unet"])
     if name == "sd15":
-        return StableDiffusionPrior(parts, StableDiffusionPrior.Config(image_size=image_size), dev, dtype)
+        return StableDiffusionPrior(parts, StableDiffusionPrior.Config(image_size=image_size), device, dtype)
     if name == "controlnet_tile_sd15":
         return ControlNetTilePrior(
-            parts, nets["controlnet"], ControlNetTilePrior.Config(image_size=image_size), dev, dtype
+            parts, nets["controlnet"], ControlNetTilePrior.Config(image_size=image_size), device, dtype
         )
-    return TextToVideoPrior(parts, TextToVideoPrior.Config(image_size=image_size), dev, dtype)
+    return TextToVideoPrior(parts, TextToVideoPrior.Config(image_size=image_size), device, dtype)

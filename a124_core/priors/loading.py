@@ -137,9 +137,11 @@ def load_state_file(path: Path) -> dict[str, Tensor]:
 
 def freeze(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
     """Frozen, eval-mode, on device: priors are guidance only and never trained."""
-    module.requires_grad_(False)
-    module.train(False).to(device=device)
-    if next(module.parameters()).dtype != dtype:
+    module.requires_grad_(False).train(False)
+    first = next(module.parameters())
+    if first.device != torch.device(device):  # no-op moves skipped (also lets benchmarks build fake-tensor priors)
+        module.to(device=device)
+    if first.dtype != dtype:
         module.to(dtype=dtype)
     return module
 

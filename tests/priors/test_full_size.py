@@ -88,3 +88,19 @@ def test_random_prior_wiring_with_shrunk_configs(tmp_path, monkeypatch):
             cond = prior.text_condition("a panda")
         score_distillation(prior, renders, cond, SDSConfig())["loss_sds"].backward()
         assert torch.isfinite(renders.grad).all() and renders.grad.abs().sum() > 0, name
+
+
+def test_fake_prior_is_full_size_fp16_and_runs_an_sds_step_without_memory():
+    """What benchmarks/estimate_gpu.py counts on: the release's parameters in fp16, an SDS step with real shapes."""
+    from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        prior = full_size.fake_prior("sd15")
+        unet = list(prior.unet.parameters())
+        assert all(isinstance(p, FakeTensor) and p.dtype == torch.float16 for p in unet)
+        assert _count(prior.unet) == 859_520_964
+        renders = torch.rand(1, 3, 128, 128, requires_grad=True)
+        cond = prior.text_condition("a panda")
+        out = score_distillation(prior, renders, cond, SDSConfig(), generator=torch.Generator().manual_seed(0))
+        out["loss_sds"].backward()
+        assert renders.grad.shape == (1, 3, 128, 128)
+        assert prior.encode_images(torch.rand(1, 3, 512, 512)).shape == (1, 4, 64, 64)

@@ -1,0 +1,419 @@
+"""GPU memory and FLOPs of one step of every stage at paper (or fast) settings, counted on a CPU.
+
+    python benchmarks/estimate_gpu.py                  # paper preset, full-size fp16 priors as FakeTensors
+    python benchmarks/estimate_gpu.py --preset fast
+    python benchmarks/estimate_gpu.py --tiny           # CI smoke run: tiny real priors, smoke preset
+
+Why: which tensors are alive at once decides a step's GPU memory, and that can be counted without a GPU
+(benchmarks/accounting.py). Parts of the peak of one SDS step, each counted separately and then added:
+  - prior weights: every network of the stage's priors in fp16 (FakeTensors: full size, no memory), less the
+    text / image encoders, which stages move to the CPU once their conditions are cached;
+  - prior step: what the stage's SDS calls of one step keep alive (VAE-encoder graphs of every prior until the
+    backward, the UNet forwards), counted on FakeTensors with the step's real shapes;
+  - field state: parameters, gradients and Adam's two moments (fp32);
+  - render graph: a + b * valid samples per render call, a and b fitted on the real full-size field on CPU at two
+    ray counts, times the valid samples of one step, counted with the renderer's own sampling through an
+    occupancy grid of a sphere of radius `--object-radius` (0.4 spans a recentred reference's 60 % of the frame);
+  - temporal TV graph (steps 2-3), measured on the real field; the frozen condition field of step 3.
+The sum is an estimate of torch.cuda.max_memory_allocated (no allocator fragmentation or library workspaces).
+Time floor: counted FLOPs (matmuls, convolutions, attention; grid gathers are memory-bound and not counted) at
+`--utilisation` of the H100's dense fp16 peak; SDS steps weighted by how many steps of the stage are SDS steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from accounting import LiveBytes, StepCost, measure, parameter_bytes  # noqa: E402
+
+from a124_core.cameras import reference_camera, sample_static_cameras  # noqa: E402
+from a124_core.cli import _quiet_libraries  # noqa: E402
+from a124_core.fields.grid4d import FieldAtTime, Grid4DField  # noqa: E402
+from a124_core.fields.static import StaticField  # noqa: E402
+from a124_core.guidance.sds import score_distillation, x0_reconstruction  # noqa: E402
+from a124_core.priors.memory import set_vae_gradient_checkpointing  # noqa: E402
+from a124_core.rays import camera_rays  # noqa: E402
+from a124_core.rendering.occupancy import OccupancyGrid  # noqa: E402
+from a124_core.rendering.renderer import _sample_depths, _valid_samples, render_rays  # noqa: E402
+from a124_core.training.config import preset  # noqa: E402
+
+H100_DENSE_FP16_FLOPS = 989.4e12  # H100 SXM, dense bf16/fp16 tensor-core peak
+TI_STEPS = {"paper": 3000, "fast": 1500, "smoke": 3}
+GIB = 2**30
+
+
+@dataclass
+class StageEstimate:
+    name: str
+    weights: int  # prior weights on the GPU during the stage
+    encoders: int  # of which text / image encoders (only used while conditions are built)
+    field_state: int
+    render: int  # render graph held until the backward
+    extra: int  # temporal TV graph, frozen condition field
+    prior_step: StepCost
+    render_transient: int  # the render backward's own peak (after the priors' backward)
+    render_flops: float
+    steps: int
+    sds_fraction: float
+
+    @property
+    def peak(self) -> int:
+        # Stages move the encoders to the CPU once their conditions are cached (LoopConfig.offload_priors);
+        # textual inversion trains through the text encoder and keeps it.
+        on_gpu = self.weights if self.name == "textual inversion" else self.weights - self.encoders
+        held = on_gpu + self.field_state + self.render + self.extra
+        return held + max(self.prior_step.peak_bytes, self.render_transient)
+
+    def minutes(self, utilisation: float) -> float:
+        flops = self.sds_fraction * (self.prior_step.flops + self.render_flops)
+        return flops * self.steps / (utilisation * H100_DENSE_FP16_FLOPS) / 60
+
+
+class SphereDensity:
+    """An analytic object for counting valid samples: density 100 inside radius r, 0 outside."""
+
+    def __init__(self, radius: float):
+        self.radius = radius
+
+    def density(self, x: torch.Tensor, t=None) -> torch.Tensor:
+        return 100.0 * (x.norm(dim=-1) < self.radius).float()
+
+
+# ----------------------------------------------------------------------------- priors
+def build_priors(args, configs) -> dict:
+    """Full-size fake fp16 priors (inside args.fake) or tiny real ones (--tiny), keyed by slot."""
+    size = configs.refine.controlnet_size
+    if args.tiny:
+        from a124_core.priors.controlnet_tile import ControlNetTilePrior
+        from a124_core.priors.sd import StableDiffusionPrior
+        from a124_core.priors.tiny import build_tiny_models
+        from a124_core.priors.video import TextToVideoPrior
+        from a124_core.priors.zero123 import Zero123Prior
+
+        tiny = build_tiny_models(Path(tempfile.mkdtemp(prefix="a124-estimate-")))
+        frames = configs.coarse.time.num_frames
+        return {
+            "sd": StableDiffusionPrior.from_pretrained(tiny.sd15, device="cpu"),
+            "zero123": Zero123Prior.from_pretrained(tiny.zero123, device="cpu"),
+            "video": TextToVideoPrior.from_pretrained(tiny.video, TextToVideoPrior.Config(num_frames=frames), "cpu"),
+            "controlnet": ControlNetTilePrior.from_pretrained(
+                tiny.controlnet_tile, tiny.sd15, ControlNetTilePrior.Config(image_size=None), device="cpu"
+            ),
+        }
+    from a124_core.priors.full_size import fake_prior
+
+    priors = {
+        "sd": fake_prior("sd15"),
+        "zero123": fake_prior("zero123_xl"),
+        "video": fake_prior("text_to_video_ms_1.7b"),
+        "controlnet": fake_prior("controlnet_tile_sd15", image_size=size),
+    }
+    priors["video"].num_frames = configs.coarse.time.num_frames
+    return priors
+
+
+def prior_networks(prior) -> tuple[list[torch.nn.Module], list[torch.nn.Module]]:
+    """(networks a training step runs, encoders used only to build conditions)."""
+
+    def present(names):
+        return [net for net in (getattr(prior, n, None) for n in names) if isinstance(net, torch.nn.Module)]
+
+    return present(("unet", "vae", "controlnet", "projection")), present(("text_encoder", "image_encoder"))
+
+
+def weights_of(priors: list) -> tuple[int, int]:
+    step, enc = [], []
+    for prior in priors:
+        s, e = prior_networks(prior)
+        step += s
+        enc += e
+    return parameter_bytes(*step, *enc), parameter_bytes(*enc)
+
+
+def prior_step_cost(stage: str, priors: dict, configs, generator: torch.Generator) -> StepCost:
+    """One SDS step's prior work: all SDS calls of the stage, then one backward into the renders."""
+    if stage == "static":
+        c = configs.static
+        frames, slots = 1, ["sd", "zero123"]
+    else:
+        c = getattr(configs, stage)
+        frames, slots = c.time.num_frames, ["video", "zero123"] + (["controlnet"] if stage == "refine" else [])
+    size = c.render_size
+    conditions = {}
+    if "sd" in slots:
+        conditions["sd"] = priors["sd"].view_dependent_condition("a panda").at_azimuth(30.0)
+    if "zero123" in slots:
+        z = priors["zero123"]
+        ref = z.reference_condition(torch.rand(1, 3, 256, 256))
+        conditions["zero123"] = z.pose_condition(ref, torch.tensor([80.0]), torch.tensor([30.0]))
+    if "video" in slots:
+        conditions["video"] = priors["video"].text_condition("a panda is dancing")
+    if "controlnet" in slots:
+        cn = priors["controlnet"]
+        control = torch.rand(len(c.control_frames), 3, size, size)
+        conditions["controlnet"] = cn.control_condition(cn.text_condition("a panda is dancing"), control)
+    renders = torch.rand(frames, 3, size, size, requires_grad=True)
+
+    def step():
+        losses = []
+        if "sd" in slots:
+            losses.append(score_distillation(priors["sd"], renders[:1], conditions["sd"], c.sd, generator=generator))
+        if "video" in slots:
+            losses.append(
+                score_distillation(priors["video"], renders, conditions["video"], c.video, generator=generator)
+            )
+        if "zero123" in slots:
+            losses.append(
+                score_distillation(
+                    priors["zero123"], renders[:1], conditions["zero123"], c.zero123, generator=generator
+                )
+            )
+        total = sum(out["loss_sds"] for out in losses)
+        if "controlnet" in slots:
+            frames_ = list(c.control_frames)
+            out = x0_reconstruction(priors["controlnet"], renders[frames_], conditions["controlnet"], c.controlnet,
+                                    generator=generator)  # fmt: skip
+            total = total + out["loss_x0"]
+        total.backward()
+
+    return measure(step)
+
+
+# ----------------------------------------------------------------------------- field
+@dataclass
+class RenderCall:
+    held: int  # bytes a call's graph keeps until the step's backward
+    peak: int  # bytes at the call's own peak (its backward included)
+    flops: int
+    samples: int
+
+
+def render_call_cost(field, config, rays, t) -> RenderCall:
+    """One training render_rays call (lambertian + normals, every in-bounds sample valid), forward and backward."""
+    light = torch.nn.functional.normalize(torch.tensor([0.3, 0.5, 1.0]), dim=0)
+    frame = field
+    if t is not None:  # the frame's blended table is a leaf here: the estimate adds the blend once per frame
+        frame = FieldAtTime(field, field.tables_at([t])[0].detach().requires_grad_())
+
+    def forward():
+        out = render_rays(frame, rays, t, config.render, None, "lambertian", light, 0.5, None, True, True,
+                          torch.Generator().manual_seed(0))  # fmt: skip
+        return out["rgb"].sum() + out["opacity"].sum() + out["normal_image"].sum() + out["orientation"].sum()
+
+    for p in field.parameters():  # gradients exist already in training: count only what the render adds
+        p.grad = torch.zeros_like(p)
+    tracker = LiveBytes()
+    with tracker:
+        loss = forward()
+        held = tracker.current
+        loss.backward()
+        del loss
+    with FlopCounterMode(display=False) as flops:
+        forward().backward()
+    samples = int((rays.far > rays.near).sum()) * (config.render.num_samples + config.render.num_importance)
+    return RenderCall(held, tracker.peak, flops.get_total_flops(), samples)
+
+
+def render_model(field, config, t, rays_small: int) -> dict[str, float]:
+    """held / peak / flops = a + b * samples of one call, fitted from two ray counts of a reference-camera frame."""
+    rays = camera_rays(reference_camera(config.camera), config.render_size, config.render_size,
+                       config.render.bound, config.render.min_near)  # fmt: skip
+    mid = len(rays) // 2
+    small, large = (render_call_cost(field, config, rays[mid : mid + r], t) for r in (rays_small, 4 * rays_small))
+    model = {}
+    for key in ("held", "peak", "flops"):
+        b = (getattr(large, key) - getattr(small, key)) / (large.samples - small.samples)
+        model[f"{key}_per_call"] = getattr(small, key) - b * small.samples
+        model[f"{key}_per_sample"] = b
+    return model
+
+
+def valid_samples_per_frame(config, radius: float, time_slots: int, cameras: int, seed: int) -> float:
+    """Mean samples per frame that fall in occupied cells of a sphere's occupancy grid (the renderer's sampling)."""
+    gen = torch.Generator().manual_seed(seed)
+    sphere = SphereDensity(radius)
+    occupancy = OccupancyGrid(config.occupancy, time_slots, config.render.bound)
+    occupancy.refresh(sphere.density, slots=[0], generator=gen)
+    t = 0.0 if time_slots > 1 else None
+    counts = []
+    cams = sample_static_cameras(cameras, config.camera, gen)
+    for i in range(cameras):
+        rays = camera_rays(cams[i : i + 1], config.render_size, config.render_size,
+                           config.render.bound, config.render.min_near)  # fmt: skip
+        with torch.no_grad():
+            depths = _sample_depths(sphere, rays, t, config.render, occupancy, True, gen)
+            points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]
+            counts.append(int(_valid_samples(points, rays, t, occupancy).sum()))
+    return sum(counts) / len(counts)
+
+
+def adam_state_bytes(field) -> int:
+    """Parameters + gradients + Adam's exp_avg and exp_avg_sq, all fp32."""
+    return 4 * parameter_bytes(field)
+
+
+# ----------------------------------------------------------------------------- stages
+def estimate(args) -> tuple[list[StageEstimate], dict]:
+    name = args.preset or ("smoke" if args.tiny else "paper")
+    configs = preset(name)
+    if args.no_field_checkpointing:
+        configs = replace(
+            configs,
+            **{s: replace(getattr(configs, s), render=replace(getattr(configs, s).render, checkpoint_field=False))
+               for s in ("static", "coarse", "refine")},
+        )  # fmt: skip
+    gen = torch.Generator().manual_seed(0)
+    static_field = StaticField(configs.static.field)
+    dynamic_field = Grid4DField.from_static(static_field, configs.coarse.num_knots, configs.coarse.tv_points)
+    info = {"preset": name}
+
+    rows = []
+    fake = None if args.tiny else FakeTensorMode(allow_non_fake_inputs=True)
+    context = fake if fake is not None else torch.device("cpu")
+    with context:
+        priors = build_priors(args, configs)
+        for prior in priors.values():
+            set_vae_gradient_checkpointing(prior, args.vae_checkpointing)
+        ti = ti_cost(priors["sd"], args)
+        costs = {stage: prior_step_cost(stage, priors, configs, gen) for stage in ("static", "coarse", "refine")}
+        weights = {
+            "ti": weights_of([priors["sd"]]),
+            "static": weights_of([priors["sd"], priors["zero123"]]),
+            "coarse": weights_of([priors["video"], priors["zero123"]]),
+            "refine": weights_of([priors["video"], priors["zero123"], priors["controlnet"]]),
+        }
+    rows.append(StageEstimate("textual inversion", *weights["ti"], 0, 0, 0, ti, 0, 0.0, TI_STEPS[name], 1.0))
+
+    for stage, field in (("static", static_field), ("coarse", dynamic_field), ("refine", dynamic_field)):
+        c = getattr(configs, stage)
+        t = None if stage == "static" else 0.5
+        m = render_model(field, c, t, args.rays)
+        slots = 1 if stage == "static" else c.occupancy_slots
+        valid = valid_samples_per_frame(c, args.object_radius, slots, args.cameras, c.seed)
+        frames = 1 if stage == "static" else c.time.num_frames
+        chunks = -(-(c.render_size**2) // c.render.chunk_rays)
+        held = frames * (chunks * m["held_per_call"] + valid * m["held_per_sample"])
+        # The render backward's own peak: one chunk at a time (central chunks are denser: twice the mean).
+        chunk_samples = 2 * valid / chunks
+        transient = (m["peak_per_call"] - m["held_per_call"]) + chunk_samples * (
+            m["peak_per_sample"] - m["held_per_sample"]
+        )
+        extra = 0
+        if stage != "static":
+            table = field.embeddings[0].numel() * 4
+            held += frames * table  # the frames' blended tables (Grid4DField.at_times)
+            transient = max(transient, parameter_bytes(field))  # the one knot gradient of the blend
+            extra += measure(lambda f=field: f.temporal_tv(generator=gen).backward()).peak_bytes
+        if stage == "refine":
+            extra += parameter_bytes(field)  # the frozen condition copy of the coarse field
+        steps = c.steps
+        sds_fraction = 1.0 - min(steps, c.reference_warmup + (steps - c.reference_warmup) / c.reference_every) / steps
+        flops = frames * (chunks * m["flops_per_call"] + valid * m["flops_per_sample"])
+        rows.append(
+            StageEstimate(
+                stage,
+                *weights[stage],
+                adam_state_bytes(field),
+                int(held),
+                extra,
+                costs[stage],
+                int(transient),
+                flops,
+                steps,
+                sds_fraction,
+            )  # fmt: skip
+        )
+        info[f"{stage}_valid_samples_per_frame"] = valid
+        info[f"{stage}_render_held_bytes_per_sample"] = m["held_per_sample"]
+        info[f"{stage}_render_peak_bytes_per_sample"] = m["peak_per_sample"]
+    return rows, info
+
+
+def ti_cost(sd, args) -> StepCost:
+    """One textual-inversion micro-batch: text encoder and UNet forward + backward to the token row."""
+    from a124_core.textual_inversion.trainer import TextualInversionConfig, _micro_step
+
+    cfg = TextualInversionConfig()
+    micro = 2 if args.tiny else cfg.micro_batch
+    size = int(cfg.resolution or sd.image_size)
+    micro_steps = cfg.batch_size / micro  # gradient accumulation: an iteration is batch_size images
+    table = sd.text_encoder.get_input_embeddings().weight
+    table.requires_grad_(True)  # stands for the learned row (the gradient reaches only the embedding lookup)
+    images = torch.rand(micro, 3, size, size)
+    try:
+        cost = measure(
+            lambda: _micro_step(
+                sd, images, ["a photo of a panda"] * micro, torch.Generator().manual_seed(0)
+            ).backward()
+        )
+        return StepCost(cost.peak_bytes, int(cost.flops * micro_steps))
+    finally:
+        table.requires_grad_(False)
+        table.grad = None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default=None, help="paper (default) or fast; smoke with --tiny")
+    parser.add_argument("--tiny", action="store_true", help="tiny real priors and the smoke preset (CI smoke test)")
+    parser.add_argument("--vae-checkpointing", action="store_true", help="recompute VAE-encoder activations")
+    parser.add_argument(
+        "--no-field-checkpointing",
+        action="store_true",
+        help="store the field's activations (RenderConfig.checkpoint_field off)",
+    )
+    parser.add_argument(
+        "--object-radius", type=float, default=0.4, help="radius of the sphere that stands for the object"
+    )
+    parser.add_argument(
+        "--cameras", type=int, default=4, help="random cameras the valid-sample count is averaged over"
+    )
+    parser.add_argument(
+        "--rays", type=int, default=128, help="rays of the smaller render call the field cost is fitted on"
+    )
+    parser.add_argument("--utilisation", type=float, default=0.5, help="fraction of the H100 dense fp16 peak")
+    args = parser.parse_args()
+    _quiet_libraries()
+    torch.manual_seed(0)
+    rows, info = estimate(args)
+
+    print(
+        f"estimate on CPU (torch {torch.__version__}); preset {info['preset']}; priors "
+        f"{'tiny real' if args.tiny else 'full-size fp16 (FakeTensors)'}; VAE checkpointing "
+        f"{'on' if args.vae_checkpointing else 'off'}; field checkpointing "
+        f"{'off' if args.no_field_checkpointing else 'on'}; object radius {args.object_radius}"
+    )
+    print(
+        "| step | prior weights GB (encoders) | field + Adam GB | render graph GB | TV + frozen GB | prior step GB "
+        "| render backward GB | peak GB | TFLOP / SDS step | floor min |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    total = 0.0
+    for r in rows:
+        minutes = r.minutes(args.utilisation)
+        total += minutes
+        print(
+            f"| {r.name} | {r.weights / GIB:.2f} ({r.encoders / GIB:.2f}) | {r.field_state / GIB:.2f} "
+            f"| {r.render / GIB:.2f} | {r.extra / GIB:.2f} | {r.prior_step.peak_gib:.2f} "
+            f"| {r.render_transient / GIB:.2f} | {r.peak / GIB:.2f} "
+            f"| {(r.prior_step.flops + r.render_flops) / 1e12:.2f} | {minutes:.1f} |"
+        )
+    print(f"| total | | | | | | | | | {total:.1f} |")
+    for key, value in info.items():
+        if key != "preset":
+            print(f"{key}: {value:,.0f}")
+
+
+if __name__ == "__main__":
+    main()
