@@ -27,7 +27,6 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from a124_core.priors.memory import set_vae_gradient_checkpointing  # noqa: E402
 from a124_core.reference.reference import build_reference  # noqa: E402
 from a124_core.textual_inversion.trainer import TextualInversionConfig, train_textual_inversion  # noqa: E402
 from a124_core.training.coarse_stage import CoarseStage, DynamicPriors  # noqa: E402
@@ -106,8 +105,11 @@ def load_priors(args, device: torch.device, num_frames: int, controlnet_size):
 
 def bench_stage(name, make_stage, config, args, device):
     steps = args.warmup + args.iters
-    loop = replace(config.loop, checkpoint_every=0, progress_every=1, preview_every=0)
-    stage = make_stage(replace(with_steps(config, steps), loop=loop))
+    loop = replace(
+        config.loop, checkpoint_every=0, progress_every=1, preview_every=0, vae_checkpointing=args.vae_checkpointing
+    )
+    render = replace(config.render, checkpoint_field=not args.no_field_checkpointing)
+    stage = make_stage(replace(with_steps(config, steps), loop=loop, render=render))
     timer = StepTimer(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -126,7 +128,13 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=50)
     parser.add_argument("--device", default=None)
     parser.add_argument(
-        "--vae-checkpointing", action="store_true", help="recompute VAE-encoder activations in backward (memory A/B)"
+        "--vae-checkpointing",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="recompute VAE-encoder activations in the backward pass (auto: on for GPUs under 40 GiB)",
+    )
+    parser.add_argument(
+        "--no-field-checkpointing", action="store_true", help="store the field's activations (memory / time A/B)"
     )
     args = parser.parse_args()
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -138,8 +146,6 @@ def main() -> None:
     priors = load_priors(
         args, device, configs.coarse.time.num_frames, getattr(configs.refine, "controlnet_size", None)
     )
-    for prior in priors.values():
-        set_vae_gradient_checkpointing(prior, args.vae_checkpointing)
     rows = []
 
     ti_steps = args.warmup + args.iters
@@ -202,7 +208,8 @@ def main() -> None:
     kind = "tiny" if args.tiny else "full-size random"
     print(
         f"device: {device_name}; torch {torch.__version__}; preset {name}; priors {kind}; "
-        f"VAE checkpointing {'on' if args.vae_checkpointing else 'off'}"
+        f"VAE checkpointing {args.vae_checkpointing}; "
+        f"field checkpointing {'off' if args.no_field_checkpointing else 'on'}"
     )
     print("| step | ms / iteration | iterations | projected min | peak memory (GB) |")
     print("|---|---|---|---|---|")

@@ -85,3 +85,13 @@ class Prior(ABC):
     @abstractmethod
     def to(self, device: torch.device | str) -> Prior:
         """Move weights (used to keep priors on the GPU only while their stage runs); returns self."""
+
+    def offload_encoders(self) -> None:
+        """Move the networks used only to build conditions (text / image encoders) to the CPU in float32.
+
+        Stages build their conditions once and cache them, so the encoders idle on the GPU for the whole stage
+        (0.25 GB for SD1.5's, 0.6 GB for Zero123's image encoder, 0.7 GB for ModelScope's). A condition built
+        later still works: it is computed on the CPU and moved to the prior's device. `to()` brings them back.
+        Priors without separate encoders (e.g. ComfyUI-model adapters, whose memory ComfyUI manages) keep this no-op.
+        """
+        return None

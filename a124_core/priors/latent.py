@@ -225,6 +225,9 @@ class TextLatentPrior(Prior):
             )
         return out.sample.float()
 
+    def offload_encoders(self) -> None:
+        self.text_encoder.to(device="cpu", dtype=torch.float32)
+
     def to(self, device: torch.device | str) -> TextLatentPrior:
         """Move all networks and cached embeddings; the dtype follows the device (fp16 on CUDA)."""
         self.device, self.dtype = choose_device_dtype(device)

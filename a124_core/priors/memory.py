@@ -1,4 +1,4 @@
-"""Memory switches for priors on a GPU, off by default until benchmarks/gpu_pipeline.py shows they pay.
+"""Memory switches for priors on a GPU (benchmarks/estimate_gpu.py counts what they save).
 
 SDS differentiates the VAE encoder at the prior's image size (512 for SD1.5, 1024 for the paper's ControlNet):
 its stored activations, not the frozen UNet, dominate the backward pass's memory. Checkpointing recomputes them
@@ -8,6 +8,8 @@ in the backward pass instead (about one extra encoder forward per step); the gra
 from __future__ import annotations
 
 from typing import Any
+
+import torch
 
 
 def set_vae_gradient_checkpointing(prior: Any, enabled: bool) -> None:
@@ -19,3 +21,26 @@ def set_vae_gradient_checkpointing(prior: Any, enabled: bool) -> None:
         vae.enable_gradient_checkpointing()
     else:
         vae.disable_gradient_checkpointing()
+
+
+#: GPUs with less memory than this train with VAE-encoder checkpointing when the setting is 'auto'.
+AUTO_CHECKPOINT_BELOW_GIB = 40
+
+
+def wants_vae_checkpointing(setting: str, device: torch.device, total_memory_gib: float | None = None) -> bool:
+    """Resolve 'on' / 'off' / 'auto' (on for CUDA devices under AUTO_CHECKPOINT_BELOW_GIB) for `device`."""
+    if setting in ("on", "off"):
+        return setting == "on"
+    if device.type != "cuda":
+        return False
+    if total_memory_gib is None:
+        total_memory_gib = torch.cuda.get_device_properties(device).total_memory / 2**30
+    return total_memory_gib < AUTO_CHECKPOINT_BELOW_GIB
+
+
+def apply_vae_checkpointing(priors: list[Any], enabled: bool) -> None:
+    """Switch checkpointing on every prior with a diffusers VAE (ComfyUI-model adapters have none: skipped)."""
+    for prior in priors:
+        vae = getattr(prior, "vae", None)
+        if vae is not None and hasattr(vae, "enable_gradient_checkpointing"):
+            set_vae_gradient_checkpointing(prior, enabled)

@@ -66,6 +66,8 @@ class PromptEncoder:
         self.tokenizer = tokenizer
         self.text_encoder = text_encoder
         self.cache: dict[str, Tensor] = {}
+        #: Where embeddings are kept (the prior's device), wherever the text encoder itself runs.
+        self.device: torch.device | None = None
         #: Multi-vector textual-inversion tokens: name -> "name name_1 ... name_{n-1}" (diffusers convention).
         self.expansions: dict[str, str] = {}
 
@@ -92,7 +94,8 @@ class PromptEncoder:
         ids = self.token_ids(prompt)
         param = next(self.text_encoder.parameters())
         with torch.no_grad():
-            return self.text_encoder(ids.to(param.device))[0]
+            emb = self.text_encoder(ids.to(param.device))[0]
+        return emb if self.device is None else emb.to(self.device)
 
     def __call__(self, prompt: str) -> Tensor:
         if prompt not in self.cache:
@@ -143,7 +146,8 @@ class PromptEncoder:
         return ids
 
     def move(self, device: torch.device) -> None:
-        """Move cached embeddings along with the encoder."""
+        """Keep cached (and future) embeddings on `device`."""
+        self.device = torch.device(device)
         self.cache = {k: v.to(device) for k, v in self.cache.items()}
 
 

@@ -191,12 +191,14 @@ class Zero123Prior(Prior):
         """image [1, 3, H, W] in [0, 1] (square, object centred) -> CLIP embedding + unscaled latent, once."""
         if image.dim() != 4 or image.shape[:2] != (1, 3):
             raise ValueError(f"Reference image must be [1, 3, H, W] in [0, 1], got {tuple(image.shape)}.")
-        image = image.to(self.device).float()
+        encoder = next(self.image_encoder.parameters())  # on the CPU after offload_encoders()
         with torch.no_grad():
             clip_size = self.image_encoder.config.image_size
-            x = torch.nn.functional.interpolate(image, size=(clip_size, clip_size), mode="bicubic", antialias=True)
+            x = image.to(encoder.device).float()
+            x = torch.nn.functional.interpolate(x, size=(clip_size, clip_size), mode="bicubic", antialias=True)
             x = (x.clamp(0, 1) - self._clip_mean.to(x)) / self._clip_std.to(x)
-            emb = self.image_encoder(pixel_values=x.to(self.dtype)).image_embeds.float()
+            emb = self.image_encoder(pixel_values=x.to(encoder.dtype)).image_embeds.float().to(self.device)
+            image = image.to(self.device).float()
             ref = torch.nn.functional.interpolate(image, size=(self.image_size,) * 2, mode="bilinear", antialias=True)
             latent = vae_encode(self.vae, ref, scaled=False)
         return Zero123Reference(clip_embedding=emb[:, None, :], latent=latent)
@@ -243,6 +245,9 @@ class Zero123Prior(Prior):
             )
         eps_u, eps_c = eps.sample.float().chunk(2)
         return eps_u + guidance_scale * (eps_c - eps_u)
+
+    def offload_encoders(self) -> None:
+        self.image_encoder.to(device="cpu", dtype=torch.float32)
 
     def to(self, device: torch.device | str) -> Zero123Prior:
         """Move all networks; dtype follows the device (fp16 on CUDA)."""

@@ -111,7 +111,9 @@ class RefineStage(CoarseStage):
     def build_conditions(self) -> None:
         super().build_conditions()
         if "controlnet" in self.priors:
-            self.controlnet_text = self.priors["controlnet"].text_condition(self.token_prompt, self.negative_prompt)
+            prior = self.priors["controlnet"]
+            self.controlnet_text = prior.text_condition(self.token_prompt, self.negative_prompt)
+            prior.text_condition(self.config.controlnet_prompt)  # cached now, before the encoders leave the GPU
 
     def attach(self) -> None:
         super().attach()

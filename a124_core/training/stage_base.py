@@ -20,6 +20,7 @@ from torch import Tensor
 from ..cameras import Cameras, reference_camera
 from ..checkpoint import optimizer_tensors, restore_optimizer, rng_state, set_rng_state
 from ..priors.base import PriorKind, check_prior_kind
+from ..priors.memory import apply_vae_checkpointing, wants_vae_checkpointing
 from ..rendering.renderer import light_directions, render_cameras
 from . import losses as L
 from .config import StageConfig, config_to_dict
@@ -104,7 +105,12 @@ class TrainingStage(ABC):
         """Move the priors onto the training device and build their (cached) conditions there."""
         for prior in self.priors.values():
             prior.to(self.device)
+        checkpointing = wants_vae_checkpointing(self.config.loop.vae_checkpointing, self.device)
+        apply_vae_checkpointing(list(self.priors.values()), checkpointing)
         self.build_conditions()
+        if self.config.loop.offload_priors and self.device.type == "cuda":
+            for prior in self.priors.values():  # conditions are cached: the encoders would only idle on the GPU
+                prior.offload_encoders()
 
     @abstractmethod
     def build_conditions(self) -> None:
