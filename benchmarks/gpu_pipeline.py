@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from a124_core.priors.memory import set_channels_last  # noqa: E402
 from a124_core.reference.reference import build_reference  # noqa: E402
 from a124_core.textual_inversion.trainer import TextualInversionConfig, train_textual_inversion  # noqa: E402
 from a124_core.training.coarse_stage import CoarseStage, DynamicPriors  # noqa: E402
@@ -133,6 +134,7 @@ def main() -> None:
         default="auto",
         help="recompute VAE-encoder activations in the backward pass (auto: on for GPUs under 40 GiB)",
     )
+    parser.add_argument("--channels-last", action="store_true", help="NHWC weights for the 2D priors (A/B)")
     parser.add_argument(
         "--no-field-checkpointing", action="store_true", help="store the field's activations (memory / time A/B)"
     )
@@ -146,6 +148,8 @@ def main() -> None:
     priors = load_priors(
         args, device, configs.coarse.time.num_frames, getattr(configs.refine, "controlnet_size", None)
     )
+    for prior in priors.values():
+        set_channels_last(prior, args.channels_last)
     rows = []
 
     ti_steps = args.warmup + args.iters
@@ -209,7 +213,8 @@ def main() -> None:
     print(
         f"device: {device_name}; torch {torch.__version__}; preset {name}; priors {kind}; "
         f"VAE checkpointing {args.vae_checkpointing}; "
-        f"field checkpointing {'off' if args.no_field_checkpointing else 'on'}"
+        f"field checkpointing {'off' if args.no_field_checkpointing else 'on'}; "
+        f"channels-last {'on' if args.channels_last else 'off'}"
     )
     print("| step | ms / iteration | iterations | projected min | peak memory (GB) |")
     print("|---|---|---|---|---|")

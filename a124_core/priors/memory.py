@@ -44,3 +44,19 @@ def apply_vae_checkpointing(priors: list[Any], enabled: bool) -> None:
         vae = getattr(prior, "vae", None)
         if vae is not None and hasattr(vae, "enable_gradient_checkpointing"):
             set_vae_gradient_checkpointing(prior, enabled)
+
+
+def set_channels_last(prior: Any, enabled: bool) -> None:
+    """Store the 2D convolution networks (UNet, VAE, ControlNet) channels-last (NHWC), the layout the GPU's fp16
+    convolution kernels prefer; the outputs are unchanged. Off by default until benchmarks/gpu_pipeline.py's
+    `--channels-last` A/B on a GPU shows it pays. 3D (video) UNets are left as they are."""
+    fmt = torch.channels_last if enabled else torch.contiguous_format
+    for name in ("unet", "vae", "controlnet"):
+        net = getattr(prior, name, None)
+        if not isinstance(net, torch.nn.Module):
+            continue
+        if any(isinstance(m, torch.nn.Conv3d) for m in net.modules()):
+            continue
+        for module in net.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                module.weight.data = module.weight.data.contiguous(memory_format=fmt)

@@ -144,6 +144,7 @@ def render_rays(
         if need_normals:
             out.update(normal=depths.new_zeros(num_rays, 3), orientation=zeros)
         return out
+
     def evaluate(points: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         density, albedo = field(points, t)
         normals = density_normals(field, points, t, config.normal_eps).float() if need_normals else None

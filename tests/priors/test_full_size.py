@@ -93,6 +93,7 @@ def test_random_prior_wiring_with_shrunk_configs(tmp_path, monkeypatch):
 def test_fake_prior_is_full_size_fp16_and_runs_an_sds_step_without_memory():
     """What benchmarks/estimate_gpu.py counts on: the release's parameters in fp16, an SDS step with real shapes."""
     from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+
     with FakeTensorMode(allow_non_fake_inputs=True):
         prior = full_size.fake_prior("sd15")
         unet = list(prior.unet.parameters())

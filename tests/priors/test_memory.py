@@ -113,3 +113,19 @@ def test_stage_applies_the_vae_checkpointing_setting(tiny_models):
         stage.release()
     with pytest.raises(ValueError, match="vae_checkpointing"):
         replace(config.loop, vae_checkpointing="maybe")
+
+
+def test_channels_last_keeps_sds_gradients(tiny_models):
+    from a124_core.priors.memory import set_channels_last
+
+    prior = StableDiffusionPrior.from_pretrained(tiny_models.sd15, device="cpu")
+    condition = prior.text_condition("a panda")
+    images = torch.rand(2, 3, 40, 40, generator=torch.Generator().manual_seed(1))
+    plain = image_grad(prior, images, condition)
+    set_channels_last(prior, True)
+    conv = next(m for m in prior.unet.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    scale = float(plain.abs().max())  # another convolution algorithm: equal up to float rounding
+    torch.testing.assert_close(image_grad(prior, images, condition), plain, rtol=1e-4, atol=1e-4 * scale)
+    set_channels_last(prior, False)
+    assert conv.weight.is_contiguous()
