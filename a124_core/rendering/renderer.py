@@ -72,10 +72,11 @@ def _sample_depths(field, rays: Rays, t, config: RenderConfig, occupancy, pertur
         return depths
     with torch.no_grad():
         points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]
-        valid = _valid_samples(points, rays, t, occupancy)
+        flat_valid = _valid_samples(points, rays, t, occupancy).reshape(-1).nonzero().squeeze(-1)  # one sync
         density = torch.zeros_like(depths)
-        if valid.any():
-            density[valid] = field.density(points[valid], t).to(density.dtype)
+        if flat_valid.numel():
+            d = field.density(points.reshape(-1, 3).index_select(0, flat_valid), t).to(density.dtype)
+            density = density.reshape(-1).index_copy(0, flat_valid, d).reshape(depths.shape)
         weights = render_weights(density, deltas_of(depths, rays.far))
         mids = 0.5 * (depths[:, 1:] + depths[:, :-1])
         fine = importance_depths(mids, weights[:, 1:-1], config.num_importance, perturb, generator)
@@ -102,6 +103,7 @@ def render_rays(
     perturb: bool = False,
     need_normals: bool = False,
     generator: torch.Generator | None = None,
+    check_rays: bool = True,
 ) -> dict[str, Tensor]:
     """Volume-render R rays at time t.
 
@@ -109,6 +111,7 @@ def render_rays(
         light_dir: [3] or [R, 3]; needed by lambertian / textureless shading.
         background: [3] or [R, 3] colour behind the object (default white).
         need_normals: also composite normals and the orientation term (always on for non-albedo shading).
+        check_rays: reject non-finite rays (a host sync; render_cameras checks its cameras once instead).
     Returns:
         rgb [R, 3], opacity [R], depth [R], weights [R, S]; with normals also normal [R, 3] (sum of w n)
         and orientation [R] (sum of sg(w) max(n . d, 0)^2, DreamFusion's orientation loss per ray).
@@ -118,7 +121,7 @@ def render_rays(
     num_rays = len(rays)
     if num_rays == 0:
         raise ValueError("render_rays got an empty batch of rays")
-    if not (torch.isfinite(rays.origins).all() and torch.isfinite(rays.directions).all()):
+    if check_rays and not (torch.isfinite(rays.origins).all() and torch.isfinite(rays.directions).all()):
         raise ValueError("Ray origins/directions contain non-finite values")
     need_normals = need_normals or shading != "albedo"
     depths = _sample_depths(field, rays, t, config, occupancy, perturb, generator)
@@ -203,6 +206,8 @@ def render_cameras(
         raise ValueError(f"Resolution must be positive, got {height}x{width}")
     if times is not None and len(times) != len(cameras):
         raise ValueError(f"Got {len(times)} times for {len(cameras)} cameras; pass one time per camera")
+    if not torch.isfinite(cameras.c2w).all():  # once per render, not once per chunk (each check is a host sync)
+        raise ValueError("Camera poses contain non-finite values")
     frames: list[dict[str, Tensor]] = []
     # A dynamic field blends its table once per frame for all frames at once (see Grid4DField.at_times).
     frame_fields = field.at_times(times) if times is not None and hasattr(field, "at_times") else None
@@ -225,6 +230,7 @@ def render_cameras(
                 perturb,
                 need_normals,
                 generator,
+                check_rays=False,
             )
             for i in range(0, len(rays), config.chunk_rays)
         ]
