@@ -14,18 +14,27 @@ def image_grad(prior, images, condition):
     return images.grad
 
 
-def test_vae_checkpointing_keeps_sds_gradients(tiny_models):
+def vae_checkpointed(prior) -> bool:
+    return any(getattr(m, "gradient_checkpointing", False) for m in prior.vae.modules())
+
+
+def sd_with_reference_grad(tiny_models):
+    """A tiny SD1.5 prior, a condition, two renders and their SDS gradient with the default memory layout."""
     prior = StableDiffusionPrior.from_pretrained(tiny_models.sd15, device="cpu")
     condition = prior.text_condition("a panda")
     images = torch.rand(2, 3, 40, 40, generator=torch.Generator().manual_seed(1))
     plain = image_grad(prior, images, condition)
-    set_vae_gradient_checkpointing(prior, True)
-    assert any(getattr(m, "gradient_checkpointing", False) for m in prior.vae.modules())
-    checkpointed = image_grad(prior, images, condition)
     assert torch.isfinite(plain).all() and plain.abs().sum() > 0
-    assert torch.allclose(plain, checkpointed, rtol=1e-5, atol=1e-8)
+    return prior, condition, images, plain
+
+
+def test_vae_checkpointing_keeps_sds_gradients(tiny_models):
+    prior, condition, images, plain = sd_with_reference_grad(tiny_models)
+    set_vae_gradient_checkpointing(prior, True)
+    assert vae_checkpointed(prior)
+    assert torch.allclose(plain, image_grad(prior, images, condition), rtol=1e-5, atol=1e-8)
     set_vae_gradient_checkpointing(prior, False)
-    assert not any(getattr(m, "gradient_checkpointing", False) for m in prior.vae.modules())
+    assert not vae_checkpointed(prior)
 
 
 def test_priors_without_a_vae_are_refused():
@@ -109,7 +118,7 @@ def test_stage_applies_the_vae_checkpointing_setting(tiny_models):
             device="cpu",
         )
         stage.attach()
-        assert any(getattr(m, "gradient_checkpointing", False) for m in sd.vae.modules()) is expected
+        assert vae_checkpointed(sd) is expected
         stage.release()
     with pytest.raises(ValueError, match="vae_checkpointing"):
         replace(config.loop, vae_checkpointing="maybe")
@@ -118,10 +127,7 @@ def test_stage_applies_the_vae_checkpointing_setting(tiny_models):
 def test_channels_last_keeps_sds_gradients(tiny_models):
     from a124_core.priors.memory import set_channels_last
 
-    prior = StableDiffusionPrior.from_pretrained(tiny_models.sd15, device="cpu")
-    condition = prior.text_condition("a panda")
-    images = torch.rand(2, 3, 40, 40, generator=torch.Generator().manual_seed(1))
-    plain = image_grad(prior, images, condition)
+    prior, condition, images, plain = sd_with_reference_grad(tiny_models)
     set_channels_last(prior, True)
     conv = next(m for m in prior.unet.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
