@@ -154,7 +154,10 @@ def render_rays(
         return density, albedo, normals
 
     if config.checkpoint_field and torch.is_grad_enabled():
-        density, albedo, normals = torch.utils.checkpoint.checkpoint(evaluate, x, use_reentrant=False)
+        # evaluate draws no random numbers: no RNG state to stash and restore per call
+        density, albedo, normals = torch.utils.checkpoint.checkpoint(
+            evaluate, x, use_reentrant=False, preserve_rng_state=False
+        )
     else:
         density, albedo, normals = evaluate(x)
     weights = render_weights(scatter(density.float()), deltas_of(depths, rays.far))
