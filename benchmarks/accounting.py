@@ -76,12 +76,18 @@ def measure(fn: Callable[[], Any]) -> StepCost:
 
     Two runs, because FlopCounterMode keeps activation checkpointing from freeing what it recomputes.
     """
-    tracker = LiveBytes()
-    with tracker:
-        fn()  # what fn returns is dropped at once, as in a training step
+    peak = peak_bytes(fn)
     with FlopCounterMode(display=False) as flops:
         fn()
-    return StepCost(tracker.peak, flops.get_total_flops())
+    return StepCost(peak, flops.get_total_flops())
+
+
+def peak_bytes(fn: Callable[[], Any]) -> int:
+    """Peak bytes created and alive at once while `fn` runs (what it returns is dropped at once)."""
+    tracker = LiveBytes()
+    with tracker:
+        fn()
+    return tracker.peak
 
 
 def parameter_bytes(*modules: torch.nn.Module) -> int:
@@ -93,4 +99,4 @@ def parameter_bytes(*modules: torch.nn.Module) -> int:
     return sum(seen.values())
 
 
-__all__ = ["ALLOCATOR_BLOCK", "LiveBytes", "StepCost", "allocated_bytes", "measure", "parameter_bytes"]
+__all__ = ["ALLOCATOR_BLOCK", "LiveBytes", "StepCost", "allocated_bytes", "measure", "parameter_bytes", "peak_bytes"]

@@ -35,7 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from accounting import LiveBytes, StepCost, measure, parameter_bytes  # noqa: E402
+from accounting import LiveBytes, StepCost, measure, parameter_bytes, peak_bytes  # noqa: E402
 
 from a124_core.cameras import reference_camera, sample_static_cameras  # noqa: E402
 from a124_core.cli import _quiet_libraries  # noqa: E402
@@ -50,6 +50,7 @@ from a124_core.training.config import preset  # noqa: E402
 
 H100_DENSE_FP16_FLOPS = 989.4e12  # H100 SXM, dense bf16/fp16 tensor-core peak
 TI_STEPS = {"paper": 3000, "fast": 1500, "smoke": 3}
+STAGES = ("static", "coarse", "refine")
 GIB = 2**30
 
 
@@ -196,18 +197,25 @@ class RenderCall:
     held: int  # bytes a call's graph keeps until the step's backward
     peak: int  # bytes at the call's own peak (its backward included)
     flops: int
-    samples: int
+    slots: int  # sample slots (rays in bounds x samples per ray)
+    valid: int  # of which the field evaluates (in occupied cells)
 
 
-def render_call_cost(field, config, rays, t) -> RenderCall:
-    """One training render_rays call (lambertian + normals, every in-bounds sample valid), forward and backward."""
+def sphere_occupancy(config, radius: float, time_slots: int, generator: torch.Generator) -> OccupancyGrid:
+    occupancy = OccupancyGrid(config.occupancy, time_slots, config.render.bound)
+    occupancy.refresh(SphereDensity(radius).density, generator=generator)  # every time slot (the sphere is still)
+    return occupancy
+
+
+def render_call_cost(field, config, rays, t, occupancy=None) -> RenderCall:
+    """One training render_rays call (lambertian + normals), forward and backward."""
     light = torch.nn.functional.normalize(torch.tensor([0.3, 0.5, 1.0]), dim=0)
     frame = field
     if t is not None:  # the frame's blended table is a leaf here: the estimate adds the blend once per frame
         frame = FieldAtTime(field, field.tables_at([t])[0].detach().requires_grad_())
 
     def forward():
-        out = render_rays(frame, rays, t, config.render, None, "lambertian", light, 0.5, None, True, True,
+        out = render_rays(frame, rays, t, config.render, occupancy, "lambertian", light, 0.5, None, True, True,
                           torch.Generator().manual_seed(0))  # fmt: skip
         return out["rgb"].sum() + out["opacity"].sum() + out["normal_image"].sum() + out["orientation"].sum()
 
@@ -221,32 +229,51 @@ def render_call_cost(field, config, rays, t) -> RenderCall:
         del loss
     with FlopCounterMode(display=False) as flops:
         forward().backward()
-    samples = int((rays.far > rays.near).sum()) * (config.render.num_samples + config.render.num_importance)
-    return RenderCall(held, tracker.peak, flops.get_total_flops(), samples)
+    with torch.no_grad():  # the same draws as the call: which of its samples were valid
+        depths = _sample_depths(frame, rays, t, config.render, occupancy, True, torch.Generator().manual_seed(0))
+        points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]
+        valid = int(_valid_samples(points, rays, t, occupancy).sum())
+    slots = int((rays.far > rays.near).sum()) * depths.shape[1]
+    return RenderCall(held, tracker.peak, flops.get_total_flops(), slots, valid)
 
 
-def render_model(field, config, t, rays_small: int) -> dict[str, float]:
-    """held / peak / flops = a + b * samples of one call, fitted from two ray counts of a reference-camera frame."""
+def render_model(field, config, t, rays_small: int, radius: float) -> dict[str, float]:
+    """held / peak / flops of one call = a + b * valid samples + c * sample slots.
+
+    Fitted on rays of a reference-camera frame: two ray counts with every sample valid give a and b + c; the larger
+    count again through a sphere's occupancy grid (fewer valid samples, the same slots) separates b from c.
+    """
     rays = camera_rays(reference_camera(config.camera), config.render_size, config.render_size,
                        config.render.bound, config.render.min_near)  # fmt: skip
     mid = len(rays) // 2
     small, large = (render_call_cost(field, config, rays[mid : mid + r], t) for r in (rays_small, 4 * rays_small))
+    slots = 1 if t is None else config.occupancy_slots
+    occupancy = sphere_occupancy(config, radius, slots, torch.Generator().manual_seed(0))
+    sparse = render_call_cost(field, config, rays[mid : mid + 4 * rays_small], t, occupancy)
     model = {}
     for key in ("held", "peak", "flops"):
-        b = (getattr(large, key) - getattr(small, key)) / (large.samples - small.samples)
-        model[f"{key}_per_call"] = getattr(small, key) - b * small.samples
-        model[f"{key}_per_sample"] = b
+        both = (getattr(large, key) - getattr(small, key)) / (large.slots - small.slots)
+        per_valid = (getattr(large, key) - getattr(sparse, key)) / (large.valid - sparse.valid)
+        model[f"{key}_per_call"] = getattr(small, key) - both * small.slots
+        model[f"{key}_per_sample"] = per_valid
+        model[f"{key}_per_slot"] = both - per_valid
     return model
 
 
-def valid_samples_per_frame(config, radius: float, time_slots: int, cameras: int, seed: int) -> float:
-    """Mean samples per frame that fall in occupied cells of a sphere's occupancy grid (the renderer's sampling)."""
+def temporal_tv_bytes(field: Grid4DField, points: int) -> int:
+    """Peak bytes of the temporal TV loss at `points` points and its backward (measured whole: a fit from fewer
+    points came out 11 % low at 100,000)."""
+    x = (torch.rand(points, 3, generator=torch.Generator().manual_seed(0)) * 2 - 1) * field.config.grid.bound
+    return peak_bytes(lambda: field.temporal_tv(points=x).backward())
+
+
+def valid_samples_per_frame(config, radius: float, time_slots: int, cameras: int, seed: int) -> tuple[float, float]:
+    """Mean (valid samples, sample slots) per frame through a sphere's occupancy grid (the renderer's sampling)."""
     gen = torch.Generator().manual_seed(seed)
     sphere = SphereDensity(radius)
-    occupancy = OccupancyGrid(config.occupancy, time_slots, config.render.bound)
-    occupancy.refresh(sphere.density, slots=[0], generator=gen)
+    occupancy = sphere_occupancy(config, radius, time_slots, gen)
     t = 0.0 if time_slots > 1 else None
-    counts = []
+    counts, slots = [], []
     cams = sample_static_cameras(cameras, config.camera, gen)
     for i in range(cameras):
         rays = camera_rays(cams[i : i + 1], config.render_size, config.render_size,
@@ -255,7 +282,8 @@ def valid_samples_per_frame(config, radius: float, time_slots: int, cameras: int
             depths = _sample_depths(sphere, rays, t, config.render, occupancy, True, gen)
             points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]
             counts.append(int(_valid_samples(points, rays, t, occupancy).sum()))
-    return sum(counts) / len(counts)
+            slots.append(int((rays.far > rays.near).sum()) * depths.shape[1])
+    return sum(counts) / len(counts), sum(slots) / len(slots)
 
 
 def adam_state_bytes(field) -> int:
@@ -285,41 +313,45 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
         priors = build_priors(args, configs)
         for prior in priors.values():
             set_vae_gradient_checkpointing(prior, args.vae_checkpointing)
-        ti = ti_cost(priors["sd"], args)
-        costs = {stage: prior_step_cost(stage, priors, configs, gen) for stage in ("static", "coarse", "refine")}
+        ti = ti_cost(priors["sd"], args) if "ti" in args.stages else None
+        costs = {stage: prior_step_cost(stage, priors, configs, gen) for stage in STAGES if stage in args.stages}
         weights = {
             "ti": weights_of([priors["sd"]]),
             "static": weights_of([priors["sd"], priors["zero123"]]),
             "coarse": weights_of([priors["video"], priors["zero123"]]),
             "refine": weights_of([priors["video"], priors["zero123"], priors["controlnet"]]),
         }
-    rows.append(StageEstimate("textual inversion", *weights["ti"], 0, 0, 0, ti, 0, 0.0, TI_STEPS[name], 1.0))
+    if ti is not None:
+        rows.append(StageEstimate("textual inversion", *weights["ti"], 0, 0, 0, ti, 0, 0.0, TI_STEPS[name], 1.0))
 
     for stage, field in (("static", static_field), ("coarse", dynamic_field), ("refine", dynamic_field)):
+        if stage not in args.stages:
+            continue
         c = getattr(configs, stage)
         t = None if stage == "static" else 0.5
-        m = render_model(field, c, t, args.rays)
-        slots = 1 if stage == "static" else c.occupancy_slots
-        valid = valid_samples_per_frame(c, args.object_radius, slots, args.cameras, c.seed)
+        m = render_model(field, c, t, args.rays, args.object_radius)
+        time_slots = 1 if stage == "static" else c.occupancy_slots
+        valid, slots = valid_samples_per_frame(c, args.object_radius, time_slots, args.cameras, c.seed)
         frames = 1 if stage == "static" else c.time.num_frames
         chunks = -(-(c.render_size**2) // c.render.chunk_rays)
-        held = frames * (chunks * m["held_per_call"] + valid * m["held_per_sample"])
+
+        def per_frame(key: str, valid: float = valid, slots: float = slots, m: dict = m, n: int = chunks) -> float:
+            return n * m[f"{key}_per_call"] + valid * m[f"{key}_per_sample"] + slots * m[f"{key}_per_slot"]
+
+        held = frames * per_frame("held")
         # The render backward's own peak: one chunk at a time (central chunks are denser: twice the mean).
-        chunk_samples = 2 * valid / chunks
-        transient = (m["peak_per_call"] - m["held_per_call"]) + chunk_samples * (
-            m["peak_per_sample"] - m["held_per_sample"]
-        )
+        transient = (per_frame("peak", 2 * valid, 2 * slots) - per_frame("held", 2 * valid, 2 * slots)) / chunks
         extra = 0
         if stage != "static":
             table = field.embeddings[0].numel() * 4
             held += frames * table  # the frames' blended tables (Grid4DField.at_times)
             transient = max(transient, parameter_bytes(field))  # the one knot gradient of the blend
-            extra += measure(lambda f=field: f.temporal_tv(generator=gen).backward()).peak_bytes
+            extra += temporal_tv_bytes(field, c.tv_points)
         if stage == "refine":
             extra += parameter_bytes(field)  # the frozen condition copy of the coarse field
         steps = c.steps
         sds_fraction = 1.0 - min(steps, c.reference_warmup + (steps - c.reference_warmup) / c.reference_every) / steps
-        flops = frames * (chunks * m["flops_per_call"] + valid * m["flops_per_sample"])
+        flops = frames * per_frame("flops")
         rows.append(
             StageEstimate(
                 stage,
@@ -335,8 +367,10 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
             )  # fmt: skip
         )
         info[f"{stage}_valid_samples_per_frame"] = valid
-        info[f"{stage}_render_held_bytes_per_sample"] = m["held_per_sample"]
-        info[f"{stage}_render_peak_bytes_per_sample"] = m["peak_per_sample"]
+        info[f"{stage}_sample_slots_per_frame"] = slots
+        for key in ("held", "peak"):
+            info[f"{stage}_render_{key}_bytes_per_valid_sample"] = m[f"{key}_per_sample"]
+            info[f"{stage}_render_{key}_bytes_per_slot"] = m[f"{key}_per_slot"]
     return rows, info
 
 
@@ -382,6 +416,13 @@ def main() -> None:
     parser.add_argument(
         "--rays", type=int, default=128, help="rays of the smaller render call the field cost is fitted on"
     )
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        choices=("ti", *STAGES),
+        default=["ti", *STAGES],
+        help="which steps to count (default all)",
+    )
     parser.add_argument("--utilisation", type=float, default=0.5, help="fraction of the H100 dense fp16 peak")
     args = parser.parse_args()
     _quiet_libraries()
@@ -395,8 +436,8 @@ def main() -> None:
         f"{'off' if args.no_field_checkpointing else 'on'}; object radius {args.object_radius}"
     )
     print(
-        "| step | prior weights GB (encoders) | field + Adam GB | render graph GB | TV + frozen GB | prior step GB "
-        "| render backward GB | peak GB | TFLOP / SDS step | floor min |"
+        "| step | prior weights GiB (encoders) | field + Adam GiB | render graph GiB | TV + frozen GiB "
+        "| prior step GiB | render backward GiB | peak GiB | TFLOP / SDS step | floor min |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     total = 0.0

@@ -60,3 +60,14 @@ def test_live_bytes_counts_allocator_blocks_views_and_frees_exactly():
     x = torch.randn(64, 256, requires_grad=True)
     cost = measure(lambda: linear(x).relu().sum().backward())
     assert cost.flops == 3 * 2 * 64 * 256 * 512  # forward, grad of input, grad of weight
+
+
+def test_refine_stage_counts_under_24_gib_at_paper_settings():
+    """The issue's memory goal, counted on CPU (FakeTensor priors, the real field): the largest stage, with what a
+    card under 40 GiB runs (VAE checkpointing on). Fails if a change makes a step keep more alive."""
+    args = ("--stages", "refine", "--vae-checkpointing", "--cameras", "1", "--rays", "32")
+    out = run_script("benchmarks/estimate_gpu.py", *args)
+    row = next(line for line in out.splitlines() if line.startswith("| refine |"))
+    peak_gib = float(row.split("|")[8])
+    assert 5.0 < peak_gib < 24.0, row  # more than the priors' weights, less than a 24 GiB card
+    print(out)
