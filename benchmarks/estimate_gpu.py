@@ -229,12 +229,18 @@ def render_call_cost(field, config, rays, t, occupancy=None) -> RenderCall:
         del loss
     with FlopCounterMode(display=False) as flops:
         forward().backward()
-    with torch.no_grad():  # the same draws as the call: which of its samples were valid
-        depths = _sample_depths(frame, rays, t, config.render, occupancy, True, torch.Generator().manual_seed(0))
-        points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]
-        valid = int(_valid_samples(points, rays, t, occupancy).sum())
-    slots = int((rays.far > rays.near).sum()) * depths.shape[1]
+    # the same draws as the call: which of its samples were valid
+    valid, slots = count_samples(frame, rays, t, config, occupancy, torch.Generator().manual_seed(0))
     return RenderCall(held, tracker.peak, flops.get_total_flops(), slots, valid)
+
+
+@torch.no_grad()
+def count_samples(field, rays, t, config, occupancy, generator: torch.Generator) -> tuple[int, int]:
+    """(valid samples, sample slots) of rendering `rays`: the renderer's own sampling and occupancy test."""
+    depths = _sample_depths(field, rays, t, config.render, occupancy, True, generator)
+    points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]
+    valid = int(_valid_samples(points, rays, t, occupancy).sum())
+    return valid, int((rays.far > rays.near).sum()) * depths.shape[1]
 
 
 def render_model(field, config, t, rays_small: int, radius: float) -> dict[str, float]:
@@ -278,11 +284,9 @@ def valid_samples_per_frame(config, radius: float, time_slots: int, cameras: int
     for i in range(cameras):
         rays = camera_rays(cams[i : i + 1], config.render_size, config.render_size,
                            config.render.bound, config.render.min_near)  # fmt: skip
-        with torch.no_grad():
-            depths = _sample_depths(sphere, rays, t, config.render, occupancy, True, gen)
-            points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]
-            counts.append(int(_valid_samples(points, rays, t, occupancy).sum()))
-            slots.append(int((rays.far > rays.near).sum()) * depths.shape[1])
+        valid, slot_count = count_samples(sphere, rays, t, config, occupancy, gen)
+        counts.append(valid)
+        slots.append(slot_count)
     return sum(counts) / len(counts), sum(slots) / len(slots)
 
 

@@ -111,7 +111,7 @@ def render_rays(
         light_dir: [3] or [R, 3]; needed by lambertian / textureless shading.
         background: [3] or [R, 3] colour behind the object (default white).
         need_normals: also composite normals and the orientation term (always on for non-albedo shading).
-        check_rays: reject non-finite rays (a host sync; render_cameras checks its cameras once instead).
+        check_rays: reject non-finite rays (a host sync; render_cameras skips it: make_cameras validates poses).
     Returns:
         rgb [R, 3], opacity [R], depth [R], weights [R, S]; with normals also normal [R, 3] (sum of w n)
         and orientation [R] (sum of sg(w) max(n . d, 0)^2, DreamFusion's orientation loss per ray).
@@ -209,8 +209,6 @@ def render_cameras(
         raise ValueError(f"Resolution must be positive, got {height}x{width}")
     if times is not None and len(times) != len(cameras):
         raise ValueError(f"Got {len(times)} times for {len(cameras)} cameras; pass one time per camera")
-    if not torch.isfinite(cameras.c2w).all():  # once per render, not once per chunk (each check is a host sync)
-        raise ValueError("Camera poses contain non-finite values")
     frames: list[dict[str, Tensor]] = []
     # A dynamic field blends its table once per frame for all frames at once (see Grid4DField.at_times).
     frame_fields = field.at_times(times) if times is not None and hasattr(field, "at_times") else None

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..cameras import angle_from_reference_deg, sample_dynamic_cameras, static_camera_clip
+from ..cameras import sample_dynamic_cameras, static_camera_clip
 from ..fields.grid4d import Grid4DField
 from ..guidance.sds import score_distillation
 from ..priors.base import Prior, PriorKind
@@ -112,7 +112,7 @@ class CoarseStage(TrainingStage):
         if "video" in self.priors:
             self.video_condition = self.priors["video"].text_condition(self.prompt, self.negative_prompt)
         if "zero123" in self.priors:
-            self.zero123_reference = self.priors["zero123"].reference_condition(self.reference.rgb[None].float())
+            self.zero123_reference = self.zero123_reference_condition()
 
     def draw_clip(self) -> tuple[View, bool]:
         """Frame times (balanced sampling), moving or static camera, shading of one SDS step."""
@@ -139,17 +139,7 @@ class CoarseStage(TrainingStage):
             )
             losses["video"] = c.lambda_video * sds["loss_sds"]
         if "zero123" in self.priors and starts_at_zero:
-            prior, cam = self.priors["zero123"], view.cameras[0]
-            cond = prior.pose_condition(
-                self.zero123_reference,
-                cam.polar_deg,
-                cam.azimuth_deg,
-                reference_polar=c.camera.reference_polar_deg,
-                reference_azimuth=c.camera.reference_azimuth_deg,
-            )
-            weight = angle_from_reference_deg(cam, c.camera).to(self.device) / 180.0
-            sds = score_distillation(prior, images[:1], cond, c.zero123, weight, progress, self.generator)
-            losses["zero123"] = c.lambda_zero123 * sds["loss_sds"]
+            losses["zero123"] = self.zero123_loss(view.cameras[0], images[:1], progress)
         return losses
 
     def temporal_tv(self) -> dict[str, Tensor]:

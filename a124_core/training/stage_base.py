@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..cameras import Cameras, reference_camera
+from ..cameras import Cameras, angle_from_reference_deg, reference_camera
 from ..checkpoint import optimizer_tensors, restore_optimizer, rng_state, set_rng_state
+from ..guidance.sds import score_distillation
 from ..priors.base import PriorKind, check_prior_kind
 from ..priors.memory import apply_vae_checkpointing, wants_vae_checkpointing
 from ..rendering.renderer import light_directions, render_cameras
@@ -123,6 +124,25 @@ class TrainingStage(ABC):
                 prior.to("cpu")
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
+
+    def zero123_reference_condition(self) -> Any:
+        """The image-pose prior's condition of the reference image (built once per stage)."""
+        return self.priors["zero123"].reference_condition(self.reference.rgb[None].float())
+
+    def zero123_loss(self, cameras: Cameras, images: Tensor, progress: float) -> Tensor:
+        """lambda * Zero123 SDS of renders [B, 3, H, W] seen from `cameras`, each weighted by its angle to the
+        reference view / 180 (SPEC 5); the stage config's `zero123` / `lambda_zero123` settings."""
+        c, prior = self.config, self.priors["zero123"]
+        cond = prior.pose_condition(
+            self.zero123_reference,
+            cameras.polar_deg,
+            cameras.azimuth_deg,
+            reference_polar=c.camera.reference_polar_deg,
+            reference_azimuth=c.camera.reference_azimuth_deg,
+        )
+        weight = angle_from_reference_deg(cameras, c.camera).to(self.device) / 180.0
+        sds = score_distillation(prior, images, cond, c.zero123, weight, progress, self.generator)
+        return c.lambda_zero123 * sds["loss_sds"]
 
     @property
     def uses_sds(self) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..cameras import angle_from_reference_deg, sample_static_cameras
+from ..cameras import sample_static_cameras
 from ..fields.static import StaticField
 from ..guidance.sds import score_distillation
 from ..priors.base import Prior, PriorKind
@@ -82,7 +82,7 @@ class StaticStage(TrainingStage):
         if "sd" in self.priors:
             self.sd_condition = self.priors["sd"].view_dependent_condition(self.prompt, self.negative_prompt)
         if "zero123" in self.priors:
-            self.zero123_reference = self.priors["zero123"].reference_condition(self.reference.rgb[None].float())
+            self.zero123_reference = self.zero123_reference_condition()
 
     def compute_losses(self, step: int) -> dict[str, Tensor]:
         c = self.config
@@ -100,17 +100,7 @@ class StaticStage(TrainingStage):
             sds = score_distillation(self.priors["sd"], images, cond, c.sd, 1.0, progress, self.generator)
             losses["sd"] = c.lambda_sd * sds["loss_sds"]
         if "zero123" in self.priors:
-            prior = self.priors["zero123"]
-            cond = prior.pose_condition(
-                self.zero123_reference,
-                cams.polar_deg,
-                cams.azimuth_deg,
-                reference_polar=c.camera.reference_polar_deg,
-                reference_azimuth=c.camera.reference_azimuth_deg,
-            )
-            weight = angle_from_reference_deg(cams, c.camera).to(self.device) / 180.0
-            sds = score_distillation(prior, images, cond, c.zero123, weight, progress, self.generator)
-            losses["zero123"] = c.lambda_zero123 * sds["loss_sds"]
+            losses["zero123"] = self.zero123_loss(cams, images, progress)
         return {**losses, **self.regularisers(out, step)}
 
 
