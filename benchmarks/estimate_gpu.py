@@ -43,6 +43,7 @@ from a124_core.fields.grid4d import FieldAtTime, Grid4DField  # noqa: E402
 from a124_core.fields.static import StaticField  # noqa: E402
 from a124_core.guidance.sds import score_distillation, x0_reconstruction  # noqa: E402
 from a124_core.priors.memory import set_vae_gradient_checkpointing  # noqa: E402
+from a124_core.priors.zero123 import pose_embedding  # noqa: E402
 from a124_core.rays import camera_rays  # noqa: E402
 from a124_core.rendering.occupancy import OccupancyGrid  # noqa: E402
 from a124_core.rendering.renderer import _sample_depths, _valid_samples, render_rays  # noqa: E402
@@ -157,7 +158,7 @@ def prior_step_cost(stage: str, priors: dict, configs, generator: torch.Generato
     if "zero123" in slots:
         z = priors["zero123"]
         ref = z.reference_condition(torch.rand(1, 3, 256, 256))
-        conditions["zero123"] = z.pose_condition(ref, torch.tensor([80.0]), torch.tensor([30.0]))
+        conditions["zero123"] = z.pose_condition(ref, pose_embedding(torch.tensor([80.0]), torch.tensor([30.0])))
     if "video" in slots:
         conditions["video"] = priors["video"].text_condition("a panda is dancing")
     if "controlnet" in slots:

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from a124_core.guidance.sds import SDSConfig, score_distillation, x0_reconstruction
 from a124_core.priors.base import Prior
+from a124_core.priors.zero123 import pose_embedding
 
 PRIORS = ("sd15", "zero123_xl", "text_to_video_ms_1.7b", "controlnet_tile_sd15")
 #: SPEC 1/5 settings per prior: (guidance scale, t range, renders per step, loss).
@@ -66,7 +67,7 @@ def make_condition(name: str, prior, renders: torch.Tensor):
         return prior.view_dependent_condition("a high-resolution dslr image of a panda").at_azimuth(30.0)
     if name == "zero123_xl":
         ref = prior.reference_condition(torch.rand(1, 3, 256, 256, device=prior.device))
-        return prior.pose_condition(ref, torch.tensor([80.0]), torch.tensor([30.0]))
+        return prior.pose_condition(ref, pose_embedding(torch.tensor([80.0]), torch.tensor([30.0])))
     if name == "text_to_video_ms_1.7b":
         return prior.text_condition("a panda is dancing, high-resolution, 8k, good quality")
     prior.add_token("<panda>", torch.randn(1, prior.text_encoder.get_input_embeddings().weight.shape[1]))

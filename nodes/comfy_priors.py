@@ -19,7 +19,7 @@ from torch import Tensor
 from a124_core.priors.base import NoiseSchedule, Prior, PriorKind
 from a124_core.priors.controlnet_tile import ControlCondition
 from a124_core.priors.text import TextCondition, ViewDependentTextCondition
-from a124_core.priors.zero123 import Zero123Condition, Zero123Reference, pose_embedding
+from a124_core.priors.zero123 import Zero123Condition, Zero123Reference
 
 #: The 4th pose component of Stable Zero123 as ComfyUI's StableZero123_Conditioning writes it: rad(90 - 0).
 STABLE_ZERO123_FOURTH = torch.pi / 2
@@ -252,17 +252,10 @@ class ComfyZero123Prior(_ComfyLatentPrior):
             latent = self.vae_latent(ref)
         return Zero123Reference(clip_embedding=emb.reshape(1, 1, -1), latent=latent)
 
-    def pose_condition(
-        self,
-        reference: Zero123Reference,
-        polar_deg: Tensor,
-        azimuth_deg: Tensor,
-        radius_delta: Tensor | None = None,
-        reference_polar: float = 90.0,
-        reference_azimuth: float = 0.0,
-    ) -> Zero123Condition:
-        pose = pose_embedding(polar_deg, azimuth_deg, None, reference_polar, reference_azimuth)
-        pose[:, 3] = STABLE_ZERO123_FOURTH + (0.0 if radius_delta is None else torch.as_tensor(radius_delta).float())
+    def pose_condition(self, reference: Zero123Reference, pose: Tensor) -> Zero123Condition:
+        """pose [B, 4] as `pose_embedding` builds it; Stable Zero123 reads pi/2 + d_radius in the fourth slot."""
+        pose = torch.as_tensor(pose, dtype=torch.float32).clone()
+        pose[:, 3] = STABLE_ZERO123_FOURTH + pose[:, 3]
         clip = reference.clip_embedding.expand(pose.shape[0], 1, -1)
         proj = self.base.cc_projection
         with torch.no_grad():

@@ -203,17 +203,12 @@ class Zero123Prior(Prior):
             latent = vae_encode(self.vae, ref, scaled=False)
         return Zero123Reference(clip_embedding=emb[:, None, :], latent=latent)
 
-    def pose_condition(
-        self,
-        reference: Zero123Reference,
-        polar_deg: Tensor,
-        azimuth_deg: Tensor,
-        radius_delta: Tensor | None = None,
-        reference_polar: float = 90.0,
-        reference_azimuth: float = 0.0,
-    ) -> Zero123Condition:
-        """Condition for B views at (polar_deg [B], azimuth_deg [B]); polar from +y, azimuth toward the right."""
-        pose = pose_embedding(polar_deg, azimuth_deg, radius_delta, reference_polar, reference_azimuth).to(self.device)
+    def pose_condition(self, reference: Zero123Reference, pose: Tensor) -> Zero123Condition:
+        """Condition for B views from their relative poses [B, 4] (`pose_embedding`: [rad(d_polar), sin(d_az),
+        cos(d_az), d_radius]); the guidance term builds the pose from its cameras, the prior only embeds it."""
+        pose = torch.as_tensor(pose, dtype=torch.float32).to(self.device)
+        if pose.dim() != 2 or pose.shape[-1] != 4:
+            raise ValueError(f"pose must be [B, 4] (see pose_embedding), got {tuple(pose.shape)}.")
         clip = reference.clip_embedding.to(self.device).expand(pose.shape[0], 1, -1)
         with torch.no_grad():
             emb = self.projection(torch.cat([clip, pose[:, None, :]], dim=-1).to(self.dtype))

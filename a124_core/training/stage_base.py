@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from ..checkpoint import optimizer_tensors, restore_optimizer, rng_state, set_rn
 from ..guidance.sds import score_distillation
 from ..priors.base import PriorKind, check_prior_kind
 from ..priors.memory import apply_vae_checkpointing, wants_vae_checkpointing
+from ..priors.zero123 import pose_embedding
 from ..rendering.renderer import light_directions, render_cameras
 from . import losses as L
 from .config import StageConfig, config_to_dict
@@ -100,6 +102,9 @@ class TrainingStage(ABC):
         self.optimizer = torch.optim.Adam(self.scene.field.parameter_groups(), betas=config.betas, eps=config.adam_eps)
         self.step = 0
         self.bad_steps = 0
+        #: Called with every SDS view the stage draws, before it is rendered (diagnostics; the oracle priors of the
+        #: tests learn from it which cameras and times the frames they are given were rendered at).
+        self.view_observers: list[Callable[[View], None]] = []
 
     # ----------------------------------------------------------------- priors
     def attach(self) -> None:
@@ -133,13 +138,13 @@ class TrainingStage(ABC):
         """lambda * Zero123 SDS of renders [B, 3, H, W] seen from `cameras`, each weighted by its angle to the
         reference view / 180 (SPEC 5); the stage config's `zero123` / `lambda_zero123` settings."""
         c, prior = self.config, self.priors["zero123"]
-        cond = prior.pose_condition(
-            self.zero123_reference,
+        pose = pose_embedding(
             cameras.polar_deg,
             cameras.azimuth_deg,
             reference_polar=c.camera.reference_polar_deg,
             reference_azimuth=c.camera.reference_azimuth_deg,
         )
+        cond = prior.pose_condition(self.zero123_reference, pose)
         weight = angle_from_reference_deg(cameras, c.camera).to(self.device) / 180.0
         sds = score_distillation(prior, images, cond, c.zero123, weight, progress, self.generator)
         return c.lambda_zero123 * sds["loss_sds"]
@@ -161,9 +166,11 @@ class TrainingStage(ABC):
         mode = "normal" if warm_up else "textureless" if u < s.p_textureless else "lambertian"
         lo, hi = s.ambient_range
         ambient = lo + (hi - lo) * self.rand()
+        if mode == "lambertian" and ambient >= 1.0:
+            mode = "albedo"  # full ambient light is the albedo: no normals needed for it
         lights = light_directions(cameras, self.generator).to(self.device)
         bg = torch.rand(3, generator=self.generator) if s.random_background else torch.ones(3)
-        return View(
+        view = View(
             cameras.to(self.device),
             None if times is None else times.to(self.device),
             mode,
@@ -171,6 +178,9 @@ class TrainingStage(ABC):
             ambient,
             bg.to(self.device),
         )
+        for observe in self.view_observers:
+            observe(view)
+        return view
 
     # ----------------------------------------------------------------- rendering
     @property
@@ -179,14 +189,15 @@ class TrainingStage(ABC):
         return w.orientation > 0 or w.normal_tv > 0 or w.normal_blur > 0
 
     def render_view(
-        self, field: Any, view: View, size: int, perturb: bool = True, occupancy: Any = "scene"
+        self, field: Any, view: View, size: int | tuple[int, int], perturb: bool = True, occupancy: Any = "scene"
     ) -> dict[str, Tensor]:
-        """Render the frames of `view` with `field` at size x size; maps [B, H, W, C]."""
+        """Render the frames of `view` with `field` at size x size (or (H, W)); maps [B, H, W, C]."""
+        height, width = (size, size) if isinstance(size, int) else size
         return render_cameras(
             field,
             view.cameras,
-            size,
-            size,
+            height,
+            width,
             times=view.times,
             config=self.config.render,
             occupancy=self.scene.occupancy if occupancy == "scene" else occupancy,

@@ -9,6 +9,8 @@ import fake_comfy_models as fc
 import pytest
 import torch
 
+from a124_core.priors.zero123 import pose_embedding
+
 
 @pytest.fixture(scope="module")
 def priors(models_dir):
@@ -77,10 +79,10 @@ def test_zero123_adapter_matches_diffusers_prior(pack, comfy_env, priors):
         ref_a.clip_embedding, ref_b.clip_embedding
     )
     polar, azimuth = torch.tensor([90.0, 60.0]), torch.tensor([0.0, 90.0])
-    cond_a = adapter.pose_condition(ref_a, polar, azimuth)
+    cond_a = adapter.pose_condition(ref_a, pose_embedding(polar, azimuth))
     # ComfyUI's Stable Zero123 conditioning: 4th pose component rad(90); reference view [0, 0, 1, pi/2].
     assert torch.allclose(cond_a.pose[0], torch.tensor([0.0, 0.0, 1.0, math.pi / 2]), atol=1e-6)
-    cond_b = z123.pose_condition(ref_b, polar, azimuth, radius_delta=torch.full((2,), math.pi / 2))
+    cond_b = z123.pose_condition(ref_b, pose_embedding(polar, azimuth, radius_delta=torch.full((2,), math.pi / 2)))
     assert torch.allclose(cond_a.embedding, cond_b.embedding, atol=1e-5)
     noisy, t = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(2)), torch.tensor([300, 500])
     assert torch.allclose(

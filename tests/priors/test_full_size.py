@@ -10,6 +10,7 @@ import torch
 from a124_core.guidance.sds import SDSConfig, score_distillation
 from a124_core.priors import full_size
 from a124_core.priors.base import PriorKind
+from a124_core.priors.zero123 import pose_embedding
 
 
 def _count(module: torch.nn.Module) -> int:
@@ -80,8 +81,8 @@ def test_random_prior_wiring_with_shrunk_configs(tmp_path, monkeypatch):
         frames = 2 if kind is PriorKind.VIDEO_TEXT else 1
         renders = torch.rand(frames, 3, 48, 48, requires_grad=True)
         if kind is PriorKind.IMAGE_POSE:
-            cond = prior.pose_condition(prior.reference_condition(torch.rand(1, 3, 64, 64)), torch.tensor([90.0]),
-                                        torch.tensor([20.0]))  # fmt: skip
+            pose = pose_embedding(torch.tensor([90.0]), torch.tensor([20.0]))
+            cond = prior.pose_condition(prior.reference_condition(torch.rand(1, 3, 64, 64)), pose)
         elif kind is PriorKind.IMAGE_CONTROL:
             cond = prior.control_condition(prior.text_condition("a panda"), renders.detach())
         else:

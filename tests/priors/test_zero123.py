@@ -63,12 +63,9 @@ def test_both_layouts_load_into_the_same_projection(z123, tiny_models, reference
     assert z123.projection.in_features == z123.image_encoder.config.projection_dim + 4
     z = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(0))
     t = torch.tensor([300, 600])
-    pa = z123.pose_condition(
-        z123.reference_condition(reference_image), torch.tensor([90.0, 70.0]), torch.tensor([0.0, 120.0])
-    )
-    pb = other.pose_condition(
-        other.reference_condition(reference_image), torch.tensor([90.0, 70.0]), torch.tensor([0.0, 120.0])
-    )
+    pose = pose_embedding(torch.tensor([90.0, 70.0]), torch.tensor([0.0, 120.0]))
+    pa = z123.pose_condition(z123.reference_condition(reference_image), pose)
+    pb = other.pose_condition(other.reference_condition(reference_image), pose)
     torch.testing.assert_close(z123.predict_noise(z, t, pa, 5.0), other.predict_noise(z, t, pb, 5.0))
 
 
@@ -84,7 +81,7 @@ def test_reference_latent_is_unscaled_and_cached(z123, reference_image):
 
 def test_batched_cfg_and_zero_unconditional(z123, reference_image):
     ref = z123.reference_condition(reference_image)
-    cond = z123.pose_condition(ref, torch.tensor([90.0, 100.0]), torch.tensor([30.0, -60.0]))
+    cond = z123.pose_condition(ref, pose_embedding(torch.tensor([90.0, 100.0]), torch.tensor([30.0, -60.0])))
     z = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(2))
     t = torch.tensor([200, 800])
     eps = z123.predict_noise(z, t, cond, 5.0)
@@ -101,7 +98,7 @@ def test_batched_cfg_and_zero_unconditional(z123, reference_image):
 
 def test_sds_gives_finite_pixel_gradient_with_per_sample_weight(z123, reference_image):
     ref = z123.reference_condition(reference_image)
-    cond = z123.pose_condition(ref, torch.tensor([90.0, 90.0]), torch.tensor([45.0, 180.0]))
+    cond = z123.pose_condition(ref, pose_embedding(torch.tensor([90.0, 90.0]), torch.tensor([45.0, 180.0])))
     images = torch.rand(2, 3, 64, 64, requires_grad=True)
     weight = torch.tensor([45.0, 0.0]) / 180.0  # angle weight computed by the stage; 0 for the second view
     out = score_distillation(
