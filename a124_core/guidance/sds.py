@@ -29,6 +29,9 @@ class SDSConfig:
     t_max_end: float | None = None
     #: Clamp each element of the SDS gradient to [-grad_clip, grad_clip] (SPEC 5: 1 for video); None = off.
     grad_clip: float | None = None
+    #: One timestep for the whole batch instead of one per image (the ControlNet's two frames of a step share
+    #: their t, as the reference draws one t per step).
+    shared_timestep: bool = False
 
     def __post_init__(self) -> None:
         lo, hi = self.t_range
@@ -61,6 +64,25 @@ def resize_to_prior(images: Tensor, size: int | tuple[int, int]) -> Tensor:
     return F.interpolate(images, size=target, mode="bilinear", align_corners=False, antialias=False)
 
 
+def render_shape(render_size: int, prior_size: int | tuple[int, int]) -> tuple[int, int]:
+    """(H, W) of renders for a prior that reads `prior_size` images: the prior's aspect, longer side `render_size`.
+
+    A 144x80 Zeroscope prior gets 128x71 renders instead of squares squashed 1.8x on their way to it (SPEC 5).
+    """
+    h, w = (prior_size, prior_size) if isinstance(prior_size, int) else prior_size
+    scale = render_size / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def center_square(images: Tensor) -> Tensor:
+    """The centred square crop of images [B, C, H, W] (the object sits at the centre; square priors see it
+    undistorted when the clip was rendered at a video prior's aspect)."""
+    h, w = images.shape[-2:]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return images[..., top : top + side, left : left + side]
+
+
 def _per_sample(weight: float | Tensor, batch: int, like: Tensor) -> Tensor:
     """weight (scalar or [B]) -> [B, 1, ...] broadcastable to `like`."""
     w = torch.as_tensor(weight, dtype=torch.float32, device=like.device).reshape(-1)
@@ -79,7 +101,8 @@ def _noised(prior: Prior, images: Tensor, config: SDSConfig, progress: float, ge
     b = z.shape[0]
     t_lo, t_hi = timestep_bounds(config, prior.schedule.num_train_timesteps, progress)
     gen_device = generator.device if generator is not None else z.device
-    t = torch.randint(t_lo, t_hi + 1, (b,), generator=generator, device=gen_device).to(z.device)
+    draws = 1 if config.shared_timestep else b
+    t = torch.randint(t_lo, t_hi + 1, (draws,), generator=generator, device=gen_device).to(z.device).expand(b)
     noise = torch.randn(z.shape, generator=generator, device=gen_device, dtype=torch.float32).to(z.device)
     z_t = prior.schedule.add_noise(z.detach(), noise, t)
     alpha_bar = prior.schedule.alphas_cumprod.to(z.device)[t].view(-1, *([1] * (z.dim() - 1)))

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..cameras import sample_dynamic_cameras, static_camera_clip
 from ..fields.grid4d import Grid4DField
-from ..guidance.sds import score_distillation
+from ..guidance.sds import center_square, render_shape, score_distillation
 from ..priors.base import Prior, PriorKind
 from ..rendering.occupancy import OccupancyGrid
 from .config import CoarseStageConfig
@@ -127,8 +127,16 @@ class CoarseStage(TrainingStage):
         )
         return self.draw_view(cams, times), starts_at_zero
 
+    @property
+    def clip_size(self) -> tuple[int, int]:
+        """(H, W) of clip renders: the video prior's aspect (SPEC 5), square without one."""
+        video = self.priors.get("video")
+        size = self.config.render_size
+        return render_shape(size, video.image_size) if video is not None else (size, size)
+
     def clip_losses(self, view: View, starts_at_zero: bool, out: dict[str, Tensor], step: int) -> dict[str, Tensor]:
-        """Video SDS on all frames; Zero123 SDS on frame 0 when the clip starts at t = 0."""
+        """Video SDS on all frames; first-frame supervision (Zero123 SDS on frame 0, and with 'clip_start' the
+        reference-view reconstruction at t = 0) when the clip starts at t = 0 (paper Eq. 8)."""
         c = self.config
         images = out["rgb"].permute(0, 3, 1, 2)  # [F, 3, H, W]
         progress = self.progress(step)
@@ -138,8 +146,11 @@ class CoarseStage(TrainingStage):
                 self.priors["video"], images, self.video_condition, c.video, 1.0, progress, self.generator
             )
             losses["video"] = c.lambda_video * sds["loss_sds"]
-        if "zero123" in self.priors and starts_at_zero:
-            losses["zero123"] = self.zero123_loss(view.cameras[0], images[:1], progress)
+        if starts_at_zero:
+            if "zero123" in self.priors:
+                losses["zero123"] = self.zero123_loss(view.cameras[0], center_square(images[:1]), progress)
+            if c.first_frame_supervision == "clip_start":
+                losses.update(self.reference_losses(0.0)[0])
         return losses
 
     def temporal_tv(self) -> dict[str, Tensor]:
@@ -148,13 +159,19 @@ class CoarseStage(TrainingStage):
             return {}
         return {"temporal_tv": w * self.scene.field.temporal_tv(generator=self.generator)}
 
+    def is_reconstruction_step(self, step: int) -> bool:
+        """A step that only reconstructs the reference view (no SDS): every step without priors, else the
+        warm-up / every-k-th schedule when first_frame_supervision is 'schedule'."""
+        c = self.config
+        return not self.uses_sds or (c.first_frame_supervision == "schedule" and c.is_reference_step(step))
+
     def compute_losses(self, step: int) -> dict[str, Tensor]:
         c = self.config
-        if not self.uses_sds or c.is_reference_step(step):
+        if self.is_reconstruction_step(step):
             losses, out = self.reference_losses(0.0)
             return {**losses, **self.regularisers(out, step), **self.temporal_tv()}
         view, starts_at_zero = self.draw_clip()
-        out = self.render_view(self.scene.field, view, c.render_size)
+        out = self.render_view(self.scene.field, view, self.clip_size)
         losses = self.clip_losses(view, starts_at_zero, out, step)
         return {**losses, **self.regularisers(out, step), **self.temporal_tv()}
 

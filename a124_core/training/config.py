@@ -190,11 +190,19 @@ class CoarseStageConfig(StageConfig):
     """SDS of the image-pose prior on frame 0 of clips that start at t = 0."""
     lambda_zero123: float = 40.0
     """Weight of the Zero123 loss (times angle-to-reference / 180)."""
+    first_frame_supervision: str = "clip_start"
+    """When the reference-view reconstruction runs. 'clip_start' (paper Eq. 8, SPEC 7): on the SDS steps whose clip
+    starts at t = 0, beside the video SDS and Zero123 on frame 0 (P ~ 0.107 at alpha 0.2). 'schedule': the static
+    stage's reference steps (warm-up, then every `reference_every`-th step, no SDS on them), rendered at t = 0."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.num_knots < 1 or self.occupancy_slots < 1 or self.tv_points < 1:
             raise ValueError("num_knots, occupancy_slots and tv_points must be >= 1")
+        if self.first_frame_supervision not in ("clip_start", "schedule"):
+            raise ValueError(
+                f"first_frame_supervision must be 'clip_start' or 'schedule', got {self.first_frame_supervision!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -205,7 +213,9 @@ class RefineStageConfig(CoarseStageConfig):
     """Training iterations of the stage."""
     shading: ShadingConfig = dfield(default_factory=lambda: ShadingConfig(p_textureless=0.0))
     """No textureless / normal shading in refinement (SPEC 4: those are steps 1-2)."""
-    controlnet: SDSConfig = dfield(default_factory=lambda: SDSConfig(guidance_scale=7.5, t_range=(0.2, 0.8)))
+    controlnet: SDSConfig = dfield(
+        default_factory=lambda: SDSConfig(guidance_scale=7.5, t_range=(0.2, 0.8), shared_timestep=True)
+    )
     """x0-target settings of the ControlNet-Tile prior."""
     lambda_controlnet: float = 1.0
     """Weight of the ControlNet x0 loss."""

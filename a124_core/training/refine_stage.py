@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..guidance.sds import x0_reconstruction
+from ..guidance.sds import center_square, x0_reconstruction
 from ..priors.base import PriorKind
 from .coarse_stage import CoarseStage, DynamicPriors
 from .config import CoarseStageConfig, RefineStageConfig
@@ -61,11 +61,17 @@ class RefineStage(CoarseStage):
         self.condition_occupancy = copy.deepcopy(self.scene.occupancy)
 
     def _prepare_scene(self, coarse: Scene, config: CoarseStageConfig) -> Scene:
-        """The coarse scene itself (trained further); refuses static scenes and other T."""
+        """The coarse scene itself (trained further); refuses static and refined scenes and other T."""
         if not coarse.is_dynamic:
             raise ValueError(
                 "The refine stage continues the coarse (dynamic) stage's result, but got a static scene. Run the "
                 "coarse stage on it first."
+            )
+        if coarse.stage != "coarse":
+            raise ValueError(
+                f"The refine stage needs the coarse stage's result: its frozen copy renders the ControlNet condition "
+                f"(SPEC 5), but got a scene written by the {coarse.stage} stage. Pass the coarse scene (coarse."
+                f"safetensors); to continue an interrupted refine run, resume from its refine_latest checkpoint."
             )
         if coarse.field.num_knots != config.num_knots:
             raise ValueError(
@@ -124,16 +130,16 @@ class RefineStage(CoarseStage):
     def control_images(self, view: View) -> Tensor:  # [B, 3, H, W]
         """The frozen coarse model's render of exactly `view` (no ray jitter: a stable condition)."""
         out = self.render_view(
-            self.condition_field, view, self.config.render_size, perturb=False, occupancy=self.condition_occupancy
+            self.condition_field, view, self.clip_size, perturb=False, occupancy=self.condition_occupancy
         )
-        return out["rgb"].permute(0, 3, 1, 2).clamp(0, 1)
+        return center_square(out["rgb"].permute(0, 3, 1, 2).clamp(0, 1))
 
     def compute_losses(self, step: int) -> dict[str, Tensor]:
         c = self.config
-        if not self.uses_sds or c.is_reference_step(step):
+        if self.is_reconstruction_step(step):
             return super().compute_losses(step)
         view, starts_at_zero = self.draw_clip()
-        out = self.render_view(self.scene.field, view, c.render_size)
+        out = self.render_view(self.scene.field, view, self.clip_size)
         losses = self.clip_losses(view, starts_at_zero, out, step)
         if "controlnet" in self.priors:
             frames = list(c.control_frames)
@@ -141,7 +147,7 @@ class RefineStage(CoarseStage):
             cond = prior.control_condition(
                 self.controlnet_text, self.control_images(view.select(frames)), c.controlnet_prompt
             )
-            images = out["rgb"][frames].permute(0, 3, 1, 2)
+            images = center_square(out["rgb"][frames].permute(0, 3, 1, 2))
             x0 = x0_reconstruction(prior, images, cond, c.controlnet, 1.0, self.progress(step), self.generator)
             losses["controlnet"] = c.lambda_controlnet * x0["loss_x0"]
         return {**losses, **self.regularisers(out, step), **self.temporal_tv()}
