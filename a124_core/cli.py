@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .training.config import PRESETS
+from .presets import PRESETS
 
 
 def _positive_int(text: str) -> int:

@@ -13,21 +13,20 @@ import resource
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .presets import PRESETS, STAGES, Preset, preset
 from .prompts import RunPrompts, derive_prompts
-from .training.config import PRESETS, config_to_dict, preset
+from .training.config import config_to_dict
 
 SMOKE_WARNING = (
     "SMOKE PRESET: tiny random-weight priors and a tiny grid. This checks that everything runs; "
     "the images it writes are not meaningful."
 )
-STAGES = ("static", "coarse", "refine")
-TI_STEPS = {"paper": 3000, "fast": 1500, "smoke": 3}
 
 
 @dataclass(frozen=True)
@@ -188,7 +187,7 @@ def _timed(summary: RunSummary, name: str, device: torch.device, fn: Callable[[]
     return result
 
 
-def _load_priors(models_root: Path, video_model: str, num_frames: int, controlnet_size: int | None) -> dict[str, Any]:
+def _load_priors(models_root: Path, video_model: str) -> dict[str, Any]:
     """Load every prior onto the CPU; each stage moves its own onto the GPU only while it runs."""
     from .priors.controlnet_tile import ControlNetTilePrior
     from .priors.sd import StableDiffusionPrior
@@ -196,48 +195,41 @@ def _load_priors(models_root: Path, video_model: str, num_frames: int, controlne
     from .priors.zero123 import Zero123Prior
 
     paths = ModelPaths.from_models_dir(models_root, video_model)
-    controlnet_config = ControlNetTilePrior.Config(image_size=controlnet_size)
     return {
         "sd": StableDiffusionPrior.from_pretrained(paths.sd15, device="cpu"),
         "zero123": Zero123Prior.from_pretrained(paths.zero123, device="cpu"),
-        "video": TextToVideoPrior.from_pretrained(paths.video, TextToVideoPrior.Config(num_frames=num_frames), "cpu"),
-        "controlnet": ControlNetTilePrior.from_pretrained(
-            paths.controlnet, paths.sd15, controlnet_config, device="cpu"
-        ),
+        "video": TextToVideoPrior.from_pretrained(paths.video, device="cpu"),
+        "controlnet": ControlNetTilePrior.from_pretrained(paths.controlnet, paths.sd15, device="cpu"),
     }
 
 
-def _train_stage(name: str, make_stage: Callable[[], Any], checkpoints: Path, resume: bool, out: Path):
-    from .training.loop import Callbacks, checkpoint_path, train
-    from .training.scene import Scene
+@dataclass
+class PreparedRun:
+    """Everything the training and rendering of a run need, built (and checked) before any training."""
 
-    final, latest = checkpoint_path(checkpoints, name, final=True), checkpoint_path(checkpoints, name)
-    if resume and final.is_file():
-        sys.stderr.write(f"[{name}] finished earlier: loading {final}\n")
-        return Scene.load(final)
-    resume_from = latest if resume and latest.is_file() else None
-    stage = make_stage()
-    callbacks = Callbacks(on_progress=_Progress(name, out / "previews"))
-    return train(stage, callbacks, checkpoint_dir=checkpoints, resume_from=resume_from)
+    settings: RunSettings
+    prompts: RunPrompts
+    preset: Preset
+    device: torch.device
+    out: Path
+    reference: Any
+    priors: dict[str, Any]
+    summary: RunSummary
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.out / "checkpoints"
+
+    @property
+    def smoke(self) -> bool:
+        return self.preset.name == "smoke"
 
 
-def run(settings: RunSettings) -> RunSummary:
-    """Run the whole job; returns (and writes) the summary. Raises before any work on bad input."""
-    from dataclasses import replace
+def prepare(settings: RunSettings) -> PreparedRun:
+    """Validate, then preprocess the image and load the priors (tiny random ones for the smoke preset)."""
+    from PIL import Image
 
-    from .outputs.export import write_video
-    from .outputs.render import (
-        OrbitConfig,
-        orbit_grid_video,
-        render_fixed_camera,
-        render_orbit_animating,
-        render_test_orbit,
-    )
     from .reference.reference import build_reference
-    from .textual_inversion.trainer import TextualInversionConfig, train_textual_inversion
-    from .training.coarse_stage import CoarseStage, DynamicPriors
-    from .training.refine_stage import RefineStage
-    from .training.static_stage import StaticPriors, StaticStage
 
     prompts = validate(settings)
     out = Path(settings.out)
@@ -246,13 +238,9 @@ def run(settings: RunSettings) -> RunSummary:
         settings={k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
         prompts=asdict(prompts),
     )
-    configs = preset(settings.preset)
-    configs = type(configs)(
-        *(replace(c, seed=settings.seed) for c in (configs.static, configs.coarse, configs.refine))
-    )
-    summary.settings["stage_configs"] = {name: config_to_dict(getattr(configs, name)) for name in STAGES}
-    smoke_run = settings.preset == "smoke"
-    if smoke_run:
+    presets = preset(settings.preset).with_seed(settings.seed)
+    summary.settings["stage_configs"] = {name: config_to_dict(presets.stage(name)) for name in STAGES}
+    if presets.name == "smoke":
         sys.stderr.write(SMOKE_WARNING + "\n")
         summary.notes.append(SMOKE_WARNING)
         from .priors.tiny import build_tiny_models
@@ -260,146 +248,116 @@ def run(settings: RunSettings) -> RunSummary:
         models_root = _timed(summary, "tiny_models", device, lambda: build_tiny_models(out / "tiny_models").models_dir)
     else:
         models_root = Path(settings.models_dir)
-    checkpoints = out / "checkpoints"
-
-    from PIL import Image
-
     reference = _timed(summary, "preprocess", device, lambda: build_reference(Image.open(settings.image)))
     reference.save(out / "reference.safetensors")
     summary.outputs["reference"] = str(out / "reference.safetensors")
-    priors = _timed(
-        summary,
-        "load_priors",
-        device,
-        lambda: _load_priors(
-            models_root, settings.video_model, configs.coarse.time.num_frames, configs.refine.controlnet_size
-        ),
-    )
-
-    if len(priors["sd"].tokenizer.encode(prompts.initializer, add_special_tokens=False)) != 1 and smoke_run:
+    priors = _timed(summary, "load_priors", device, lambda: _load_priors(models_root, settings.video_model))
+    if (
+        presets.name == "smoke"
+        and len(priors["sd"].tokenizer.encode(prompts.initializer, add_special_tokens=False)) != 1
+    ):
         # The tiny tokenizer knows a few dozen words; any prompt should still pass the installation check.
         summary.notes.append(
             f"smoke: initializer {prompts.initializer!r} is unknown to the tiny tokenizer; used 'object'"
         )
         prompts = replace(prompts, initializer="object")
-    embedding_file = out / "embeddings" / f"{prompts.token}.safetensors"
-    ti_checkpoint = checkpoints / "textual_inversion_latest.safetensors"
-    ti_config = TextualInversionConfig(
-        token=prompts.token, initializer=prompts.initializer, steps=TI_STEPS[settings.preset], seed=settings.seed
-    )
-    if smoke_run:
-        ti_config = replace(ti_config, batch_size=2, micro_batch=2, checkpoint_every=0, preview_every=0)
+    return PreparedRun(settings, prompts, presets, device, out, reference, priors, summary)
 
-    def textual_inversion():
-        if settings.resume and embedding_file.is_file():
-            return embedding_file
-        sd = priors["sd"].to(device)
-        result = train_textual_inversion(
-            sd,
-            reference,
-            ti_config,
-            output_dir=embedding_file.parent,
-            checkpoint_path=ti_checkpoint,
-            resume_from=ti_checkpoint if settings.resume and ti_checkpoint.is_file() else None,
-            progress=_Progress("textual_inversion"),
-        )
-        sd.to("cpu")
-        return result.path
 
-    token_file = _timed(summary, "textual_inversion", device, textual_inversion)
+def train_all(run: PreparedRun) -> Any:
+    """Textual inversion, then the static, coarse and refine stages through the stage runner; returns the scene."""
+    from .training.coarse_stage import CoarseStage, DynamicPriors
+    from .training.refine_stage import RefinePriors, RefineStage
+    from .training.runner import Callbacks, run_stage
+    from .training.static_stage import StaticPriors, StaticStage
+
+    p, priors, resume, summary = run.prompts, run.priors, run.settings.resume, run.summary
+    token_file = _timed(summary, "textual_inversion", run.device, lambda: _textual_inversion(run))
     summary.outputs["embedding"] = str(token_file)
 
-    static = _timed(
-        summary,
-        "static",
-        device,
-        lambda: _train_stage(
-            "static",
-            lambda: StaticStage(
-                configs.static,
-                reference,
-                StaticPriors(priors["sd"], priors["zero123"]),
-                prompts.static,
-                device=device,
-            ),
-            checkpoints,
-            settings.resume,
-            out,
-        ),
+    def stage(name: str, make: Any) -> Any:
+        callbacks = Callbacks(on_progress=_Progress(name, run.out / "previews"))
+        train = lambda: run_stage(name, make, run.checkpoints, resume, callbacks)  # noqa: E731
+        return _timed(summary, name, run.device, train)
+
+    c, device = run.preset, run.device
+    static_priors = StaticPriors(priors["sd"], priors["zero123"])
+    static = stage("static", lambda: StaticStage(c.static, run.reference, static_priors, p.static, device=device))
+    coarse_priors = DynamicPriors(priors["video"], priors["zero123"])
+    coarse = stage(
+        "coarse", lambda: CoarseStage(c.coarse, run.reference, static, coarse_priors, p.motion, device=device)
     )
-    coarse = _timed(
-        summary,
-        "coarse",
-        device,
-        lambda: _train_stage(
-            "coarse",
-            lambda: CoarseStage(
-                configs.coarse,
-                reference,
-                static,
-                DynamicPriors(priors["video"], priors["zero123"]),
-                prompts.motion,
-                device=device,
-            ),
-            checkpoints,
-            settings.resume,
-            out,
-        ),
-    )
-    scene = _timed(
-        summary,
+    refine_priors = RefinePriors(priors["video"], priors["zero123"], priors["controlnet"])
+    scene = stage(
         "refine",
-        device,
-        lambda: _train_stage(
-            "refine",
-            lambda: RefineStage(
-                configs.refine,
-                reference,
-                coarse,
-                DynamicPriors(priors["video"], priors["zero123"], priors["controlnet"]),
-                prompts.motion,
-                token_prompt=prompts.refine,
-                token_name=prompts.token,
-                token_embedding=token_file,
-                device=device,
-            ),
-            checkpoints,
-            settings.resume,
-            out,
+        lambda: RefineStage(
+            c.refine, run.reference, coarse, refine_priors, p.motion, p.refine, p.token, token_file, device=device
         ),
     )
     for name in STAGES:
-        summary.outputs[f"checkpoint_{name}"] = str(checkpoints / f"{name}.safetensors")
+        summary.outputs[f"checkpoint_{name}"] = str(run.checkpoints / f"{name}.safetensors")
+    return scene
 
-    orbit = OrbitConfig(
-        num_views=settings.render_views or (4 if smoke_run else 10),
-        num_frames=settings.render_frames or (8 if smoke_run else 64),
-        resolution=settings.render_resolution or (64 if smoke_run else 400),
+
+def _textual_inversion(run: PreparedRun) -> Path:
+    from .textual_inversion.trainer import train_textual_inversion
+    from .training.runner import Callbacks
+
+    p = run.prompts
+    embedding_file = run.out / "embeddings" / f"{p.token}.safetensors"
+    checkpoint = run.checkpoints / "textual_inversion_latest.safetensors"
+    if run.settings.resume and embedding_file.is_file():
+        return embedding_file
+    config = replace(run.preset.textual_inversion, token=p.token, initializer=p.initializer)
+    sd = run.priors["sd"].to(run.device)
+    result = train_textual_inversion(
+        sd,
+        run.reference,
+        config,
+        output_dir=embedding_file.parent,
+        checkpoint_path=checkpoint,
+        resume_from=checkpoint if run.settings.resume and checkpoint.is_file() else None,
+        callbacks=Callbacks(on_progress=_Progress("textual_inversion")),
     )
-    render_config = configs.refine.render
+    sd.to("cpu")
+    return result.path
 
-    def render_all() -> None:
-        scene.to(device)
-        renders = out / "renders"
-        channels = ("albedo", "depth", "normal", "mask")
-        views = render_test_orbit(scene.field, orbit, channels, scene.occupancy, render_config)
-        for channel in channels:
-            path = write_video(orbit_grid_video(views[channel]), renders / f"orbit_grid_{channel}.mp4", settings.fps)
-            summary.outputs[f"orbit_grid_{channel}"] = str(path)
-        for v in range(orbit.num_views):
-            write_video(views["albedo"][v], renders / f"orbit_albedo_view{v:02d}.mp4", settings.fps)
-        summary.outputs["orbit_views"] = str(renders / "orbit_albedo_view*.mp4")
-        animating = render_orbit_animating(scene.field, orbit, ("albedo",), scene.occupancy, render_config)["albedo"]
-        summary.outputs["orbit_animating"] = str(
-            write_video(animating, renders / "orbit_animating_albedo.mp4", settings.fps)
-        )
-        fixed = render_fixed_camera(scene.field, orbit, ("albedo",), scene.occupancy, render_config)["albedo"]
-        summary.outputs["reference_view"] = str(
-            write_video(fixed, renders / "reference_view_albedo.mp4", settings.fps)
-        )
 
-    _timed(summary, "render", device, render_all)
-    (out / "summary.json").write_text(json.dumps(asdict(summary), indent=2, default=str))
-    if smoke_run:
+def render_outputs(run: PreparedRun, scene: Any) -> None:
+    """The test orbit's videos (grid per channel, one per view, orbit while animating, reference camera)."""
+    from .outputs.export import write_video
+    from .outputs.render import orbit_grid_video, render_fixed_camera, render_orbit_animating, render_test_orbit
+
+    s, summary = run.settings, run.summary
+    orbit = replace(
+        run.preset.orbit,
+        num_views=s.render_views or run.preset.orbit.num_views,
+        num_frames=s.render_frames or run.preset.orbit.num_frames,
+        resolution=s.render_resolution or run.preset.orbit.resolution,
+    )
+    render_config = run.preset.refine.render
+    scene.to(run.device)
+    renders = run.out / "renders"
+    channels = ("albedo", "depth", "normal", "mask")
+    views = render_test_orbit(scene.field, orbit, channels, scene.occupancy, render_config)
+    for channel in channels:
+        path = write_video(orbit_grid_video(views[channel]), renders / f"orbit_grid_{channel}.mp4", s.fps)
+        summary.outputs[f"orbit_grid_{channel}"] = str(path)
+    for v in range(orbit.num_views):
+        write_video(views["albedo"][v], renders / f"orbit_albedo_view{v:02d}.mp4", s.fps)
+    summary.outputs["orbit_views"] = str(renders / "orbit_albedo_view*.mp4")
+    animating = render_orbit_animating(scene.field, orbit, ("albedo",), scene.occupancy, render_config)["albedo"]
+    summary.outputs["orbit_animating"] = str(write_video(animating, renders / "orbit_animating_albedo.mp4", s.fps))
+    fixed = render_fixed_camera(scene.field, orbit, ("albedo",), scene.occupancy, render_config)["albedo"]
+    summary.outputs["reference_view"] = str(write_video(fixed, renders / "reference_view_albedo.mp4", s.fps))
+
+
+def run(settings: RunSettings) -> RunSummary:
+    """The whole job: prepare, train, render; returns (and writes) the summary. Raises before any work on bad input."""
+    prepared = prepare(settings)
+    scene = train_all(prepared)
+    _timed(prepared.summary, "render", prepared.device, lambda: render_outputs(prepared, scene))
+    (prepared.out / "summary.json").write_text(json.dumps(asdict(prepared.summary), indent=2, default=str))
+    if prepared.smoke:
         sys.stderr.write(SMOKE_WARNING + "\n")
-    return summary
+    return prepared.summary

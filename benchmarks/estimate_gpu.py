@@ -47,7 +47,7 @@ from a124_core.priors.zero123 import pose_embedding  # noqa: E402
 from a124_core.rays import camera_rays  # noqa: E402
 from a124_core.rendering.occupancy import OccupancyGrid  # noqa: E402
 from a124_core.rendering.renderer import _sample_depths, _valid_samples, render_rays  # noqa: E402
-from a124_core.training.config import preset  # noqa: E402
+from a124_core.presets import preset  # noqa: E402
 
 H100_DENSE_FP16_FLOPS = 989.4e12  # H100 SXM, dense bf16/fp16 tensor-core peak
 TI_STEPS = {"paper": 3000, "fast": 1500, "smoke": 3}

@@ -31,8 +31,9 @@ from a124_core.priors.memory import set_channels_last  # noqa: E402
 from a124_core.reference.reference import build_reference  # noqa: E402
 from a124_core.textual_inversion.trainer import TextualInversionConfig, train_textual_inversion  # noqa: E402
 from a124_core.training.coarse_stage import CoarseStage, DynamicPriors  # noqa: E402
-from a124_core.training.config import preset, with_steps  # noqa: E402
-from a124_core.training.loop import Callbacks, train  # noqa: E402
+from a124_core.presets import preset  # noqa: E402
+from a124_core.training.config import with_steps  # noqa: E402
+from a124_core.training.runner import Callbacks, train  # noqa: E402
 from a124_core.training.refine_stage import RefineStage  # noqa: E402
 from a124_core.training.static_stage import StaticPriors, StaticStage  # noqa: E402
 

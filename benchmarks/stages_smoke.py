@@ -31,8 +31,8 @@ from a124_core.priors.video import TextToVideoPrior  # noqa: E402
 from a124_core.priors.zero123 import Zero123Prior  # noqa: E402
 from a124_core.reference import ReferenceConfig, build_reference  # noqa: E402
 from a124_core.training.coarse_stage import CoarseStage, DynamicPriors  # noqa: E402
-from a124_core.training.config import preset  # noqa: E402
-from a124_core.training.loop import train  # noqa: E402
+from a124_core.presets import preset  # noqa: E402
+from a124_core.training.runner import train  # noqa: E402
 from a124_core.training.refine_stage import RefineStage  # noqa: E402
 from a124_core.training.static_stage import StaticPriors, StaticStage  # noqa: E402
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from a124_core.priors.base import NoiseSchedule, Prior, PriorKind
+from a124_core.priors.base import NoiseSchedule, Prior, PriorKind, Tokens, cfg_combine
 from a124_core.priors.controlnet_tile import ControlCondition
 from a124_core.priors.text import TextCondition, ViewDependentTextCondition
 from a124_core.priors.zero123 import Zero123Condition, Zero123Reference
@@ -91,43 +91,46 @@ class _ComfyLatentPrior(Prior):
 
 
 class _ComfyText:
-    """Prompt embeddings from a ComfyUI CLIP, cached; textual-inversion tokens via ComfyUI's `embedding:` syntax."""
+    """Prompt embeddings from a ComfyUI CLIP, cached; textual-inversion tokens via ComfyUI's `embedding:` syntax.
+
+    ComfyUI's CLIP reads token vectors from the embeddings folder, so a token is written there once as
+    `<name>.safetensors` (never over a different file of the same name); the CLIP object itself is not changed.
+    """
 
     def __init__(self, clip: Any):
         self.clip = clip
         self.cache: dict[str, Tensor] = {}
-        self.tokens: dict[str, Tensor] = {}
 
-    def __call__(self, prompt: str) -> Tensor:
-        if prompt not in self.cache:
-            text = prompt
-            for name in self.tokens:
-                text = text.replace(name, f"embedding:{name}")
+    def __call__(self, prompt: str, tokens: Tokens | None = None) -> Tensor:
+        text = prompt
+        for name, vectors in (tokens or {}).items():
+            ensure_embedding_file(name, vectors)
+            text = text.replace(name, f"embedding:{name}")
+        if text not in self.cache:
             with torch.no_grad():
-                self.cache[prompt] = self.clip.encode_from_tokens(self.clip.tokenize(text)).float()
-        return self.cache[prompt]
+                self.cache[text] = self.clip.encode_from_tokens(self.clip.tokenize(text)).float()
+        return self.cache[text]
 
-    def add_token(self, name: str, embedding: Tensor) -> list[str]:
-        """Make `name` usable in prompts: ComfyUI's CLIP reads `<embeddings folder>/<name>.safetensors`."""
-        from safetensors.torch import load_file, save_file
 
-        from .glue import folder_paths
+def ensure_embedding_file(name: str, embedding: Tensor) -> Path:
+    """`<embeddings folder>/<name>.safetensors` holding exactly these vectors (written atomically once)."""
+    from safetensors.torch import load_file
 
-        vectors = embedding.detach().float().cpu().reshape(-1, embedding.shape[-1]).contiguous()
-        folder = Path(folder_paths().get_folder_paths("embeddings")[0])
-        path = folder / f"{name}.safetensors"
-        if path.is_file():
-            existing = load_file(str(path))
-            if list(existing) != [name] or not torch.equal(existing[name].float(), vectors):
-                raise ValueError(
-                    f"{path} exists with other vectors for {name!r}; pick another token name or remove the old file."
-                )
-        else:
-            folder.mkdir(parents=True, exist_ok=True)
-            save_file({name: vectors}, str(path))
-        self.tokens[name] = vectors
-        self.cache.clear()
-        return [name]
+    from a124_core.textual_inversion.trainer import save_embedding
+
+    from .glue import folder_paths
+
+    vectors = embedding.detach().float().cpu().reshape(-1, embedding.shape[-1]).contiguous()
+    folder = Path(folder_paths().get_folder_paths("embeddings")[0])
+    path = folder / f"{name}.safetensors"
+    if path.is_file():
+        existing = load_file(str(path))
+        if list(existing) != [name] or not torch.equal(existing[name].float(), vectors):
+            raise ValueError(
+                f"{path} exists with other vectors for {name!r}; pick another token name or remove the old file."
+            )
+        return path
+    return save_embedding(path, name, vectors)
 
 
 class ComfySDPrior(_ComfyLatentPrior):
@@ -139,16 +142,13 @@ class ComfySDPrior(_ComfyLatentPrior):
         super().__init__(model, vae, image_size)
         self.text = _ComfyText(clip)
 
-    def text_condition(self, prompt: str, negative: str = "") -> TextCondition:
-        return TextCondition(cond=self.text(prompt), uncond=self.text(negative))
+    def text_condition(self, prompt: str, negative: str = "", tokens: Tokens | None = None) -> TextCondition:
+        return TextCondition(cond=self.text(prompt, tokens), uncond=self.text(negative))
 
     def view_dependent_condition(self, prompt: str, negative: str = "") -> ViewDependentTextCondition:
         """Front/side/back embeddings blended by azimuth (SPEC 5), as the diffusers SD prior does."""
         views = [self.text(f"{prompt}, {v} view") for v in ("front", "side", "back")]
         return ViewDependentTextCondition(*views, uncond=self.text(negative))
-
-    def add_token(self, name: str, embedding: Tensor) -> list[str]:
-        return self.text.add_token(name, embedding)
 
     def predict_noise(self, noisy_latents: Tensor, t: Tensor, condition: Any, guidance_scale: float) -> Tensor:
         """CFG eps (float32) with uncond and cond in one apply_model call."""
@@ -158,8 +158,7 @@ class ComfySDPrior(_ComfyLatentPrior):
         eps = self._eps(
             torch.cat([noisy_latents] * 2), torch.cat([t, t]), c_crossattn=torch.cat([u, c]).to(self.device)
         )
-        eps_u, eps_c = eps.chunk(2)
-        return eps_u + guidance_scale * (eps_c - eps_u)
+        return cfg_combine(eps, guidance_scale)
 
 
 class ComfyControlNetTilePrior(ComfySDPrior):
@@ -170,26 +169,19 @@ class ComfyControlNetTilePrior(ComfySDPrior):
     def __init__(
         self, control_net: Any, model: Any, clip: Any, vae: Any, image_size: int = 1024, strength: float = 1.0
     ):
+        """image_size: the default scoring size (the refine stage's ControlNet term sets its own, SPEC 5)."""
         super().__init__(model, clip, vae, image_size)
         self.control_net = control_net
         self.strength = float(strength)
 
-    def load_token_file(self, path: str | Path) -> list[str]:
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-        return [n for name, emb in state.items() for n in self.add_token(name, emb)]
-
     def control_condition(
         self, text: TextCondition, control_images: Tensor, controlnet_prompt: str = "best quality, high resolution"
     ) -> ControlCondition:
-        size = (self.image_size, self.image_size)
-        with torch.no_grad():
-            img = control_images.detach().float()
-            if img.shape[-2:] != size:
-                img = torch.nn.functional.interpolate(img, size=size, mode="bilinear", antialias=True)
+        """control_images [B, 3, S, S] in [0, 1] at the size the term scores (the term resizes them)."""
         control_text = TextCondition(cond=self.text(controlnet_prompt), uncond=text.uncond)
-        return ControlCondition(text=text, control_text=control_text, image=img.clamp(0, 1))
+        return ControlCondition(
+            text=text, control_text=control_text, image=control_images.detach().float().clamp(0, 1)
+        )
 
     def models(self) -> list[Any]:
         return [self.patcher, *self.control_net.get_models()]
@@ -218,8 +210,7 @@ class ComfyControlNetTilePrior(ComfySDPrior):
                 ).float()
         finally:
             net.cleanup()
-        eps_u, eps_c = ((x.to(x0.device) - x0) / sigma.to(x0.device)).chunk(2)
-        return eps_u + guidance_scale * (eps_c - eps_u)
+        return cfg_combine((x.to(x0.device) - x0) / sigma.to(x0.device), guidance_scale)
 
 
 class ComfyZero123Prior(_ComfyLatentPrior):
@@ -274,5 +265,4 @@ class ComfyZero123Prior(_ComfyLatentPrior):
             c_crossattn=torch.cat([torch.zeros_like(emb), emb]),
             c_concat=torch.cat([torch.zeros_like(ref), ref]),
         )
-        eps_u, eps_c = eps.chunk(2)
-        return eps_u + guidance_scale * (eps_c - eps_u)
+        return cfg_combine(eps, guidance_scale)

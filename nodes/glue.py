@@ -32,10 +32,13 @@ PRIOR_TYPES = {
 }
 REFERENCE = "A124_REFERENCE"
 EMBEDDING = "A124_EMBEDDING"
-#: Scenes come as two wire types so a static scene cannot be wired into a node that needs a dynamic one.
+#: Scenes come as wire types by stage, so a static scene cannot be wired into a node that needs a dynamic one and a
+#: refined scene cannot become the refine stage's condition (it must be the coarse one, SPEC 5).
 SCENE_STATIC = "A124_SCENE_STATIC"
 SCENE_DYNAMIC = "A124_SCENE_DYNAMIC"
-SCENE_ANY = f"{SCENE_STATIC},{SCENE_DYNAMIC}"
+SCENE_REFINED = "A124_SCENE_REFINED"
+SCENE_ANY_DYNAMIC = f"{SCENE_DYNAMIC},{SCENE_REFINED}"
+SCENE_ANY = f"{SCENE_STATIC},{SCENE_DYNAMIC},{SCENE_REFINED}"
 
 #: Sub-folder of ComfyUI's output folder for everything the pack writes.
 OUTPUT_SUBFOLDER = "animate124"
@@ -155,15 +158,14 @@ def image_to_pil(image: Tensor) -> Image.Image:
 
 
 class Progress:
-    """ComfyUI progress bar + preview + interrupt check for the library's training callbacks.
+    """ComfyUI progress bar + preview + interrupt check, as the library runner's `Callbacks`.
 
-    `should_cancel` lets the library write a checkpoint before stopping; `on_interrupt` (set by the node) writes
-    one when the progress hook itself raises ComfyUI's interrupt between two checks.
+    `should_cancel` lets the runner write a checkpoint before stopping; when ComfyUI's interrupt is raised by the
+    progress bar itself, the runner writes the checkpoint before it propagates.
     """
 
-    def __init__(self, total: int, on_interrupt: Any = None):
+    def __init__(self, total: int):
         self.total = total
-        self.on_interrupt = on_interrupt
         try:
             import comfy.model_management as mm
             import comfy.utils
@@ -180,24 +182,16 @@ class Progress:
         if self.mm is not None:
             self.mm.throw_exception_if_processing_interrupted()
 
-    def update(self, step: int, total: int, preview: Tensor | None) -> None:
-        if self.bar is None:
-            return
-        shown = None if preview is None else ("JPEG", image_to_pil(preview), 512)
-        try:
+    def update(self, step: int, total: int, losses: dict[str, float], preview: Tensor | None) -> None:
+        """Signature of `a124_core.training.runner.Callbacks.on_progress`."""
+        if self.bar is not None:
+            shown = None if preview is None else ("JPEG", image_to_pil(preview), 512)
             self.bar.update_absolute(step, total, shown)
-        except BaseException:
-            if self.on_interrupt is not None:
-                self.on_interrupt()
-            raise
 
-    def stage_progress(self, step: int, total: int, losses: dict[str, float], preview: Tensor | None) -> None:
-        """Signature of `a124_core.training.loop.Callbacks.on_progress`."""
-        self.update(step, total, preview)
+    def callbacks(self) -> Any:
+        from a124_core.training.runner import Callbacks
 
-    def ti_progress(self, step: int, total: int, loss: float, preview: Tensor | None) -> None:
-        """Signature of the textual-inversion trainer's `progress`."""
-        self.update(step, total, preview)
+        return Callbacks(on_progress=self.update, should_cancel=self.should_cancel)
 
 
 def ui_files(paths: list[Path], animated: bool = False) -> dict[str, Any]:

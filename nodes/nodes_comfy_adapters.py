@@ -77,10 +77,6 @@ class A124_ControlNetTilePriorFromComfy:
             "required": {
                 "control_net": ("CONTROL_NET", {"tooltip": "control_v11f1e_sd15_tile from Load ControlNet Model."}),
                 **_base_inputs(),
-                "image_size": (
-                    [1024, 512],
-                    {"default": 1024, "tooltip": "Render size (SPEC: 1024; 512 is 4x cheaper)."},
-                ),
                 "strength": (
                     "FLOAT",
                     {
@@ -94,10 +90,10 @@ class A124_ControlNetTilePriorFromComfy:
             }
         }
 
-    def adapt(self, control_net, model, clip, vae, image_size, strength):
+    def adapt(self, control_net, model, clip, vae, strength):
         from .comfy_priors import ComfyControlNetTilePrior
 
-        return (ComfyControlNetTilePrior(control_net, model, clip, vae, int(image_size), float(strength)),)
+        return (ComfyControlNetTilePrior(control_net, model, clip, vae, strength=float(strength)),)
 
 
 class A124_Zero123PriorFromComfy:

@@ -154,15 +154,6 @@ class A124_LoadVideoPrior:
                         "tooltip": "Frame height; 0 = native (Zeroscope v2: 80). Set both or neither.",
                     },
                 ),
-                "num_frames": (
-                    "INT",
-                    {
-                        "default": 16,
-                        "min": 1,
-                        "max": 64,
-                        "tooltip": "Frames per clip (SPEC: 16); the stage's frame count must match.",
-                    },
-                ),
             }
         }
 
@@ -174,11 +165,11 @@ class A124_LoadVideoPrior:
             return f"width and height must lie in [0, 1024], got {width} x {height}."
         return _check_entries(model=(model, "text-to-video model"))
 
-    def load(self, model: str, width: int, height: int, num_frames: int):
+    def load(self, model: str, width: int, height: int):
         from a124_core.priors.video import TextToVideoPrior
 
         size = (int(height), int(width)) if width and height else None
-        config = TextToVideoPrior.Config(image_size=size, num_frames=int(num_frames))
+        config = TextToVideoPrior.Config(image_size=size)
         with training_mode():
             return (
                 TextToVideoPrior.from_pretrained(resolve_entry(model, "text-to-video model"), config, device="cpu"),
@@ -202,14 +193,6 @@ class A124_LoadControlNetTilePrior:
             "required": {
                 "controlnet": (nets, {"tooltip": "controlnet/<folder> (diffusers) or controlnet/<file>.safetensors."}),
                 "base": (_pipelines() + list_model_files(("checkpoints",)), {"tooltip": "The SD1.5 base model."}),
-                "image_size": (
-                    [1024, 512, 0],
-                    {
-                        "default": 1024,
-                        "tooltip": "Render size fed to the ControlNet (SPEC: 1024; 512 is 4x cheaper; "
-                        "0 = twice the base's size).",
-                    },
-                ),
                 "base_config_dir": (
                     _config_dirs(),
                     {"default": NONE, "tooltip": "Config folder when the base is a single file."},
@@ -239,15 +222,13 @@ class A124_LoadControlNetTilePrior:
             controlnet_config_dir=(controlnet_config_dir, "config folder"),
         )
 
-    def load(self, controlnet: str, base: str, image_size: int, base_config_dir: str, controlnet_config_dir: str):
+    def load(self, controlnet: str, base: str, base_config_dir: str, controlnet_config_dir: str):
         from a124_core.priors.controlnet_tile import ControlNetTilePrior
 
-        config = ControlNetTilePrior.Config(image_size=int(image_size) or None)
         with training_mode():
             prior = ControlNetTilePrior.from_pretrained(
                 resolve_entry(controlnet, "ControlNet"),
                 resolve_entry(base, "SD1.5 base"),
-                config,
                 device="cpu",
                 base_config_dir=_optional_dir(base_config_dir),
                 controlnet_config_dir=_optional_dir(controlnet_config_dir),

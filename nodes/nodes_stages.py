@@ -8,11 +8,10 @@ inputs stay the same, so re-queueing a finished graph does not train again.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
+from a124_core.presets import PRESETS
 from a124_core.priors.base import PriorKind
 
 from .glue import (
@@ -21,6 +20,7 @@ from .glue import (
     PRIOR_TYPES,
     REFERENCE,
     SCENE_DYNAMIC,
+    SCENE_REFINED,
     SCENE_STATIC,
     Progress,
     clone_tree,
@@ -29,8 +29,6 @@ from .glue import (
     torch_device,
     training_mode,
 )
-
-PRESETS = ("paper", "fast", "smoke")
 
 
 def _common_inputs(prompt: str) -> dict[str, Any]:
@@ -68,56 +66,44 @@ def _run_inputs() -> dict[str, Any]:
 
 def check_resume(resume_from: str, stage: str) -> bool | str:
     """VALIDATE_INPUTS part shared by the stages: the checkpoint must exist and come from this stage."""
-    from safetensors import safe_open
+    from a124_core.training.scene import describe, read_header, resumable_error
 
     if not resume_from or not resume_from.strip():
         return True
     try:
-        path = resolve_output_file(resume_from, "Checkpoint")
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {}).get("a124", "{}"))
+        meta = read_header(resolve_output_file(resume_from, "Checkpoint"))
     except (FileNotFoundError, OSError, ValueError) as err:
         return str(err)
-    if meta.get("stage") != stage or not meta.get("training"):
-        got = f"stage {meta.get('stage')!r}, training state {'yes' if meta.get('training') else 'no'}"
-        return f"{resume_from} is not a resumable {stage}-stage checkpoint ({got}); pick this stage's _latest file."
+    error = resumable_error(meta, stage)
+    if error:
+        return f"{resume_from} ({describe(meta)}): {error}. Pick this stage's _latest file."
     return True
 
 
 def stage_config(stage: str, preset_name: str, steps: int, seed: int) -> Any:
-    from a124_core.training.config import preset
+    from a124_core.presets import preset
 
-    config = getattr(preset(preset_name), stage)
+    config = preset(preset_name).stage(stage)
     return replace(config, seed=int(seed), **({"steps": int(steps)} if steps else {}))
 
 
-def run_stage(stage: Any, run_name: str, resume_from: str) -> tuple[Any, Path]:
-    """Train `stage` with ComfyUI progress; interrupts leave `<stage>_latest.safetensors` to resume from."""
-    from a124_core.training.loop import Callbacks, TrainingCancelled, checkpoint_path, save_training_checkpoint, train
+def train_stage_node(make_stage: Any, run_name: str, resume_from: str) -> tuple[Any, Any, str]:
+    """Build the stage under training mode, train it with ComfyUI progress (an interrupt leaves
+    `<stage>_latest.safetensors` to resume from), return (scene, preview [1, H, W, 3], checkpoint path)."""
+    from a124_core.training.runner import TrainingCancelled, checkpoint_path, train
 
     folder = output_dir("checkpoints", run_name.strip() or "animate124")
-    progress = Progress(
-        stage.config.steps,
-        on_interrupt=lambda: save_training_checkpoint(stage, checkpoint_path(folder, stage.name), stage.step),
-    )
     resume = resolve_output_file(resume_from, "Checkpoint") if resume_from.strip() else None
-    try:
-        with training_mode():
-            scene = train(stage, Callbacks(progress.stage_progress, progress.should_cancel), folder, resume)
-    except TrainingCancelled:
-        progress.raise_interrupt()
-        raise
-    return scene, checkpoint_path(folder, stage.name, final=True)
-
-
-def train_stage_node(make_stage: Any, run_name: str, resume_from: str) -> tuple[Any, Any, str]:
-    """Build the stage under training mode, train it, return (scene, preview [1, H, W, 3], checkpoint path)."""
     with training_mode():
         stage = make_stage()
-    scene, path = run_stage(stage, run_name, resume_from)
-    with training_mode():
+        progress = Progress(stage.config.steps)
+        try:
+            scene = train(stage, progress.callbacks(), folder, resume)
+        except TrainingCancelled:
+            progress.raise_interrupt()
+            raise
         preview = stage.preview()[None]
-    return (scene, preview, str(path))
+    return (scene, preview, str(checkpoint_path(folder, stage.name, final=True)))
 
 
 class _StageNode:
@@ -241,7 +227,7 @@ class A124_CoarseStage(_StageNode):
             lambda: CoarseStage(
                 stage_config("coarse", preset, steps, training_seed),
                 clone_tree(reference),
-                clone_tree(static_scene),
+                static_scene,  # only read: the coarse stage builds its own 4D grid from it
                 DynamicPriors(video=video_prior, zero123=zero123_prior),
                 prompt,
                 negative_prompt,
@@ -257,16 +243,19 @@ class A124_RefineStage(_StageNode):
 
     DESCRIPTION = (
         "Step 3: refines the dynamic scene's appearance with ControlNet-Tile and the learned token; the condition "
-        "image comes from a frozen copy of the coarse scene. Needs a dynamic scene."
+        "image comes from the coarse scene, left unchanged. Needs the coarse stage's scene (not a refined one)."
     )
-    RETURN_TYPES = (SCENE_DYNAMIC, "IMAGE", "STRING")
+    RETURN_TYPES = (SCENE_REFINED, "IMAGE", "STRING")
     OUTPUT_TOOLTIPS = ("The refined dynamic scene.", "The reference view at t = 0.", "The final checkpoint file.")
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {
             "required": {
-                "dynamic_scene": (SCENE_DYNAMIC, {"tooltip": "Result of the coarse stage (or Load Dynamic Scene)."}),
+                "dynamic_scene": (
+                    SCENE_DYNAMIC,
+                    {"tooltip": "Result of the coarse stage (or Load Dynamic Scene of a coarse checkpoint)."},
+                ),
                 **_common_inputs("a panda is dancing"),
                 "controlnet_prior": (PRIOR_TYPES[PriorKind.IMAGE_CONTROL], {"tooltip": "ControlNet-Tile prior."}),
                 "embedding": (EMBEDDING, {"tooltip": "The learned token (Textual Inversion or Load Embedding)."}),
@@ -308,21 +297,21 @@ class A124_RefineStage(_StageNode):
         run_name="animate124",
         resume_from="",
     ):
-        from a124_core.training.coarse_stage import DynamicPriors
-        from a124_core.training.refine_stage import RefineStage
+        from a124_core.training.refine_stage import RefinePriors, RefineStage
 
         return train_stage_node(
             lambda: RefineStage(
                 stage_config("refine", preset, steps, training_seed),
                 clone_tree(reference),
-                clone_tree(dynamic_scene),
-                DynamicPriors(video=video_prior, zero123=zero123_prior, controlnet=controlnet_prior),
+                clone_tree(dynamic_scene),  # trained; the input itself is only read, as the frozen condition
+                RefinePriors(video=video_prior, zero123=zero123_prior, controlnet=controlnet_prior),
                 prompt,
                 token_prompt.replace("{token}", embedding.token),
                 embedding.token,
                 embedding.vectors,
                 negative_prompt,
                 device=torch_device(),
+                condition_scene=dynamic_scene,
             ),
             run_name,
             resume_from,

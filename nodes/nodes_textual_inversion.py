@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
 
+from a124_core.presets import PRESETS
 from a124_core.priors.base import PriorKind
 
 from .glue import (
@@ -70,9 +71,13 @@ class A124_TextualInversion:
                     "STRING",
                     {"default": "panda", "tooltip": "One word naming the object; the token starts from it."},
                 ),
+                "preset": (
+                    list(PRESETS),
+                    {"default": "paper", "tooltip": "paper: SPEC 9 (3000 steps); fast: 1500; smoke: install check."},
+                ),
                 "steps": (
                     "INT",
-                    {"default": 3000, "min": 1, "max": 100000, "tooltip": "Optimizer steps (SPEC 9: 3000)."},
+                    {"default": 0, "min": 0, "max": 100000, "tooltip": "Optimizer steps; 0 = the preset's."},
                 ),
                 "batch_size": (
                     "INT",
@@ -121,6 +126,7 @@ class A124_TextualInversion:
         reference,
         token,
         initializer,
+        preset,
         steps,
         batch_size,
         resolution,
@@ -128,17 +134,20 @@ class A124_TextualInversion:
         resume_from="",
         save_to_embeddings=True,
     ):
-        from a124_core.textual_inversion import TextualInversionConfig, TrainingCancelled, train_textual_inversion
+        from a124_core.presets import preset as named_preset
+        from a124_core.textual_inversion import train_textual_inversion
+        from a124_core.training.runner import TrainingCancelled
 
         if not all(hasattr(sd_prior, part) for part in ("unet", "tokenizer", "text_encoder")):
             raise ValueError(
                 "Textual inversion trains through the diffusers text encoder and UNet: wire Load SD1.5 Prior here "
                 "(the SD1.5 prior from a ComfyUI checkpoint works for the static stage only)."
             )
-        cfg = TextualInversionConfig(
+        cfg = replace(
+            named_preset(preset).textual_inversion,
             token=token,
             initializer=initializer,
-            steps=int(steps),
+            steps=int(steps) or named_preset(preset).textual_inversion.steps,
             batch_size=int(batch_size),
             micro_batch=min(4, int(batch_size)),
             resolution=int(resolution) or None,
@@ -156,8 +165,7 @@ class A124_TextualInversion:
                     cfg,
                     output_dir=folder,
                     resume_from=resume,
-                    progress=progress.ti_progress,
-                    should_cancel=progress.should_cancel,
+                    callbacks=progress.callbacks(),
                 )
         except TrainingCancelled:
             progress.raise_interrupt()

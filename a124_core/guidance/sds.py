@@ -32,6 +32,9 @@ class SDSConfig:
     #: One timestep for the whole batch instead of one per image (the ControlNet's two frames of a step share
     #: their t, as the reference draws one t per step).
     shared_timestep: bool = False
+    #: Size renders are resized to before encoding (square int or (H, W)); None = the prior's native size. The
+    #: stage owns it, not the prior (ControlNet-Tile: 1024 in the paper preset, 512 in fast).
+    image_size: int | tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         lo, hi = self.t_range
@@ -41,6 +44,9 @@ class SDSConfig:
             raise ValueError(f"t_max_end must lie in [t_min, 1] = [{lo}, 1], got {self.t_max_end}.")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip}.")
+        sizes = (self.image_size,) if isinstance(self.image_size, int) else self.image_size or ()
+        if any(s < 8 or s % 8 for s in sizes):
+            raise ValueError(f"image_size must be a multiple of 8 (the VAE's factor) and >= 8, got {self.image_size}.")
 
 
 def timestep_bounds(config: SDSConfig, num_train_timesteps: int, progress: float = 0.0) -> tuple[int, int]:
@@ -62,6 +68,11 @@ def resize_to_prior(images: Tensor, size: int | tuple[int, int]) -> Tensor:
     if tuple(images.shape[-2:]) == target:
         return images
     return F.interpolate(images, size=target, mode="bilinear", align_corners=False, antialias=False)
+
+
+def scoring_size(config: SDSConfig, prior: Prior) -> int | tuple[int, int]:
+    """The size renders are scored at: the config's, else the prior's native size."""
+    return config.image_size or prior.image_size
 
 
 def render_shape(render_size: int, prior_size: int | tuple[int, int]) -> tuple[int, int]:
@@ -97,7 +108,7 @@ def _noised(prior: Prior, images: Tensor, config: SDSConfig, progress: float, ge
         raise ValueError(
             f"images must be renders [B, 3, H, W] (video: [F, 3, H, W]) in [0, 1], got {tuple(images.shape)}."
         )
-    z = prior.encode_images(resize_to_prior(images, prior.image_size))
+    z = prior.encode_images(resize_to_prior(images, scoring_size(config, prior)))
     b = z.shape[0]
     t_lo, t_hi = timestep_bounds(config, prior.schedule.num_train_timesteps, progress)
     gen_device = generator.device if generator is not None else z.device

@@ -1,16 +1,19 @@
-"""The one interface every diffusion prior implements.
+"""The interfaces every diffusion prior implements: one Protocol per prior kind, and `Prior`, their common base.
 
-Stage trainers only see `Prior`: a prior of the right `PriorKind` can be wired into any slot that accepts
-that kind (SPEC 5). Priors are frozen, plain objects (not `nn.Module` children of a trainable model) so
-their weights never enter checkpoints.
+Guidance terms only see these protocols: a prior of the right `PriorKind` that has the kind's methods can be wired
+into any slot that accepts that kind (SPEC 5). Priors are frozen, plain objects (not `nn.Module` children of a
+trainable model) so their weights never enter checkpoints. Sizes and frame counts are not a prior's to decide:
+a guidance term passes the render it wants scored; `image_size` is only the prior's native resolution, the default
+a term resizes to.
 """
 
 from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -23,17 +26,6 @@ class PriorKind(str, enum.Enum):
     IMAGE_POSE = "image-pose"  # Zero123-XL: reference image + relative camera -> image
     VIDEO_TEXT = "video-text"  # ModelScope / Zeroscope: text -> F frames
     IMAGE_CONTROL = "image-control"  # ControlNet-Tile: text + control image -> image
-
-
-def check_prior_kind(prior: Any, expected: PriorKind, slot: str) -> None:
-    """Raise a clear error when a prior of the wrong kind is wired into a slot (before any training)."""
-    kind = getattr(prior, "kind", None)
-    if kind != expected:
-        got = kind.value if isinstance(kind, PriorKind) else repr(kind)
-        raise ValueError(
-            f"The {slot} slot expects a prior of kind '{expected.value}', got '{got}'. "
-            f"Wire a {expected.value} prior (see README: priors) into this slot."
-        )
 
 
 @dataclass(frozen=True)
@@ -95,3 +87,103 @@ class Prior(ABC):
         Priors without separate encoders (e.g. ComfyUI-model adapters, whose memory ComfyUI manages) keep this no-op.
         """
         return None
+
+
+def cfg_combine(eps: Tensor, guidance_scale: float) -> Tensor:
+    """Classifier-free guidance: eps [2B, ...] ordered (uncond, cond) -> eps_u + s (eps_c - eps_u) (SPEC 5)."""
+    eps_u, eps_c = eps.chunk(2)
+    return eps_u + guidance_scale * (eps_c - eps_u)
+
+
+Tokens = Mapping[str, Tensor]
+"""Textual-inversion tokens for one condition: name -> vectors [n, D]; used by that condition only, never added to
+the prior (priors are shared between nodes)."""
+
+
+@runtime_checkable
+class DiffusionPrior(Protocol):
+    """What every guidance term calls (SDS / x0 targets, device moves)."""
+
+    kind: PriorKind
+    image_size: int | tuple[int, int]
+    schedule: NoiseSchedule
+    device: torch.device
+    dtype: torch.dtype
+
+    def encode_images(self, images: Tensor) -> Tensor: ...
+
+    def predict_noise(self, noisy_latents: Tensor, t: Tensor, condition: Any, guidance_scale: float) -> Tensor: ...
+
+    def to(self, device: torch.device | str) -> Any: ...
+
+    def offload_encoders(self) -> None: ...
+
+
+@runtime_checkable
+class ImageTextPrior(DiffusionPrior, Protocol):
+    """SD1.5: text -> image; the static stage asks for view-dependent prompts."""
+
+    def text_condition(self, prompt: str, negative: str = "", tokens: Tokens | None = None) -> Any: ...
+
+    def view_dependent_condition(self, prompt: str, negative: str = "") -> Any: ...
+
+
+@runtime_checkable
+class ImagePosePrior(DiffusionPrior, Protocol):
+    """Zero123: the reference image once, then relative poses [B, 4] (`priors.zero123.pose_embedding`)."""
+
+    def reference_condition(self, image: Tensor) -> Any: ...
+
+    def pose_condition(self, reference: Any, pose: Tensor) -> Any: ...
+
+
+@runtime_checkable
+class VideoTextPrior(DiffusionPrior, Protocol):
+    """Text -> F frames; F is whatever clip the stage renders."""
+
+    def text_condition(self, prompt: str, negative: str = "", tokens: Tokens | None = None) -> Any: ...
+
+
+@runtime_checkable
+class ImageControlPrior(DiffusionPrior, Protocol):
+    """ControlNet-Tile: a text condition (with the learned token) plus control images of the same views."""
+
+    def text_condition(self, prompt: str, negative: str = "", tokens: Tokens | None = None) -> Any: ...
+
+    def control_condition(self, text: Any, control_images: Tensor, controlnet_prompt: str) -> Any: ...
+
+
+PROTOCOLS: dict[PriorKind, type] = {
+    PriorKind.IMAGE_TEXT: ImageTextPrior,
+    PriorKind.IMAGE_POSE: ImagePosePrior,
+    PriorKind.VIDEO_TEXT: VideoTextPrior,
+    PriorKind.IMAGE_CONTROL: ImageControlPrior,
+}
+
+
+def check_prior_kind(prior: Any, expected: PriorKind, slot: str) -> None:
+    """Raise a clear error when a prior of the wrong kind, or one lacking its kind's methods, is wired into a slot."""
+    kind = getattr(prior, "kind", None)
+    if kind != expected:
+        got = kind.value if isinstance(kind, PriorKind) else repr(kind)
+        raise ValueError(
+            f"The {slot} slot expects a prior of kind '{expected.value}', got '{got}'. "
+            f"Wire a {expected.value} prior (see README: priors) into this slot."
+        )
+    protocol = PROTOCOLS[expected]
+    missing = [name for name in _protocol_members(protocol) if not hasattr(prior, name)]
+    if missing:
+        raise ValueError(
+            f"{type(prior).__name__} in the {slot} slot says it is a '{expected.value}' prior but lacks "
+            f"{', '.join(missing)} ({protocol.__name__} in a124_core/priors/base.py lists what a stage calls)."
+        )
+
+
+def _protocol_members(protocol: type) -> list[str]:
+    names: list[str] = []
+    for klass in reversed(protocol.__mro__):
+        if klass in (object, Protocol, Any) or not getattr(klass, "_is_protocol", False):
+            continue
+        names += [n for n in vars(klass).get("__annotations__", {}) if n not in names]
+        names += [n for n, v in vars(klass).items() if callable(v) and not n.startswith("_") and n not in names]
+    return names

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import PriorKind
-from .latent import LatentComponents, TextLatentPrior, cfg_combine, load_sd15
+from .base import PriorKind, cfg_combine
+from .latent import LatentComponents, TextLatentPrior, load_sd15
 from .loading import (
     choose_device_dtype,
     class_name,
@@ -89,7 +89,8 @@ class ControlNetTilePrior(TextLatentPrior):
 
     @dataclass
     class Config:
-        #: Render size; None = twice the base model's native size (1024 for SD1.5, SPEC 5). 512 is cheaper.
+        #: Default scoring size (a guidance term may set its own); None = twice the base model's native size (1024
+        #: for SD1.5, SPEC 5).
         image_size: int | None = None
         #: Scale of the ControlNet residuals added to the UNet.
         conditioning_scale: float = 1.0
@@ -138,14 +139,11 @@ class ControlNetTilePrior(TextLatentPrior):
     def control_condition(
         self, text: TextCondition, control_images: Tensor, controlnet_prompt: str = "best quality, high resolution"
     ) -> ControlCondition:
-        """control_images [B, 3, H, W] in [0, 1] (resized to image_size) + cached ControlNet prompt embedding."""
+        """control_images [B, 3, S, S] in [0, 1] at the size the term scores (it resizes them) + the cached
+        ControlNet prompt embedding."""
         if control_images.dim() != 4 or control_images.shape[1] != 3:
             raise ValueError(f"Control images must be [B, 3, H, W] in [0, 1], got {tuple(control_images.shape)}.")
-        with torch.no_grad():
-            size = (self.image_size, self.image_size)
-            img = control_images.detach().float().to(self.device)
-            if img.shape[-2:] != size:
-                img = torch.nn.functional.interpolate(img, size=size, mode="bilinear", antialias=True)
+        img = control_images.detach().float().to(self.device)
         control_text = TextCondition(cond=self.prompts(controlnet_prompt), uncond=text.uncond)
         return ControlCondition(text=text, control_text=control_text, image=img.clamp(0, 1))
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import NoiseSchedule, Prior
+from .base import NoiseSchedule, Prior, Tokens
 from .loading import (
     TRANSFORMERS_WEIGHTS,
     check_unet,
@@ -189,27 +189,10 @@ class TextLatentPrior(Prior):
     def _native_size(self, unet_config: dict[str, Any]) -> int:
         return native_image_size(unet_config, self.vae)
 
-    def text_condition(self, prompt: str, negative: str = "") -> TextCondition:
-        """Cached embeddings of the prompt and the negative prompt (unconditional branch)."""
-        return self.prompts.text_condition(prompt, negative)
-
-    def add_token(self, name: str, embedding: Tensor) -> list[int]:
-        """Inject a learned textual-inversion token (embedding [n, D]) into the tokenizer and text encoder."""
-        return self.prompts.add_token(name, embedding)
-
-    def load_token_file(self, path: str | Path) -> list[str]:
-        """Load `<name>.safetensors` = {name: [n, D]} (the file diffusers and ComfyUI both read); returns names."""
-        from safetensors.torch import load_file
-
-        path = Path(path)
-        if path.suffix != ".safetensors" or not path.is_file():
-            raise FileNotFoundError(f"Token file {path} not found (expected <name>.safetensors = {{name: [n, dim]}}).")
-        state = load_file(str(path))
-        if not state:
-            raise ValueError(f"{path} holds no tensors; expected {{name: [n, dim]}}.")
-        for name, emb in state.items():
-            self.add_token(name, emb.float())
-        return list(state)
+    def text_condition(self, prompt: str, negative: str = "", tokens: Tokens | None = None) -> TextCondition:
+        """Embeddings of the prompt (with textual-inversion `tokens`, if any) and the negative prompt (cached when
+        plain); the prior itself never learns the tokens."""
+        return self.prompts.text_condition(prompt, negative, tokens)
 
     def encode_images(self, images: Tensor) -> Tensor:
         """images [B, 3, H, W] in [0, 1] -> scaled latents [B, 4, H/8, W/8] (float32, differentiable)."""
@@ -235,12 +218,6 @@ class TextLatentPrior(Prior):
             net.to(device=self.device, dtype=self.dtype)
         self.prompts.move(self.device)
         return self
-
-
-def cfg_combine(eps: Tensor, guidance_scale: float) -> Tensor:
-    """eps [2B, ...] ordered (uncond, cond) -> eps_u + s (eps_c - eps_u)."""
-    eps_u, eps_c = eps.chunk(2)
-    return eps_u + guidance_scale * (eps_c - eps_u)
 
 
 def check_text_condition(condition: Any, prior: str) -> TextCondition:

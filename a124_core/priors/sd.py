@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import PriorKind
-from .latent import TextLatentPrior, cfg_combine, check_text_condition, load_sd15
+from .base import PriorKind, cfg_combine
+from .latent import TextLatentPrior, check_text_condition, load_sd15
 from .text import ViewDependentTextCondition
 
 

@@ -14,6 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .base import Tokens
+from .tokens import expand_prompt, injected
+
 
 @dataclass
 class TextCondition:
@@ -60,7 +63,11 @@ class ViewDependentTextCondition:
 
 
 class PromptEncoder:
-    """Tokenize + encode prompts with a CLIP text encoder, caching one embedding per prompt string."""
+    """Tokenize + encode prompts with a CLIP text encoder, caching one embedding per plain prompt string.
+
+    Prompts with textual-inversion tokens are encoded through `tokens.injected` (the tokenizer and embedding table
+    stay untouched) and not cached: a stage builds such a condition once.
+    """
 
     def __init__(self, tokenizer: Any, text_encoder: Any):
         self.tokenizer = tokenizer
@@ -68,43 +75,38 @@ class PromptEncoder:
         self.cache: dict[str, Tensor] = {}
         #: Where embeddings are kept (the prior's device), wherever the text encoder itself runs.
         self.device: torch.device | None = None
-        #: Multi-vector textual-inversion tokens: name -> "name name_1 ... name_{n-1}" (diffusers convention).
-        self.expansions: dict[str, str] = {}
 
     def clear(self) -> None:
-        """Forget cached embeddings (after the vocabulary or the encoder changed)."""
+        """Forget cached embeddings (after the encoder changed)."""
         self.cache.clear()
 
-    def token_ids(self, prompt: str) -> Tensor:
-        """[1, L] token ids, multi-vector tokens expanded, padded/truncated to the tokenizer's max length."""
+    def token_ids(self, prompt: str, tokenizer: Any = None) -> Tensor:
+        """[1, L] token ids, padded/truncated to the tokenizer's max length."""
         if not isinstance(prompt, str):
             raise TypeError(f"Prompts must be strings, got {type(prompt).__name__}.")
-        for name, expanded in self.expansions.items():
-            prompt = prompt.replace(name, expanded)
-        return self.tokenizer(
-            prompt,
-            padding="max_length",
-            max_length=self.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
+        tokenizer = tokenizer or self.tokenizer
+        return tokenizer(
+            prompt, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
         ).input_ids
 
-    def encode_uncached(self, prompt: str) -> Tensor:
-        """[1, L, D] last hidden state of the text encoder for `prompt`."""
-        ids = self.token_ids(prompt)
+    def encode_uncached(self, prompt: str, tokens: Tokens | None = None) -> Tensor:
+        """[1, L, D] last hidden state of the text encoder for `prompt` (with `tokens` injected, if any)."""
         param = next(self.text_encoder.parameters())
-        with torch.no_grad():
+        with injected(self.tokenizer, self.text_encoder, tokens or {}) as tokenizer, torch.no_grad():
+            ids = self.token_ids(expand_prompt(prompt, tokens or {}), tokenizer)
             emb = self.text_encoder(ids.to(param.device))[0]
         return emb if self.device is None else emb.to(self.device)
 
-    def __call__(self, prompt: str) -> Tensor:
+    def __call__(self, prompt: str, tokens: Tokens | None = None) -> Tensor:
+        if tokens:
+            return self.encode_uncached(prompt, tokens)
         if prompt not in self.cache:
             self.cache[prompt] = self.encode_uncached(prompt)
         return self.cache[prompt]
 
-    def text_condition(self, prompt: str, negative: str = "") -> TextCondition:
-        """Cached (prompt, negative) embeddings."""
-        return TextCondition(cond=self(prompt), uncond=self(negative))
+    def text_condition(self, prompt: str, negative: str = "", tokens: Tokens | None = None) -> TextCondition:
+        """Embeddings of (prompt, negative); `tokens` are used for the prompt only."""
+        return TextCondition(cond=self(prompt, tokens), uncond=self(negative))
 
     def view_dependent(self, prompt: str, negative: str = "") -> ViewDependentTextCondition:
         """Embeddings of "<prompt>, front view" / "side view" / "back view" (SPEC 5)."""
@@ -114,36 +116,6 @@ class PromptEncoder:
             back=self(f"{prompt}, back view"),
             uncond=self(negative),
         )
-
-    def add_token(self, name: str, embedding: Tensor) -> list[int]:
-        """Add (or overwrite) a textual-inversion token with n vectors; returns its token ids.
-
-        embedding [n, D] (or [D]) must match the text encoder's hidden size. One vector keeps `name` as a
-        single token; n > 1 adds name, name_1, ..., name_{n-1} and expands `name` in prompts.
-        """
-        if not name or any(ch.isspace() for ch in name):
-            raise ValueError(f"Token name {name!r} must be a non-empty string without spaces (e.g. '<panda>').")
-        emb = embedding.detach().reshape(-1, embedding.shape[-1]) if embedding.dim() in (1, 2) else None
-        table = self.text_encoder.get_input_embeddings()
-        if emb is None or emb.shape[-1] != table.weight.shape[1]:
-            raise ValueError(
-                f"Embedding for {name!r} has shape {tuple(embedding.shape)}; expected [n, {table.weight.shape[1]}] "
-                f"(the text encoder's hidden size)."
-            )
-        tokens = [name] + [f"{name}_{i}" for i in range(1, emb.shape[0])]
-        self.tokenizer.add_tokens([t for t in tokens if t not in self.tokenizer.get_vocab()])
-        ids = self.tokenizer.convert_tokens_to_ids(tokens)
-        if len(self.tokenizer) > table.weight.shape[0]:
-            self.text_encoder.resize_token_embeddings(len(self.tokenizer), mean_resizing=False)
-            table = self.text_encoder.get_input_embeddings()
-        with torch.no_grad():
-            table.weight[ids] = emb.to(table.weight)
-        if emb.shape[0] > 1:
-            self.expansions[name] = " ".join(tokens)
-        else:
-            self.expansions.pop(name, None)
-        self.clear()
-        return ids
 
     def move(self, device: torch.device) -> None:
         """Keep cached (and future) embeddings on `device`."""

@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import PriorKind
-from .latent import TextLatentPrior, cfg_combine, check_text_condition, load_text_latent_folder
+from .base import PriorKind, cfg_combine
+from .latent import TextLatentPrior, check_text_condition, load_text_latent_folder
 
 
 class TextToVideoPrior(TextLatentPrior):
@@ -24,16 +24,12 @@ class TextToVideoPrior(TextLatentPrior):
     @dataclass
     class Config:
         #: Frame size (square int or (H, W)); None = native (256 for ModelScope). Zeroscope v2: e.g. (80, 144).
+        #: The clip's frame count is the stage's (its time sampling), not the prior's.
         image_size: int | tuple[int, int] | None = None
-        #: Frames per clip the stage renders (SPEC 1: 16).
-        num_frames: int = 16
 
     def __init__(self, parts: Any, config: TextToVideoPrior.Config, device: torch.device, dtype: torch.dtype):
         super().__init__(parts, 0, device, dtype)
-        if config.num_frames < 1:
-            raise ValueError(f"num_frames must be >= 1, got {config.num_frames}.")
         self.cfg = config
-        self.num_frames = config.num_frames
         size = config.image_size or self._native_size(parts.unet_config)
         self.image_size = tuple(size) if isinstance(size, (tuple, list)) else int(size)
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import NoiseSchedule, Prior, PriorKind
+from .base import NoiseSchedule, Prior, PriorKind, cfg_combine
 from .loading import (
     DIFFUSERS_WEIGHTS,
     TRANSFORMERS_WEIGHTS,
@@ -238,8 +238,7 @@ class Zero123Prior(Prior):
                 torch.cat([t, t]).to(self.device),
                 encoder_hidden_states=e.to(self.dtype),
             )
-        eps_u, eps_c = eps.sample.float().chunk(2)
-        return eps_u + guidance_scale * (eps_c - eps_u)
+        return cfg_combine(eps.sample.float(), guidance_scale)
 
     def offload_encoders(self) -> None:
         self.image_encoder.to(device="cpu", dtype=torch.float32)

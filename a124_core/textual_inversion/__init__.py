@@ -5,7 +5,6 @@ from .trainer import (
     OBJECT_TEMPLATES,
     TextualInversionConfig,
     TextualInversionResult,
-    TrainingCancelled,
     save_embedding,
     train_textual_inversion,
 )
@@ -15,7 +14,6 @@ __all__ = [
     "AugmentConfig",
     "TextualInversionConfig",
     "TextualInversionResult",
-    "TrainingCancelled",
     "augment",
     "save_embedding",
     "train_textual_inversion",

@@ -1,16 +1,16 @@
 """Textual inversion (SPEC 9): learn one token for the reference image with the frozen SD1.5 prior.
 
-The new token is added to the prior's tokenizer and embedding table, but what is optimised is a separate
-float32 copy of its vectors, injected by a forward hook on the embedding layer. So the table itself never
-changes during training (every other row stays bit-identical, also under fp16 on CUDA where a half-precision
-row could not absorb lr 1e-4 updates), and the learned vectors are written into it once at the end.
-The loss is the plain denoising epsilon MSE (not SDS); a batch of 16 is built by gradient accumulation.
+The prior is not changed (other nodes share it): a private copy of its tokenizer learns the token, and what is
+optimised is a float32 copy of the token's vectors, injected by hooks on the embedding layer
+(`priors.tokens.injected`), so the embedding table never changes (also under fp16 on CUDA, where a half-precision
+row could not absorb lr 1e-4 updates). The result is a `<token>.safetensors` file and the vectors, which later
+conditions use through the same injection. The loss is the plain denoising epsilon MSE (not SDS); a batch of 16 is
+built by gradient accumulation. Progress, cancellation and checkpoint-on-interrupt are the stage runner's.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from ..checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
+from ..priors.tokens import injected
+from ..training.runner import Callbacks, TrainingCancelled
 from .augment import AugmentConfig, augment
 
 FORMAT = "a124-textual-inversion"
@@ -55,8 +57,6 @@ OBJECT_TEMPLATES = (
     "a photo of a cool {}",
     "a photo of a small {}",
 )
-
-ProgressFn = Callable[[int, int, float, "Tensor | None"], None]
 
 
 @dataclass
@@ -108,16 +108,6 @@ class TextualInversionConfig:
             raise ValueError("Every template needs exactly one '{}' where the token goes.")
 
 
-class TrainingCancelled(RuntimeError):
-    """Raised after a cancel request, once a resumable checkpoint has been written."""
-
-    def __init__(self, checkpoint: Path | None, step: int):
-        where = f"resume from {checkpoint}" if checkpoint else "no checkpoint_path was given, so it cannot be resumed"
-        super().__init__(f"Textual inversion cancelled at step {step}; {where}.")
-        self.checkpoint = checkpoint
-        self.step = step
-
-
 @dataclass
 class TextualInversionResult:
     """What a run produced."""
@@ -158,8 +148,8 @@ def _training_rgba(image: Any, size: int) -> Tensor:
     return rgba
 
 
-def _prepare_token(prior: Any, cfg: TextualInversionConfig) -> tuple[list[int], Tensor]:
-    """Add the token(s) to the prior, initialised from the initializer word; returns (ids, init [n, D])."""
+def _initial_vectors(prior: Any, cfg: TextualInversionConfig) -> Tensor:
+    """The initializer word's embedding repeated n_vectors times [n, D] (checks both words first)."""
     tok = prior.tokenizer
     init_ids = tok.encode(cfg.initializer, add_special_tokens=False)
     if len(init_ids) != 1:
@@ -167,18 +157,12 @@ def _prepare_token(prior: Any, cfg: TextualInversionConfig) -> tuple[list[int], 
             f"The initializer {cfg.initializer!r} is {len(init_ids)} tokens in this tokenizer; choose a common "
             "single-token word that names the object (e.g. 'panda', 'dog', 'car')."
         )
-    vocab, added = tok.get_vocab(), tok.get_added_vocab()
-    plain = cfg.token not in added and (
-        cfg.token in vocab or len(tok.encode(cfg.token, add_special_tokens=False)) == 1
-    )
-    if plain:
+    if cfg.token in tok.get_vocab() or len(tok.encode(cfg.token, add_special_tokens=False)) == 1:
         raise ValueError(
             f"Token {cfg.token!r} is already an ordinary word of the vocabulary; pick a new one like '_panda_'."
         )
     table = prior.text_encoder.get_input_embeddings().weight
-    init = table[init_ids[0]].detach().float().cpu().expand(cfg.n_vectors, -1).clone()
-    ids = prior.add_token(cfg.token, init)
-    return ids, init
+    return table[init_ids[0]].detach().float().cpu().expand(cfg.n_vectors, -1).clone()
 
 
 def train_textual_inversion(
@@ -189,24 +173,24 @@ def train_textual_inversion(
     output_dir: str | Path | None = None,
     checkpoint_path: str | Path | None = None,
     resume_from: str | Path | None = None,
-    progress: ProgressFn | None = None,
-    should_cancel: Callable[[], bool] | None = None,
+    callbacks: Callbacks | None = None,
 ) -> TextualInversionResult:
     """Learn `config.token` for `image` with an SD1.5 prior (`StableDiffusionPrior` or anything with its parts).
 
     Args:
-        prior: exposes tokenizer, text_encoder, unet, vae (via encode_images), schedule, device, dtype, add_token.
+        prior: exposes tokenizer, text_encoder, unet, vae (via encode_images), schedule, device, dtype; not changed.
         image: a `Reference` (its RGBA 512 copy is used) or an image tensor [4|3, H, W] in [0, 1].
         output_dir: where `<token>.safetensors` is written at the end (None: not written).
         checkpoint_path: resumable checkpoint written every `checkpoint_every` steps, on cancel and at the end.
         resume_from: a checkpoint of an earlier run with the same token/batch settings; continues from its step.
-        progress: called after every step as (step, total, loss, preview [H, W, 3] or None). An exception it
-            raises (e.g. ComfyUI's interrupt) is re-raised after a checkpoint is written.
-        should_cancel: polled before every step; True -> checkpoint, then `TrainingCancelled`.
+        callbacks: the stage runner's: `on_progress(step, total, {"total": loss}, preview [H, W, 3] or None)` after
+            every step (an exception it raises, e.g. ComfyUI's interrupt, is re-raised after a checkpoint is
+            written); `should_cancel` polled before every step (True -> checkpoint, then `TrainingCancelled`).
 
     Returns:
-        The learned embedding [n_vectors, hidden], also written into the prior's embedding table.
+        The learned embedding [n_vectors, hidden] (the prior is left as it was).
     """
+    callbacks = callbacks or Callbacks()
     cfg = config or TextualInversionConfig()
     size = int(cfg.resolution or (prior.image_size if isinstance(prior.image_size, int) else prior.image_size[0]))
     rgba = _training_rgba(image, size)
@@ -216,11 +200,7 @@ def train_textual_inversion(
     if checkpoint_path is None and output_dir is not None:
         checkpoint_path = Path(output_dir) / f"{cfg.token}.ti-checkpoint.safetensors"
 
-    ids, init = _prepare_token(prior, cfg)
-    emb_layer = prior.text_encoder.get_input_embeddings()
-    if init.shape[-1] != emb_layer.weight.shape[1]:
-        raise ValueError(f"Initial embedding has size {init.shape[-1]}, the text encoder {emb_layer.weight.shape[1]}.")
-    learned = torch.nn.Parameter(init.to(prior.device))  # float32 master copy, [n, D]
+    learned = torch.nn.Parameter(_initial_vectors(prior, cfg).to(prior.device))  # float32 master copy, [n, D]
     optimizer = torch.optim.AdamW([learned], lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler(prior.device.type, enabled=prior.dtype == torch.float16)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -258,30 +238,24 @@ def train_textual_inversion(
         }
         return save_checkpoint(checkpoint_path, tensors, meta)
 
-    def inject(module: torch.nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> Tensor:
-        token_ids = inputs[0]
-        for k, tid in enumerate(ids):
-            output = torch.where((token_ids == tid)[..., None], learned[k].to(output.dtype), output)
-        return output
-
     rgba = rgba.to(prior.device)  # augment where the model runs: 16 warps of 512 px per step add up on CPU
     background = torch.tensor(cfg.background, dtype=torch.float32, device=prior.device)
     chunks = [cfg.micro_batch] * (cfg.batch_size // cfg.micro_batch)
     if cfg.batch_size % cfg.micro_batch:
         chunks.append(cfg.batch_size % cfg.micro_batch)
     placeholder = " ".join([cfg.token] + [f"{cfg.token}_{i}" for i in range(1, cfg.n_vectors)])
-    hook = emb_layer.register_forward_hook(inject)
-    try:
+    with injected(prior.tokenizer, prior.text_encoder, {cfg.token: learned}) as tokenizer:
+        ids = tokenizer.convert_tokens_to_ids(placeholder.split())
         while step < cfg.steps:
-            if should_cancel is not None and should_cancel():
-                raise TrainingCancelled(checkpoint(), step)
+            if callbacks.cancelled():
+                raise TrainingCancelled("textual inversion", step, checkpoint())
             optimizer.zero_grad(set_to_none=True)
             total, preview = 0.0, None
             for n in chunks:
                 images = torch.stack([augment(rgba, background, cfg.augment, gen) for _ in range(n)])
                 picks = torch.randint(len(cfg.templates), (n,), generator=gen).tolist()
                 prompts = [cfg.templates[i].format(placeholder) for i in picks]
-                loss = _micro_step(prior, images, prompts, gen) * (n / cfg.batch_size)
+                loss = _micro_step(prior, tokenizer, images, prompts, gen) * (n / cfg.batch_size)
                 scaler.scale(loss).backward()
                 total += float(loss.detach())
                 if preview is None and cfg.preview_every and (step + 1) % cfg.preview_every == 0:
@@ -292,30 +266,21 @@ def train_textual_inversion(
             losses.append(total)
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
                 checkpoint()
-            if progress is not None:
-                try:
-                    progress(step, cfg.steps, total, preview)
-                except BaseException:
-                    checkpoint()
-                    raise
-    finally:
-        hook.remove()
+            callbacks.progress(step, cfg.steps, {"total": total}, preview, checkpoint)
 
     embedding = learned.detach().float().cpu()
-    prior.add_token(cfg.token, embedding)  # the only rows of the table that change
     checkpoint()
     path = save_embedding(Path(output_dir) / f"{cfg.token}.safetensors", cfg.token, embedding) if output_dir else None
     return TextualInversionResult(cfg.token, embedding, list(ids), path, step, losses)
 
 
-def _micro_step(prior: Any, images: Tensor, prompts: list[str], gen: torch.Generator) -> Tensor:
+def _micro_step(prior: Any, tok: Any, images: Tensor, prompts: list[str], gen: torch.Generator) -> Tensor:
     """Epsilon-MSE of the frozen UNet on noised latents of `images` [B, 3, H, W] under `prompts`."""
     with torch.no_grad():
         latents = prior.encode_images(images)  # [B, 4, h, w] float32
     noise = torch.randn(latents.shape, generator=gen).to(latents.device)
     t = torch.randint(prior.schedule.num_train_timesteps, (latents.shape[0],), generator=gen).to(latents.device)
     noisy = prior.schedule.add_noise(latents, noise, t)
-    tok = prior.tokenizer
     ids = tok(prompts, padding="max_length", max_length=tok.model_max_length, truncation=True, return_tensors="pt")
     emb = prior.text_encoder(ids.input_ids.to(prior.device))[0]
     eps = prior.unet(noisy.to(prior.dtype), t, encoder_hidden_states=emb.to(prior.dtype)).sample

@@ -7,6 +7,7 @@ file, so any checkpoint loads as a scene and a finished stage's checkpoint feeds
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import METADATA_KEY, load_checkpoint, save_checkpoint
+from ..config_io import config_from_dict, config_to_dict
 from ..fields.grid4d import Grid4DConfig, Grid4DField
 from ..fields.static import FieldConfig, RadianceField, StaticField
 from ..rendering.occupancy import OccupancyConfig, OccupancyGrid
-from .config import config_from_dict, config_to_dict
 
 FORMAT = "a124-scene"
 STAGES = ("static", "coarse", "refine")
+#: Metadata keys that decide whether a checkpoint can continue a run (compared by `check_resumable`).
+SHAPE_KEYS = ("dynamic", "num_knots", "field_config", "occupancy_slots", "occupancy_config")
 
 
 @dataclass
@@ -119,6 +122,50 @@ class Scene:
         return self
 
 
+def read_header(path: str | Path) -> dict[str, Any]:
+    """A checkpoint's metadata without loading its tensors ({} when the file is not an Animate124 scene)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads((f.metadata() or {}).get(METADATA_KEY, "{}"))
+    return meta if meta.get("format") == FORMAT else {}
+
+
+def describe(meta: dict[str, Any]) -> str:
+    """'coarse scene, 5000/10000 steps (training state)' for messages."""
+    if not meta:
+        return "not an Animate124 scene"
+    steps = f"{meta.get('step')}/{meta.get('total_steps', '?')} steps"
+    state = ", with training state" if meta.get("training") else ""
+    return f"{meta.get('stage')} scene, {steps}{state}"
+
+
+def resumable_error(meta: dict[str, Any], stage: str) -> str | None:
+    """Why a checkpoint cannot continue the `stage` stage (None when it can): the one rule nodes and stages share."""
+    if meta.get("stage") != stage:
+        return (
+            f"it was written by the {meta.get('stage')!r} stage; the {stage} stage can only resume its own "
+            f"checkpoints (pass it as the input scene of the next stage instead)"
+        )
+    if not meta.get("training"):
+        return "it holds a scene but no training state (optimizer, RNG); it cannot be resumed"
+    return None
+
+
+def check_resumable(meta: dict[str, Any], stage: str, scene: Scene, source: str) -> None:
+    """Raise before any step when a checkpoint does not fit the `stage` stage training `scene`."""
+    error = resumable_error(meta, stage)
+    if error:
+        raise ValueError(f"{source}: {error}.")
+    ours = json.loads(json.dumps(scene.metadata()))  # compare in JSON form (tuples -> lists)
+    for key in SHAPE_KEYS:
+        if meta.get(key) != ours.get(key):
+            raise ValueError(
+                f"{source} is incompatible with this stage's config: {key} is {meta.get(key)} in the checkpoint but "
+                f"{ours.get(key)} here. Resume with the config the checkpoint was trained with."
+            )
+
+
 def _load_prefixed(module: torch.nn.Module, tensors: dict[str, Tensor], prefix: str, source: str) -> None:
     state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
     expected = module.state_dict()
@@ -136,4 +183,4 @@ def _load_prefixed(module: torch.nn.Module, tensors: dict[str, Tensor], prefix: 
     module.load_state_dict({k: state[k] for k in expected})
 
 
-__all__ = ["FORMAT", "STAGES", "Scene"]
+__all__ = ["FORMAT", "STAGES", "Scene", "check_resumable", "describe", "read_header", "resumable_error"]

@@ -1,9 +1,9 @@
 """Step 1: a static NeRF from the reference view, SD1.5 SDS (view-dependent prompt) and Zero123 SDS (SPEC 1, 5, 6).
 
 Reference steps (the first `reference_warmup` steps, then every `reference_every`-th) render the input camera with
-ambient 1 on white and apply the rgb / mask / depth losses; the other steps render one random camera with
-random shading and background and apply the SDS losses of whichever priors are wired in. Without priors every
-step is a reference step (reconstruction only).
+ambient 1 on white and apply the reconstruction losses; the other steps render one random camera with random
+shading and background and apply the SDS terms of whichever priors are wired in. Without priors every step is a
+reference step (reconstruction only).
 """
 
 from __future__ import annotations
@@ -12,16 +12,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from ..cameras import sample_static_cameras
 from ..fields.static import StaticField
-from ..guidance.sds import score_distillation
-from ..priors.base import Prior, PriorKind
+from ..priors.base import Prior
 from ..rendering.occupancy import OccupancyGrid
 from .config import StaticStageConfig
 from .scene import Scene
-from .stage_base import TrainingStage
+from .stage import Stage, View
+from .terms.reconstruction import Reconstruction
+from .terms.regularisers import Regularisers
+from .terms.text_sds import TextSDS
+from .terms.zero123_sds import Zero123SDS
 
 
 @dataclass
@@ -34,11 +36,28 @@ class StaticPriors:
     """3D image-pose prior (Zero123-XL)."""
 
 
-class StaticStage(TrainingStage):
+class StaticViews:
+    """One random static camera per SDS step (SPEC 2); every static view shows the reference's moment."""
+
+    reference_time = None
+
+    def draw(self, stage: Stage) -> tuple[View, bool]:
+        cams = sample_static_cameras(1, stage.config.camera, stage.generator)
+        return stage.draw_view(cams, None), True
+
+
+def new_static_scene(config: StaticStageConfig) -> Scene:
+    """A fresh field with the config's sizes, seeded without touching the caller's RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        field = StaticField(config.field)
+    return Scene(field, OccupancyGrid(config.occupancy, 1, config.field.grid.bound), "static")
+
+
+class StaticStage(Stage):
     """Trains a StaticField (or continues a static scene)."""
 
     name = "static"
-    slots = {"sd": PriorKind.IMAGE_TEXT, "zero123": PriorKind.IMAGE_POSE}
 
     def __init__(
         self,
@@ -59,49 +78,19 @@ class StaticStage(TrainingStage):
         if not isinstance(config, StaticStageConfig):
             raise ValueError(f"The static stage needs a StaticStageConfig, got {type(config).__name__}")
         priors = priors or StaticPriors()
-        if priors.sd is not None and not prompt.strip():
-            raise ValueError("The 2D prior needs an appearance prompt, e.g. 'a high-resolution DSLR image of a panda'")
-        if scene is None:
-            with torch.random.fork_rng(devices=[]):  # seeded grid init without touching the caller's RNG
-                torch.manual_seed(config.seed)
-                field = StaticField(config.field)
-            scene = Scene(field, OccupancyGrid(config.occupancy, 1, config.field.grid.bound), "static")
-        elif scene.is_dynamic:
+        if scene is not None and scene.is_dynamic:
             raise ValueError(
                 f"The static stage got a dynamic scene (written by the {scene.stage} stage); it trains a static "
-                f"field. "
-                f"Pass that scene to the coarse or refine stage instead."
+                f"field. Pass that scene to the coarse or refine stage instead."
             )
-        super().__init__(config, reference, scene, {"sd": priors.sd, "zero123": priors.zero123}, device)
-        self.prompt = prompt + config.prompt_suffix
-        self.negative_prompt = negative_prompt
-        self.sd_condition: Any = None
-        self.zero123_reference: Any = None
-
-    def build_conditions(self) -> None:
-        if "sd" in self.priors:
-            self.sd_condition = self.priors["sd"].view_dependent_condition(self.prompt, self.negative_prompt)
-        if "zero123" in self.priors:
-            self.zero123_reference = self.zero123_reference_condition()
-
-    def compute_losses(self, step: int) -> dict[str, Tensor]:
-        c = self.config
-        if not self.uses_sds or c.is_reference_step(step):
-            losses, out = self.reference_losses(None)
-            return {**losses, **self.regularisers(out, step)}
-        cams = sample_static_cameras(1, c.camera, self.generator)
-        view = self.draw_view(cams, None)
-        out = self.render_view(self.scene.field, view, c.render_size)
-        images = out["rgb"].permute(0, 3, 1, 2)  # [1, 3, H, W]
-        losses: dict[str, Tensor] = {}
-        progress = self.progress(step)
-        if "sd" in self.priors:
-            cond = self.sd_condition.at_azimuth(cams.azimuth_deg - self.config.camera.reference_azimuth_deg)
-            sds = score_distillation(self.priors["sd"], images, cond, c.sd, 1.0, progress, self.generator)
-            losses["sd"] = c.lambda_sd * sds["loss_sds"]
-        if "zero123" in self.priors:
-            losses["zero123"] = self.zero123_loss(cams, images, progress)
-        return {**losses, **self.regularisers(out, step)}
+        terms = [
+            TextSDS(priors.sd, config.sd, prompt, negative_prompt, config.prompt_suffix) if priors.sd else None,
+            Zero123SDS(priors.zero123, config.zero123) if priors.zero123 else None,
+            Reconstruction(config.reconstruction),
+            Regularisers(config.regularisers),
+        ]
+        scene = scene if scene is not None else new_static_scene(config)
+        super().__init__(config, reference, scene, [t for t in terms if t], StaticViews(), device)
 
 
-__all__ = ["StaticPriors", "StaticStage"]
+__all__ = ["StaticPriors", "StaticStage", "StaticViews", "new_static_scene"]

@@ -101,11 +101,10 @@ def test_controlnet_adapter_matches_diffusers_prior(pack, comfy_env, priors):
     model, vae = comfy_objects(cn)
     net = fc.ControlNet(cn.controlnet)
     (adapter,) = pack.NODE_CLASS_MAPPINGS["A124_ControlNetTilePriorFromComfy"]().adapt(
-        net, model, fc.CLIP(cn.prompts), vae, 1024, 1.0
+        net, model, fc.CLIP(cn.prompts), vae, 1.0
     )
-    adapter.image_size = cn.image_size  # the tiny ControlNet's native size (64) instead of 1024
     g = torch.Generator().manual_seed(3)
-    control = torch.rand(2, 3, 40, 40, generator=g)
+    control = torch.rand(2, 3, 64, 64, generator=g)  # the scoring size of these latents (the term resizes)
     text = cn.text_condition("a photo of a panda", "blurry")
     cond_a, cond_b = adapter.control_condition(text, control), cn.control_condition(text, control)
     noisy, t = torch.randn(2, 4, 32, 32, generator=g), torch.tensor([300, 600])
@@ -129,4 +128,4 @@ def test_static_stage_with_adapter_priors(pack, comfy_env, priors, panda_rgba):
     assert scene.complete and torch.isfinite(preview).all()
     # Textual inversion needs the diffusers SD prior and says so.
     with pytest.raises(ValueError, match="Load SD1.5 Prior"):
-        pack.NODE_CLASS_MAPPINGS["A124_TextualInversion"]().train(sd_a, ref, "_panda_", "panda", 1, 1, 0, 1)
+        pack.NODE_CLASS_MAPPINGS["A124_TextualInversion"]().train(sd_a, ref, "_panda_", "panda", "smoke", 1, 1, 0, 1)

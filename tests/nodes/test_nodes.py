@@ -65,9 +65,9 @@ def test_prior_loaders_give_their_kind(pack, comfy_env):
         "checkpoints/tiny-sd15.safetensors", "configs/stable-diffusion-v1-5"
     )
     (z123,) = node(pack, "A124_LoadZero123Prior").load("diffusers/zero123-xl")
-    (video,) = node(pack, "A124_LoadVideoPrior").load("diffusers/text-to-video-ms-1.7b", 48, 32, 4)
+    (video,) = node(pack, "A124_LoadVideoPrior").load("diffusers/text-to-video-ms-1.7b", 48, 32)
     (cnet,) = node(pack, "A124_LoadControlNetTilePrior").load(
-        "controlnet/control_v11f1e_sd15_tile", "diffusers/stable-diffusion-v1-5", 0, "none", "none"
+        "controlnet/control_v11f1e_sd15_tile", "diffusers/stable-diffusion-v1-5", "none", "none"
     )
     assert [p.kind for p in (sd, single, z123, video, cnet)] == [
         PriorKind.IMAGE_TEXT,
@@ -76,7 +76,7 @@ def test_prior_loaders_give_their_kind(pack, comfy_env):
         PriorKind.VIDEO_TEXT,
         PriorKind.IMAGE_CONTROL,
     ]
-    assert video.image_size == (32, 48) and video.num_frames == 4
+    assert video.image_size == (32, 48)
     # Same weights through both SD1.5 layouts.
     for a, b in zip(sd.unet.state_dict().values(), single.unet.state_dict().values()):
         assert torch.allclose(a, b)
@@ -117,8 +117,8 @@ def test_textual_inversion_node_writes_embedding(pack, comfy_env, panda_rgba, mo
 
 def test_wrong_scene_file_fails_validation(pack, comfy_env, tmp_path):
     from a124_core.fields.static import StaticField
+    from a124_core.presets import preset
     from a124_core.rendering.occupancy import OccupancyGrid
-    from a124_core.training.config import preset
     from a124_core.training.scene import Scene
 
     cfg = preset("smoke").static

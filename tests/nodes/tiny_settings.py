@@ -12,12 +12,9 @@ TINY = {
     "A124_CoarseStage": {"preset": "smoke"},
     "A124_RefineStage": {"preset": "smoke"},
     "A124_TextualInversion": {"steps": 2, "batch_size": 2},
-    "A124_LoadVideoPrior": {"num_frames": 4},
-    "A124_LoadControlNetTilePrior": {"image_size": 0},
     "A124_OrbitRender": {"views": 2, "frames": 3, "resolution": 24},
     "A124_SD15PriorFromComfy": {"image_size": 32},
     "A124_Zero123PriorFromComfy": {"image_size": 32},
-    "A124_ControlNetTilePriorFromComfy": {"image_size": 512},
 }
 
 

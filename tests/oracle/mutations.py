@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 import torch
 
 from a124_core.priors.zero123 import pose_embedding
-from a124_core.training import coarse_stage, refine_stage, stage_base
+from a124_core.training import coarse_stage
+from a124_core.training.terms import controlnet, zero123_sds
 from a124_core.training.time_sampling import sample_clip_times
 
 from . import setup
@@ -48,7 +49,7 @@ def always_first_frame(config, generator=None):
     return times, True
 
 
-_control_images = refine_stage.RefineStage.control_images
+_control_images = controlnet.ControlNetTarget.control_images
 
 
 def swapped_control_view(self, view):
@@ -56,13 +57,13 @@ def swapped_control_view(self, view):
 
 
 MUTATIONS: dict[str, tuple[str, Callable[[], contextlib.AbstractContextManager]]] = {
-    "zero123-azimuth-sign": ("static", lambda: patched(stage_base, "pose_embedding", flipped_azimuth)),
-    "zero123-polar-sign": ("static", lambda: patched(stage_base, "pose_embedding", flipped_polar)),
+    "zero123-azimuth-sign": ("static", lambda: patched(zero123_sds, "pose_embedding", flipped_azimuth)),
+    "zero123-polar-sign": ("static", lambda: patched(zero123_sds, "pose_embedding", flipped_polar)),
     "video-times-reversed": ("coarse", lambda: patched(coarse_stage, "sample_clip_times", reversed_times)),
     "first-frame-on-every-clip": ("coarse", lambda: patched(coarse_stage, "sample_clip_times", always_first_frame)),
     "controlnet-condition-other-view": (
         "refine",
-        lambda: patched(refine_stage.RefineStage, "control_images", swapped_control_view),
+        lambda: patched(controlnet.ControlNetTarget, "control_images", swapped_control_view),
     ),
 }
 

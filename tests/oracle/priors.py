@@ -27,8 +27,7 @@ import torch
 from torch import Tensor
 
 from a124_core.guidance.sds import center_square
-from a124_core.priors.base import NoiseSchedule, Prior, PriorKind
-from a124_core.priors.latent import cfg_combine
+from a124_core.priors.base import NoiseSchedule, Prior, PriorKind, cfg_combine
 from a124_core.rendering.renderer import RenderConfig, render_cameras
 
 from . import scenes

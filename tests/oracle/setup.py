@@ -7,7 +7,8 @@ regularisers are off: the oracles know the albedo of the scene and nothing else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,14 +21,17 @@ from a124_core.rendering.occupancy import OccupancyConfig
 from a124_core.rendering.renderer import RenderConfig
 from a124_core.training.config import (
     CoarseStageConfig,
+    ControlNetConfig,
     LoopConfig,
-    LossWeights,
+    ReconstructionConfig,
     RefineStageConfig,
+    RegularisersConfig,
     ShadingConfig,
     StaticStageConfig,
+    TemporalTVConfig,
 )
-from a124_core.training.loop import train
-from a124_core.training.stage_base import View
+from a124_core.training.runner import train
+from a124_core.training.stage import View
 from a124_core.training.time_sampling import TimeSamplingConfig
 
 from . import scenes
@@ -40,13 +44,19 @@ COMMON = dict(
     render=RENDER,
     occupancy=OccupancyConfig(resolution=32, update_every=16),
     shading=ShadingConfig(p_textureless=0.0, normal_until=0.0, ambient_range=(1.0, 1.0), random_background=False),
-    weights=LossWeights(opacity_entropy=0.0, orientation=0.0, normal_tv=0.0, normal_blur=0.0, depth=0.0),
+    reconstruction=ReconstructionConfig(depth=0.0),
+    regularisers=RegularisersConfig(opacity_entropy=0.0, orientation=0.0, normal_tv=0.0, normal_blur=0.0),
     loop=LoopConfig(checkpoint_every=0, progress_every=50, preview_every=0),
 )
 FIELD = FieldConfig(
     grid=GridConfig(num_levels=6, base_resolution=8, finest_resolution=96, log2_entries_per_level=15), hidden_dim=32
 )
-DYNAMIC = dict(num_knots=8, tv_points=4096, time=TimeSamplingConfig(num_frames=4, lattice=32), occupancy_slots=4)
+DYNAMIC = dict(
+    num_knots=8,
+    temporal_tv=TemporalTVConfig(points=4096),
+    time=TimeSamplingConfig(num_frames=4, lattice=32),
+    occupancy_slots=4,
+)
 
 #: Held-out views: none is the reference view (azimuth 0) or its mirror image.
 HELD_OUT = [(75.0, 50.0), (100.0, 130.0), (85.0, -160.0), (65.0, -80.0), (110.0, -35.0), (90.0, 95.0)]
@@ -62,9 +72,8 @@ def coarse_config(steps: int = 300, **overrides: Any) -> CoarseStageConfig:
 
 
 def refine_config(steps: int = 150, **overrides: Any) -> RefineStageConfig:
-    return RefineStageConfig(
-        steps=steps, controlnet_size=None, control_frames=(0, 2), **{**COMMON, **DYNAMIC, **overrides}
-    )
+    controlnet = ControlNetConfig(sds=replace(ControlNetConfig().sds, image_size=None), frames=(0, 2))
+    return RefineStageConfig(steps=steps, controlnet=controlnet, **{**COMMON, **DYNAMIC, **overrides})
 
 
 def reference(scene: scenes.SceneAt = scenes.still, size: int = SIZE) -> SimpleNamespace:
@@ -158,16 +167,15 @@ def coarse_run(static: Any, steps: int = 300, scene: scenes.SceneAt = scenes.mov
 
 
 def refine_run(coarse: Any, steps: int = 150) -> Measured:
-    """Refine stage from a coarse scene with the image-control oracle alone; start = the coarse scene."""
-    from a124_core.training.coarse_stage import DynamicPriors
-    from a124_core.training.refine_stage import RefineStage
+    """Refine stage from (a copy of) a coarse scene with the image-control oracle alone; start = the coarse scene."""
+    from a124_core.training.refine_stage import RefinePriors, RefineStage
 
     from .priors import ImageControlOracle
 
     config = refine_config(steps)
-    control = ImageControlOracle(coarse, config.control_frames, config.render, (SIZE, SIZE))
-    stage = RefineStage(config, reference(), coarse, DynamicPriors(controlnet=control), "", token_prompt="a _ball_")
-    control.condition_scene = SimpleNamespace(field=stage.condition_field, occupancy=stage.condition_occupancy)
+    control = ImageControlOracle(coarse, config.controlnet.frames, config.render, (SIZE, SIZE))
+    priors = RefinePriors(controlnet=control)
+    stage = RefineStage(config, reference(), copy.deepcopy(coarse), priors, "", token_prompt="a _ball_")
     watch(stage, control)
     start = held_out_psnr(stage, coarse.field, scenes.moving, HELD_OUT_TIMES)
     result = run(stage)

@@ -98,8 +98,8 @@ def test_vae_checkpointing_setting_resolves_per_device():
 def test_stage_applies_the_vae_checkpointing_setting(tiny_models):
     from dataclasses import replace
 
+    from a124_core.presets import preset
     from a124_core.reference.reference import build_reference
-    from a124_core.training.config import preset
     from a124_core.training.static_stage import StaticPriors, StaticStage
 
     sd = StableDiffusionPrior.from_pretrained(tiny_models.sd15, device="cpu")

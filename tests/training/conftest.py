@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
+from a124_core.presets import preset
 from a124_core.reference import ReferenceConfig, build_reference
 from a124_core.training.coarse_stage import CoarseStage, DynamicPriors
-from a124_core.training.config import preset
-from a124_core.training.loop import train
+from a124_core.training.runner import train
 from a124_core.training.scene import Scene
 from a124_core.training.static_stage import StaticPriors, StaticStage
 
@@ -51,11 +51,10 @@ def tiny_priors(tiny_models) -> TinyPriors:
     from a124_core.priors.zero123 import Zero123Prior
 
     tiny = tiny_models
-    frames = preset("smoke").coarse.time.num_frames
     return TinyPriors(
         sd=StableDiffusionPrior.from_pretrained(tiny.sd15, device="cpu"),
         zero123=Zero123Prior.from_pretrained(tiny.zero123, device="cpu"),
-        video=TextToVideoPrior.from_pretrained(tiny.video, TextToVideoPrior.Config(num_frames=frames), device="cpu"),
+        video=TextToVideoPrior.from_pretrained(tiny.video, device="cpu"),
         controlnet=ControlNetTilePrior.from_pretrained(tiny.controlnet_tile, tiny.sd15, device="cpu"),
     )
 

@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from a124_core.guidance.sds import SDSConfig, render_shape, x0_reconstruction
+from a124_core.presets import preset
 from a124_core.rendering.occupancy import OccupancyConfig, OccupancyGrid
 from a124_core.training.coarse_stage import CoarseStage, DynamicPriors
-from a124_core.training.config import RefineStageConfig, preset
-from a124_core.training.loop import Callbacks, train
-from a124_core.training.refine_stage import RefineStage
+from a124_core.training.config import RefineStageConfig
+from a124_core.training.refine_stage import RefinePriors, RefineStage
+from a124_core.training.runner import Callbacks, train
 from a124_core.training.scene import Scene
 from tests.oracle import setup
 from tests.oracle.priors import ImagePoseOracle, VideoOracle
@@ -47,7 +48,7 @@ def test_video_prior_gets_frames_at_its_aspect_and_zero123_a_square(static_scene
     video, zero123 = VideoOracle(size=(40, 72)), ImagePoseOracle()
     video_seen, zero_seen = _spy_encoder(video), _spy_encoder(zero123)
     stage = _coarse(static_scene, video, zero123, time=replace(setup.DYNAMIC["time"], alpha=1.0, p_mirror=0.0))
-    assert stage.clip_size == render_shape(32, (40, 72)) == (18, 32)
+    assert stage.render_shape == render_shape(32, (40, 72)) == (18, 32)
     renders = []
     render = stage.render_view
     stage.render_view = lambda field, view, size, *a, **k: renders.append(size) or render(field, view, size, *a, **k)
@@ -62,12 +63,12 @@ def test_refine_refuses_a_refined_scene(static_scene, tmp_path):
     refined = Scene(coarse.field, coarse.occupancy, "refine", complete=True)
     config = setup.refine_config(2)
     with pytest.raises(ValueError, match="needs the coarse stage's result.*refine stage"):
-        RefineStage(config, setup.reference(), refined, DynamicPriors(), "x", token_prompt="a x")
-    RefineStage(config, setup.reference(), coarse, DynamicPriors(), "x", token_prompt="a x")  # the coarse one is fine
+        RefineStage(config, setup.reference(), refined, RefinePriors(), "x", token_prompt="a x")
+    RefineStage(config, setup.reference(), coarse, RefinePriors(), "x", token_prompt="a x")  # the coarse one is fine
 
 
 def test_controlnet_frames_share_one_timestep():
-    assert RefineStageConfig().controlnet.shared_timestep and not preset("paper").coarse.video.shared_timestep
+    assert RefineStageConfig().controlnet.sds.shared_timestep and not preset("paper").coarse.video.sds.shared_timestep
     prior = VideoOracle()  # any prior: the timestep draw is what is tested
     prior.kind, prior.encode_images = None, lambda images: images * 2 - 1
     prior.predict_noise = lambda z, t, cond, s: torch.zeros_like(z)

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from a124_core.checkpoint import load_checkpoint
-from a124_core.training.coarse_stage import DynamicPriors
-from a124_core.training.config import LoopConfig, preset
-from a124_core.training.loop import Callbacks, NonFiniteLossError, TrainingCancelled, train
-from a124_core.training.refine_stage import RefineStage
+from a124_core.presets import preset
+from a124_core.training.config import LoopConfig
+from a124_core.training.refine_stage import RefinePriors, RefineStage
+from a124_core.training.runner import Callbacks, NonFiniteLossError, TrainingCancelled, train
 from a124_core.training.scene import Scene
 from a124_core.training.static_stage import StaticPriors, StaticStage
 
@@ -64,14 +64,14 @@ def test_static_resume_is_bit_identical(panda_reference, tiny_priors, tmp_path):
 
 def test_refine_resume_is_bit_identical(panda_reference, tiny_priors, smoke_run, tmp_path):
     config = preset("smoke").refine
-    priors = DynamicPriors(tiny_priors.video, tiny_priors.zero123, tiny_priors.controlnet)
+    priors = RefinePriors(tiny_priors.video, tiny_priors.zero123, tiny_priors.controlnet)
     token = torch.randn(1, 32, generator=torch.Generator().manual_seed(0))
 
     def stage():
         return RefineStage(
             config,
             panda_reference,
-            smoke_run.coarse,
+            smoke_run.checkpoints / "coarse.safetensors",  # a fresh copy each time: the stage trains it in place
             priors,
             prompt="a panda is dancing",
             token_prompt="a _panda_ is dancing",
@@ -88,7 +88,7 @@ def test_refine_resume_is_bit_identical(panda_reference, tiny_priors, smoke_run,
     resumed = stage()
     train(resumed, resume_from=info.value.checkpoint)
     assert parameters_equal(resumed.scene.field, full.scene.field), f"resume at step {stop} diverged"
-    assert parameters_equal(resumed.condition_field, full.condition_field)
+    assert parameters_equal(resumed.condition_scene.field, full.condition_scene.field)
     assert _optimizer_equal(resumed.optimizer, full.optimizer)
 
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import time
 
 import torch
 
 from a124_core.fields.grid4d import Grid4DField
 from a124_core.fields.static import StaticField
-from a124_core.training.coarse_stage import DynamicPriors
-from a124_core.training.config import preset
-from a124_core.training.loop import Callbacks, train
-from a124_core.training.refine_stage import RefineStage
+from a124_core.presets import preset
+from a124_core.training.refine_stage import RefinePriors, RefineStage
+from a124_core.training.runner import Callbacks, train
 from a124_core.training.scene import Scene
 
 from .conftest import parameters_equal
@@ -39,7 +39,7 @@ def _refine(reference, priors, scene, **kwargs):
         preset("smoke").refine,
         reference,
         scene,
-        DynamicPriors(priors.video, priors.zero123, priors.controlnet),
+        RefinePriors(priors.video, priors.zero123, priors.controlnet),
         prompt="a panda is dancing",
         token_prompt="a _panda_ is dancing",
         token_name="_panda_",
@@ -50,10 +50,10 @@ def _refine(reference, priors, scene, **kwargs):
 
 def test_refine_condition_renderer_is_frozen_and_sees_the_same_rays(panda_reference, tiny_priors, smoke_run, tmp_path):
     stage = _refine(panda_reference, tiny_priors, smoke_run.checkpoints / "coarse.safetensors")
-    before = {k: v.clone() for k, v in stage.condition_field.state_dict().items()}
-    assert parameters_equal(stage.condition_field, smoke_run.coarse.field)
+    before = {k: v.clone() for k, v in stage.condition_scene.field.state_dict().items()}
+    assert parameters_equal(stage.condition_scene.field, smoke_run.coarse.field)
     trained_ids = {id(p) for p in stage.trainable_parameters()}
-    assert not any(id(p) in trained_ids or p.requires_grad for p in stage.condition_field.parameters())
+    assert not any(id(p) in trained_ids or p.requires_grad for p in stage.condition_scene.field.parameters())
 
     calls = []
     render = stage.render_view
@@ -70,9 +70,9 @@ def test_refine_condition_renderer_is_frozen_and_sees_the_same_rays(panda_refere
     assert any("controlnet" in losses for losses in seen), "the ControlNet loss must run on SDS steps"
     pairs = 0
     for (f1, trained, s1), (f2, cond, s2) in zip(calls, calls[1:]):
-        if f1 is stage.scene.field and f2 is stage.condition_field:
+        if f1 is stage.scene.field and f2 is stage.condition_scene.field:
             pairs += 1
-            frames = list(stage.config.control_frames)
+            frames = [0, stage.config.time.num_frames // 2]
             assert s1 == s2
             assert torch.equal(cond.cameras.c2w, trained.cameras.c2w[frames])
             assert torch.equal(cond.cameras.fov_y_deg, trained.cameras.fov_y_deg[frames])
@@ -81,7 +81,7 @@ def test_refine_condition_renderer_is_frozen_and_sees_the_same_rays(panda_refere
             assert (cond.shading, cond.ambient) == (trained.shading, trained.ambient)
             assert torch.equal(cond.background, trained.background)
     assert pairs >= 1, "the condition model never rendered"
-    after = stage.condition_field.state_dict()
+    after = stage.condition_scene.field.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before), "the frozen condition model changed"
     assert not parameters_equal(stage.scene.field, smoke_run.coarse.field), "the trained model did change"
     final = Scene.load(tmp_path / "refine.safetensors")
@@ -90,7 +90,7 @@ def test_refine_condition_renderer_is_frozen_and_sees_the_same_rays(panda_refere
 
 def test_all_stages_smoke_timing(panda_reference, tiny_priors, smoke_run):
     """The smoke preset must stay cheap enough for the CLI's installation check (the numbers are printed)."""
-    stage = _refine(panda_reference, tiny_priors, smoke_run.coarse)
+    stage = _refine(panda_reference, tiny_priors, copy.deepcopy(smoke_run.coarse))
     start = time.perf_counter()
     losses = []
     scene = train(stage, Callbacks(on_progress=lambda s, n, values, p: losses.append(values["total"])))
@@ -102,7 +102,8 @@ def test_all_stages_smoke_timing(panda_reference, tiny_priors, smoke_run):
 
 def test_static_stage_renders_normals_for_the_first_fifth_only(panda_reference):
     from a124_core.cameras import sample_static_cameras
-    from a124_core.training.config import preset, with_steps
+    from a124_core.presets import preset
+    from a124_core.training.config import with_steps
     from a124_core.training.static_stage import StaticStage
 
     stage = StaticStage(with_steps(preset("smoke").static, 10), panda_reference)

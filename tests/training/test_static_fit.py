@@ -11,9 +11,9 @@ from a124_core.fields.encoding import GridConfig
 from a124_core.fields.static import FieldConfig
 from a124_core.rendering.occupancy import OccupancyConfig
 from a124_core.rendering.renderer import RenderConfig
-from a124_core.training.config import LoopConfig, LossWeights, StaticStageConfig
-from a124_core.training.loop import Callbacks, train
+from a124_core.training.config import LoopConfig, RegularisersConfig, StaticStageConfig
 from a124_core.training.losses import depth_loss
+from a124_core.training.runner import Callbacks, train
 from a124_core.training.static_stage import StaticStage
 
 
@@ -29,7 +29,7 @@ def test_reference_fit_reaches_25_db(panda_reference):
         ),
         render=RenderConfig(num_samples=32, num_importance=16),
         occupancy=OccupancyConfig(resolution=32, update_every=16),
-        weights=LossWeights(opacity_entropy=0.0, orientation=0.0, normal_tv=0.0, normal_blur=0.0),
+        regularisers=RegularisersConfig(opacity_entropy=0.0, orientation=0.0, normal_tv=0.0, normal_blur=0.0),
         loop=LoopConfig(progress_every=50, preview_every=150, preview_size=64),
     )
     stage = StaticStage(config, panda_reference)

@@ -1,14 +1,18 @@
-"""The training loop shared by the three stages: progress + preview, cancellation, checkpoints, resume, NaN guard.
+"""The one way a stage is trained (CLI, nodes, benchmarks): progress, cancellation, checkpoints, resume, NaN guard.
 
 Per step: check cancellation, refresh the occupancy grid when due, compute the stage's weighted losses, backprop,
 and update only when the loss and every gradient are finite (one host sync per step for that decision; losses
 are read as floats only when progress is reported). K non-finite steps in a row stop with `NonFiniteLossError`.
 Checkpoints are atomic safetensors files: the scene plus optimizer, RNG states (global and the stage's
-generator), step and config, so a resumed run ends bit-identical to an uninterrupted one on the CPU.
+generator), the terms' state, step and config, so a resumed run ends bit-identical to an uninterrupted one on the
+CPU. A cancel request, or an exception raised by the progress callback (ComfyUI's interrupt, Ctrl-C), saves a
+checkpoint at the last finished step before it propagates. Textual inversion uses the same `Callbacks` and
+`TrainingCancelled`.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,15 +22,15 @@ from torch import Tensor
 
 from ..checkpoint import load_checkpoint
 from .scene import Scene
-from .stage_base import TrainingStage
+from .stage import Stage
 
 
 class TrainingCancelled(Exception):
-    """Raised after the user cancelled; `checkpoint` is the file to resume from (None without checkpoint_dir)."""
+    """Raised after the user cancelled; `checkpoint` is the file to resume from (None without a checkpoint path)."""
 
     def __init__(self, stage: str, step: int, checkpoint: Path | None):
-        where = f"saved to {checkpoint}" if checkpoint else "not saved (no checkpoint_dir was given)"
-        super().__init__(f"{stage} stage cancelled at step {step}; checkpoint {where}")
+        where = f"saved to {checkpoint}" if checkpoint else "not saved (no checkpoint folder was given)"
+        super().__init__(f"{stage} cancelled at step {step}; checkpoint {where}")
         self.stage, self.step, self.checkpoint = stage, step, checkpoint
 
 
@@ -34,14 +38,32 @@ class NonFiniteLossError(RuntimeError):
     """K steps in a row had a non-finite loss or gradient."""
 
 
+ProgressFn = Callable[[int, int, dict[str, float], "Tensor | None"], None]
+
+
 @dataclass
 class Callbacks:
-    """Hooks the loop calls; all optional."""
+    """Hooks the runners call; all optional."""
 
-    on_progress: Callable[[int, int, dict[str, float], Tensor | None], None] | None = None
-    """(steps done, total steps, losses as floats, preview [H, W, 3] in [0, 1] or None)."""
+    on_progress: ProgressFn | None = None
+    """(steps done, total steps, losses as floats by name with 'total', preview [H, W, 3] in [0, 1] or None)."""
     should_cancel: Callable[[], bool] | None = None
     """Checked before every step; True saves a checkpoint and raises TrainingCancelled."""
+
+    def progress(
+        self, done: int, total: int, losses: dict[str, float], preview: Tensor | None, save: Callable
+    ) -> None:
+        """Report progress; if the callback raises (an interrupt), `save()` a checkpoint first, then re-raise."""
+        if self.on_progress is None:
+            return
+        try:
+            self.on_progress(done, total, losses, preview)
+        except BaseException:
+            save()
+            raise
+
+    def cancelled(self) -> bool:
+        return self.should_cancel is not None and bool(self.should_cancel())
 
 
 def checkpoint_path(checkpoint_dir: Path, stage: str, final: bool = False) -> Path:
@@ -49,13 +71,11 @@ def checkpoint_path(checkpoint_dir: Path, stage: str, final: bool = False) -> Pa
     return Path(checkpoint_dir) / (f"{stage}.safetensors" if final else f"{stage}_latest.safetensors")
 
 
-def save_training_checkpoint(stage: TrainingStage, path: Path, step: int) -> Path:
-    """Scene + optimizer + RNG + config at `step` steps done."""
-    stage.scene.step = step
-    stage.scene.complete = step >= stage.config.steps
-    stage.scene.stage_config = stage.stage_config_dict()
+def save_training_checkpoint(stage: Stage, path: Path, step: int) -> Path:
+    """Scene + optimizer + RNG + terms' state + config at `step` steps done."""
+    scene = stage.sync_scene(step)
     tensors, meta = stage.training_state()
-    return stage.scene.save(path, tensors, meta)
+    return scene.save(path, tensors, meta)
 
 
 def _grads_finite(params: list[torch.nn.Parameter]) -> Tensor:
@@ -68,7 +88,7 @@ def _non_finite_terms(losses: dict[str, Tensor]) -> list[str]:
 
 
 def train(
-    stage: TrainingStage,
+    stage: Stage,
     callbacks: Callbacks | None = None,
     checkpoint_dir: str | Path | None = None,
     resume_from: str | Path | None = None,
@@ -88,14 +108,17 @@ def train(
         tensors, meta = load_checkpoint(resume_from)
         stage.load_training_state(tensors, meta, str(resume_from))
     params = stage.trainable_parameters()
+
+    def save_latest() -> Path | None:
+        if ckpt_dir is None:
+            return None
+        return save_training_checkpoint(stage, checkpoint_path(ckpt_dir, stage.name), stage.step)
+
     stage.attach()
     try:
         for step in range(stage.step, total):
-            if callbacks.should_cancel is not None and callbacks.should_cancel():
-                path = (
-                    save_training_checkpoint(stage, checkpoint_path(ckpt_dir, stage.name), step) if ckpt_dir else None
-                )
-                raise TrainingCancelled(stage.name, step, path)
+            if callbacks.cancelled():
+                raise TrainingCancelled(f"{stage.name} stage", step, save_latest())
             stage.before_step(step)
             stage.optimizer.zero_grad(set_to_none=True)
             losses = stage.compute_losses(step)
@@ -114,27 +137,51 @@ def train(
                         f"non-finite terms: {', '.join(bad)}. Lower the learning rates or guidance scales, or resume "
                         f"from the last checkpoint."
                     )
-            stage.step = step + 1
-            done = step + 1
+            stage.step = done = step + 1
             if callbacks.on_progress is not None and (done % loop.progress_every == 0 or done == total):
-                preview = (
-                    stage.preview()
-                    if loop.preview_every and (done % loop.preview_every == 0 or done == total)
-                    else None
-                )
+                due = loop.preview_every and (done % loop.preview_every == 0 or done == total)
                 values = {k: float(v.detach()) for k, v in losses.items()}
                 values["total"] = float(loss.detach())
-                callbacks.on_progress(done, total, values, preview)
+                callbacks.progress(done, total, values, stage.preview() if due else None, save_latest)
             if ckpt_dir is not None and loop.checkpoint_every and done % loop.checkpoint_every == 0 and done < total:
-                save_training_checkpoint(stage, checkpoint_path(ckpt_dir, stage.name), done)
+                save_latest()
     finally:
         stage.release()
-    stage.scene.step = stage.step
-    stage.scene.complete = True
-    stage.scene.stage_config = stage.stage_config_dict()
+    scene = stage.sync_scene(stage.step)
     if ckpt_dir is not None:
         save_training_checkpoint(stage, checkpoint_path(ckpt_dir, stage.name, final=True), stage.step)
-    return stage.scene
+    return scene
+
+
+def run_stage(
+    name: str,
+    make_stage: Callable[[], Stage],
+    checkpoint_dir: str | Path,
+    resume: bool | str | Path = False,
+    callbacks: Callbacks | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Scene:
+    """Train stage `name` with its checkpoints in `checkpoint_dir` (the CLI's and the nodes' entry point).
+
+    Args:
+        make_stage: builds the stage (only called when there is something to train).
+        resume: False trains from the start; True loads `<name>.safetensors` when the stage finished earlier, else
+            continues `<name>_latest.safetensors` when there is one; a path continues that checkpoint.
+        log: where one line about what was resumed goes (default: stderr).
+    """
+    log = log or (lambda line: sys.stderr.write(line + "\n"))
+    final, latest = checkpoint_path(checkpoint_dir, name, final=True), checkpoint_path(checkpoint_dir, name)
+    resume_from: Path | None = None
+    if resume is True:
+        if final.is_file():
+            log(f"[{name}] finished earlier: loading {final}")
+            return Scene.load(final)
+        resume_from = latest if latest.is_file() else None
+    elif resume:
+        resume_from = Path(resume)
+    if resume_from is not None:
+        log(f"[{name}] continuing from {resume_from}")
+    return train(make_stage(), callbacks, checkpoint_dir, resume_from)
 
 
 __all__ = [
@@ -142,6 +189,7 @@ __all__ = [
     "NonFiniteLossError",
     "TrainingCancelled",
     "checkpoint_path",
+    "run_stage",
     "save_training_checkpoint",
     "train",
 ]

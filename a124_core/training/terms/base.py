@@ -1,0 +1,97 @@
+"""What a guidance term is: one loss of the method with its own config, prior and cached condition.
+
+A stage is a representation (the scene it trains) plus a list of terms. Each step the stage draws a view (or, on
+reconstruction steps, takes the reference view), renders it once and hands every term a `StepContext`; each term
+returns its named, already weighted losses (threestudio's convention) or nothing when it does not apply to that
+step. Terms render whatever else they need through the stage (`stage.render_view`), draw random numbers only from
+`stage.generator`, and keep any state a resume needs in `state_tensors` / `load_state`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from torch import Tensor
+
+from ...priors.base import PriorKind, check_prior_kind
+
+if TYPE_CHECKING:
+    from ..stage import Stage, View
+
+
+@dataclass
+class StepContext:
+    """One training step as the terms see it."""
+
+    step: int
+    """Index of the step being computed (0-based)."""
+    progress: float
+    """step / (steps - 1), in [0, 1]: annealed timestep ranges and ramps."""
+    sds: bool
+    """An SDS step (a drawn view); False on reconstruction steps (the reference view only)."""
+    view: View
+    """What was rendered: the drawn view, or the reference view on reconstruction steps."""
+    render: dict[str, Tensor]
+    """The renderer's maps of `view` [B, H, W, C]."""
+    at_reference_time: bool
+    """Frame 0 of the view shows the reference image's moment (static views always; clips that start at t = 0)."""
+
+    @property
+    def images(self) -> Tensor:  # [B, 3, H, W]
+        return self.render["rgb"].permute(0, 3, 1, 2)
+
+
+class GuidanceTerm(ABC):
+    """One loss of the method. Subclasses set `name` and, when they use a prior, `kind` and `self.prior`."""
+
+    name: str = "term"
+    #: Kind of the prior the term uses (None: no prior).
+    kind: PriorKind | None = None
+
+    def __init__(self, prior: Any = None):
+        if self.kind is not None:
+            check_prior_kind(prior, self.kind, f"{self.name} term's prior")
+        self.prior = prior
+        self.stage: Stage | None = None
+
+    def bind(self, stage: Stage) -> None:
+        """Called once by the stage that owns the term (device, generator, config, scene are known from here)."""
+        self.stage = stage
+
+    @property
+    def priors(self) -> list[Any]:
+        return [] if self.prior is None else [self.prior]
+
+    def build(self) -> None:
+        """Build and cache the term's conditions; the priors are on the training device already."""
+        return None
+
+    def attach(self) -> None:
+        """Move what the term renders with onto the training device (priors are moved by the stage)."""
+        return None
+
+    def render_aspect(self) -> int | tuple[int, int] | None:
+        """The size whose aspect the stage's SDS renders should have (a video prior's), or None."""
+        return None
+
+    @property
+    def needs_normals(self) -> bool:
+        """Whether the term reads normals from the step's render."""
+        return False
+
+    @abstractmethod
+    def losses(self, ctx: StepContext) -> dict[str, Tensor]:
+        """Weighted losses of this step, by name; empty when the term does not apply."""
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        """Tensors a resumed run needs besides the scene and the optimizer (e.g. a frozen condition model)."""
+        return {}
+
+    def load_state(self, tensors: dict[str, Tensor], source: str) -> None:
+        """Inverse of `state_tensors` (all checkpoint tensors are passed; take yours)."""
+        return None
+
+
+__all__ = ["GuidanceTerm", "StepContext"]

@@ -1,0 +1,178 @@
+"""ControlNet-Tile x0 targets with the learned token (step 3, paper Eq. 9, SPEC 5).
+
+Frames 0 and F/2 of each SDS clip get a one-step x0 target from ControlNet-Tile: its UNet reads the refinement
+prompt with the textual-inversion token, its control image is the same view (camera, time, shading, light,
+background) rendered by the frozen coarse model. The frozen model belongs to this term: it is saved with the
+stage's checkpoints, so a resume conditions on the same model.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from dataclasses import field as dfield
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ...guidance.sds import SDSConfig, center_square, scoring_size, x0_reconstruction
+from ...priors.base import PriorKind
+from ..scene import Scene
+from .base import GuidanceTerm, StepContext
+
+
+@dataclass(frozen=True)
+class ControlNetConfig:
+    """x0 targets of the image-control prior."""
+
+    sds: SDSConfig = dfield(
+        default_factory=lambda: SDSConfig(
+            guidance_scale=7.5, t_range=(0.2, 0.8), shared_timestep=True, image_size=1024
+        )
+    )
+    """CFG 7.5, one t in [0.2, 0.8] for both frames of a step, scored at 1024 px (512 in the fast preset)."""
+    weight: float = 1.0
+    """lambda_R of the ControlNet loss."""
+    frames: tuple[int, ...] | None = None
+    """Frames of each clip that get the loss; None = (0, F / 2)."""
+    prompt: str = "best quality, high resolution"
+    """Prompt of the ControlNet branch."""
+
+
+def load_tokens(name: str | None, embedding: Tensor | str | Path | None, prompt: str) -> dict[str, Tensor]:
+    """{name: vectors [n, D]} from a tensor or a `<name>.safetensors` file; checks the prompt uses the token."""
+    if name is None:
+        return {}
+    if name not in prompt:
+        raise ValueError(
+            f"token_prompt {prompt!r} does not contain the token {name!r}; write e.g. 'a {name} is dancing'"
+        )
+    if isinstance(embedding, (str, Path)):
+        from safetensors.torch import load_file
+
+        path = Path(embedding)
+        if path.suffix != ".safetensors" or not path.is_file():
+            raise FileNotFoundError(f"Token file {path} not found (expected <name>.safetensors = {{name: [n, dim]}}).")
+        state = load_file(str(path))
+        if name not in state:
+            raise ValueError(f"Token file {path} holds {sorted(state)}, not {name!r}")
+        return {name: state[name].float()}
+    if isinstance(embedding, Tensor):
+        return {name: embedding.detach().float()}
+    raise ValueError(f"token_embedding for {name!r} must be a tensor [n, D] or a <name>.safetensors path")
+
+
+def require_coarse(scene: Scene) -> None:
+    """The ControlNet condition must come from the step-2 (coarse) model, never from a refined one (SPEC 5)."""
+    if scene.stage != "coarse":
+        raise ValueError(
+            f"The refine stage needs the coarse stage's result: its frozen copy renders the ControlNet condition "
+            f"(SPEC 5), but got a scene written by the {scene.stage} stage. Pass the coarse scene (coarse."
+            f"safetensors); to continue an interrupted refine run, resume from its refine_latest checkpoint."
+        )
+
+
+def frozen_copy(scene: Scene, device: Any = None) -> Scene:
+    """A copy of `scene` (on `device`) that never trains: the condition model."""
+    copied = Scene(copy.deepcopy(scene.field), copy.deepcopy(scene.occupancy), scene.stage, scene.step, scene.complete)
+    copied.field.requires_grad_(False).train(False)
+    return copied if device is None else copied.to(device)
+
+
+class ControlNetTarget(GuidanceTerm):
+    """x0 targets for the control frames of every SDS clip; the condition renders come from a frozen scene."""
+
+    name = "controlnet"
+    kind = PriorKind.IMAGE_CONTROL
+
+    def __init__(
+        self,
+        prior: Any,
+        config: ControlNetConfig,
+        token_prompt: str,
+        negative: str,
+        tokens: dict[str, Tensor],
+        condition_scene: Scene,
+        suffix: str = "",
+        owned: bool = False,
+    ):
+        """
+        Args:
+            token_prompt: the UNet prompt with the learned token ("a _panda_ is dancing"); suffix is appended.
+            tokens: the textual-inversion tokens of that prompt (never added to the shared prior).
+            condition_scene: the coarse scene the condition is rendered from; only read (never trained, changed or
+                moved: a copy is made when it is not on the training device or a resume loads it), so a node can
+                pass its cached input.
+            owned: the scene is this term's own copy (`frozen_copy`), free to move and overwrite.
+        """
+        super().__init__(prior)
+        if not token_prompt.strip():
+            raise ValueError("The ControlNet branch needs token_prompt, the motion prompt with the learned token")
+        require_coarse(condition_scene)
+        self.config, self.token_prompt, self.negative = config, token_prompt + suffix, negative
+        self.tokens = tokens
+        self.condition_scene, self.owned = condition_scene, owned
+        self.text: Any = None
+        self.frames: list[int] = []
+
+    def bind(self, stage: Any) -> None:
+        super().bind(stage)
+        num_frames = stage.config.time.num_frames
+        self.frames = list(self.config.frames if self.config.frames is not None else (0, num_frames // 2))
+        if not self.frames or any(not 0 <= f < num_frames for f in self.frames):
+            raise ValueError(f"controlnet.frames {self.frames} must be non-empty frame indices in [0, {num_frames})")
+
+    def _own(self) -> Scene:
+        """The condition scene, copied first unless it is the term's own."""
+        if not self.owned:
+            self.condition_scene, self.owned = frozen_copy(self.condition_scene), True
+        return self.condition_scene
+
+    def attach(self) -> None:
+        device = self.stage.device
+        on = next(self.condition_scene.field.parameters()).device
+        if on.type != device.type or (device.index is not None and on.index != device.index):
+            self._own().to(device)
+
+    def build(self) -> None:
+        self.text = self.prior.text_condition(self.token_prompt, self.negative, self.tokens)
+        self.prior.text_condition(self.config.prompt)  # cached now, before the encoders leave the GPU
+
+    @torch.no_grad()
+    def control_images(self, view: Any) -> Tensor:  # [B, 3, S, S] at the scoring size
+        """The frozen model's render of exactly `view` (no ray jitter: a stable condition), as the frames are."""
+        stage, scene = self.stage, self.condition_scene
+        out = stage.render_view(scene.field, view, stage.render_shape, perturb=False, occupancy=scene.occupancy)
+        images = center_square(out["rgb"].permute(0, 3, 1, 2).clamp(0, 1))
+        size = scoring_size(self.config.sds, self.prior)
+        size = (size, size) if isinstance(size, int) else tuple(size)
+        if tuple(images.shape[-2:]) != size:
+            images = F.interpolate(images, size=size, mode="bilinear", antialias=True)
+        return images
+
+    def losses(self, ctx: StepContext) -> dict[str, Tensor]:
+        if not ctx.sds:
+            return {}
+        cond = self.prior.control_condition(
+            self.text, self.control_images(ctx.view.select(self.frames)), self.config.prompt
+        )
+        images = center_square(ctx.images[self.frames])
+        out = x0_reconstruction(self.prior, images, cond, self.config.sds, 1.0, ctx.progress, self.stage.generator)
+        return {self.name: self.config.weight * out["loss_x0"]}
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        scene = self.condition_scene
+        tensors = {f"condition/{k}": v for k, v in scene.field.state_dict().items()}
+        tensors.update({f"condition_occupancy/{k}": v for k, v in scene.occupancy.state_dict().items()})
+        return tensors
+
+    def load_state(self, tensors: dict[str, Tensor], source: str) -> None:
+        scene = self._own()
+        for module, prefix in ((scene.field, "condition/"), (scene.occupancy, "condition_occupancy/")):
+            state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            if set(state) != set(module.state_dict()):
+                raise ValueError(f"{source} lacks the refine stage's frozen condition model ({prefix}*)")
+            module.load_state_dict(state)
