@@ -4,8 +4,8 @@ evaluation."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -94,7 +94,7 @@ class A124_OrbitRender:
     OUTPUT_TOOLTIPS = (
         "Rendered frames [N, H, W, 3].",
         "The mp4 file written (empty when save_mp4 is off).",
-        "The frames as ComfyUI's VIDEO at `fps` (Save Video, Get Video Components); None on ComfyUI without comfy_api.",
+        "The frames as ComfyUI's VIDEO at `fps` (Save Video, Get Video Components); None without comfy_api.",
     )
 
     @classmethod
@@ -130,7 +130,10 @@ class A124_OrbitRender:
                         "tooltip": "Square render size (SPEC 10: 400).",
                     },
                 ),
-                "fps": ("FLOAT", {"default": 25.0, "min": 1.0, "max": 120.0, "tooltip": "Frame rate of the mp4 and the VIDEO."}),
+                "fps": (
+                    "FLOAT",
+                    {"default": 25.0, "min": 1.0, "max": 120.0, "tooltip": "Frame rate of the mp4 and the VIDEO."},
+                ),
                 "save_mp4": (
                     "BOOLEAN",
                     {"default": True, "tooltip": "Write an mp4 to output/animate124/videos and preview it."},
