@@ -50,6 +50,7 @@ CORE_NODES = {
         (Slot("image", "COMBO", True, "panda.png"), Slot("upload", "IMAGEUPLOAD", True, "image", ui_only=True)),
         (("IMAGE", "IMAGE"), ("MASK", "MASK")),
         "Load Image",
+        preview=True,
     ),
     "CheckpointLoaderSimple": NodeSpec(
         (Slot("ckpt_name", "COMBO", True),), (("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")), "Load Checkpoint"
@@ -71,6 +72,7 @@ CORE_NODES = {
         ),
         (),
         "Save Video",
+        preview=True,
     ),
 }
 NOTE = NodeSpec((Slot("text", "STRING", True, "", multiline=True),), (), "Note")

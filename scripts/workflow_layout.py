@@ -20,6 +20,8 @@ GROUP_TITLE_HEIGHT = 40
 SLOT_HEIGHT = 22
 WIDGET_HEIGHT = 26
 MULTILINE_HEIGHT = 90
+#: Room for the image or video a node shows (LoadImage's picture, a render's preview), so it grows into no neighbour.
+PREVIEW_HEIGHT = 260
 NODE_WIDTH = 380
 GAP = 30
 
@@ -81,6 +83,8 @@ class NodeSpec:
     inputs: tuple[Slot, ...]
     outputs: tuple[tuple[str, str], ...]
     display_name: str
+    #: The node shows an image or video on the canvas.
+    preview: bool = False
 
 
 def spec_from_class(cls: type, display_name: str) -> NodeSpec:
@@ -103,7 +107,8 @@ def spec_from_class(cls: type, display_name: str) -> NodeSpec:
                 )
             )
     names = getattr(cls, "RETURN_NAMES", cls.RETURN_TYPES)
-    return NodeSpec(tuple(inputs), tuple(zip(names, cls.RETURN_TYPES, strict=True)), display_name)
+    preview = bool(getattr(cls, "OUTPUT_NODE", False)) and "IMAGE" in cls.RETURN_TYPES
+    return NodeSpec(tuple(inputs), tuple(zip(names, cls.RETURN_TYPES, strict=True)), display_name, preview)
 
 
 def api_prompt(workflow: Workflow, specs: dict[str, NodeSpec]) -> dict[str, dict]:
@@ -209,7 +214,7 @@ def node_height(spec: NodeSpec) -> int:
     rows = max(len([s for s in spec.inputs if not s.widget]), len(spec.outputs))
     widgets = [s for s in spec.inputs if s.widget]
     height = rows * SLOT_HEIGHT + sum(MULTILINE_HEIGHT if s.multiline else WIDGET_HEIGHT for s in widgets)
-    height += WIDGET_HEIGHT * sum(s.control for s in widgets)
+    height += WIDGET_HEIGHT * sum(s.control for s in widgets) + PREVIEW_HEIGHT * spec.preview
     return height + 2 * SLOT_HEIGHT
 
 
