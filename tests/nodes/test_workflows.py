@@ -4,6 +4,7 @@ tiny models through the test executor (ComfyUI's validation rules, topological e
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import executor
@@ -13,7 +14,10 @@ from PIL import Image
 from tiny_settings import tiny
 
 WORKFLOWS = REPO / "workflows"
-NAMES = ("animate124_full", "animate124_zeroscope", "animate124_comfy_loaders", "animate124_render_only")
+sys.path.insert(0, str(REPO / "scripts"))
+from build_workflows import workflows  # noqa: E402
+
+NAMES = tuple(w.name for w in workflows())
 
 
 def load(name: str) -> dict:
