@@ -18,7 +18,6 @@ import tempfile
 import types
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workflow_layout import Group, Model, Node, NodeSpec, Slot, Workflow, api_prompt, spec_from_class, ui_workflow
 
 REPO = Path(__file__).resolve().parents[1]
