@@ -37,8 +37,8 @@ def moving(t: float) -> list[Sphere]:
 
 
 def fast(t: float) -> list[Sphere]:
-    """A small sphere crossing the whole box quickly (x from -0.6 to +0.6), for occupancy time slots."""
-    return [*STILL[1:], ((-0.6 + 1.2 * t, -0.35, 0.25), 0.16, (0.95, 0.75, 0.10))]
+    """A large sphere crossing the front of the box quickly (x from -0.45 to +0.45), for occupancy time slots."""
+    return [*STILL[1:], ((-0.45 + 0.9 * t, -0.30, 0.30), 0.25, (0.95, 0.75, 0.10))]
 
 
 def camera_rays(polar_deg: float, azimuth_deg: float, height: int, width: int, radius: float = 1.8, fov_deg=40.0):
