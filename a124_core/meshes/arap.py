@@ -120,15 +120,18 @@ def arap_energy(
     points = deformed[:, n.representative.to(deformed.device)]  # [F, W, 3]
     source, target = n.source.to(deformed.device), n.target.to(deformed.device)
     weights, rest = n.weights.to(deformed), n.rest_edges.to(deformed)
+    anchor, count = source, n.num_vertices  # one-ring (rotation) index of each edge
     if max_vertices is not None and max_vertices < n.num_vertices:
-        chosen = torch.zeros(n.num_vertices, dtype=torch.bool)
-        chosen[torch.randperm(n.num_vertices, generator=generator)[:max_vertices]] = True
-        keep = chosen.to(deformed.device)[source]
-        source, target, weights, rest = source[keep], target[keep], weights[keep], rest[keep]
+        slot = torch.full((n.num_vertices,), -1, dtype=torch.long)
+        slot[torch.randperm(n.num_vertices, generator=generator)[:max_vertices]] = torch.arange(max_vertices)
+        anchor = slot.to(deformed.device)[source]
+        keep = anchor >= 0
+        anchor, source, target, weights, rest = anchor[keep], source[keep], target[keep], weights[keep], rest[keep]
+        count = max_vertices  # rotations of the chosen one-rings only
     edges = points[:, source] - points[:, target]  # [F, E, 3]
     rotation_input = edges.detach() if detach_rotations else edges
-    rotations = best_rotations(rest, rotation_input, weights, source, n.num_vertices)  # [F, W, 3, 3]
-    residual = edges - (rotations[:, source] @ rest[..., None]).squeeze(-1)
+    rotations = best_rotations(rest, rotation_input, weights, anchor, count)  # [F, W, 3, 3]
+    residual = edges - (rotations[:, anchor] @ rest[..., None]).squeeze(-1)
     return (weights * (residual**2).sum(-1)).sum() / (deformed.shape[0] * weights.sum())
 
 

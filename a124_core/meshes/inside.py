@@ -6,8 +6,9 @@ parity breaks on overlapping parts (a point inside two closed parts is crossed a
 from the border of the grid, and grows the outside back: cost O(faces + R^3), indifferent to overlapping parts,
 self-intersections, non-manifold edges and face orientation, and it closes holes up to about 2 x close_voxels
 voxels wide. A wider opening lets the flood in: the surface then stays as a one-voxel shell (right for a sheet or
-a cup, hollow for a body with a missing patch). Shell voxels count as inside, which widens the object by half a
-voxel on average (1/256 of the bound at R = 128).
+a cup, hollow for a body with a missing patch). Shell voxels count as inside, which widens the object by under
+one voxel (tested: every point the voxels add lies within 1.2 voxels of the surface); that errs toward keeping
+thin parts, which would otherwise vanish from renders.
 `winding_numbers` is the exact generalized winding number (Jacobson et al. 2013; solid angles by Van Oosterom and
 Strackee), O(points x faces): the reference for the voxel occupancy and the fitted field on small meshes.
 """

@@ -138,7 +138,7 @@ def _gltf_header(path: Path, data: bytes) -> dict:
 
 
 def _check_gltf_header(path: Path, header: dict) -> None:
-    used = set(header.get("extensionsRequired", [])) | set(header.get("extensionsUsed", []))
+    used = set(header.get("extensionsRequired", []))  # only "used" ones come with uncompressed fallback data
     compressed = sorted(used.intersection(_COMPRESSION))
     if compressed:
         raise ValueError(

@@ -118,8 +118,8 @@ def test_vertex_subsets_estimate_the_energy_without_bias(mesh, rings):
     x = rest(mesh)[None] * torch.tensor([1.3, 1.0, 0.9], dtype=torch.float64)
     full = float(arap_energy(rings, x))
     g = torch.Generator().manual_seed(0)
-    estimates = [float(arap_energy(rings, x, max_vertices=30, generator=g)) for _ in range(300)]
-    assert np.mean(estimates) == pytest.approx(full, rel=0.1)
+    estimates = [float(arap_energy(rings, x, max_vertices=30, generator=g)) for _ in range(150)]
+    assert np.mean(estimates) == pytest.approx(full, rel=0.05)  # 150 draws: standard error 0.7 %
     assert np.std(estimates) > 0
 
 
