@@ -30,7 +30,7 @@ from ..rendering.renderer import RenderConfig, render_cameras, render_rays
 from ..training.config import config_to_dict
 from ..training.scene import Scene
 from .asset import MeshAsset
-from .inside import grid_lookup, voxel_inside, winding_numbers
+from .inside import grid_lookup, grid_volume, sample_volume, voxel_inside, winding_numbers
 from .normalise import DEFAULT_RADIUS, MeshTransform, fit_transform
 from .raster import render_mesh
 from .surface import MeshSurface
@@ -128,7 +128,7 @@ class _Targets:
 
     def __init__(self, surface: MeshSurface, inside: Tensor, config: MeshFitConfig, generator: torch.Generator):
         self.config, self.generator = config, generator
-        self.occupancy = inside.float()
+        self.occupancy = grid_volume(inside)  # prepared once: the grid holds up to 256^3 voxels
         self.points, self.normals, face, bary = surface.sample(config.surface_pool, generator)
         self.colour = surface.colour(face, bary)
         self.n_surface = int(config.batch_points * config.surface_fraction)
@@ -142,7 +142,7 @@ class _Targets:
         uniform = (torch.rand(c.batch_points - self.n_surface, 3, generator=g).to(device) * 2 - 1) * bound
         x = torch.cat([near, uniform]).clamp(-bound, bound)
         density, albedo = model(x)
-        target = lo + (hi - lo) * grid_lookup(self.occupancy, x, bound)
+        target = lo + (hi - lo) * sample_volume(self.occupancy, x, bound)
         err = _one_sided_error(torch.log(density.clamp_min(1e-30)), target, lo, hi) / (hi - lo)
         colour_err = albedo[: self.n_surface] - self.colour[pick]
         return (err**2).mean() + c.albedo_weight * (colour_err**2).mean()

@@ -88,12 +88,21 @@ def voxel_inside(
     return ~outside | shell, shell
 
 
-def grid_lookup(grid: Tensor, points: Tensor, bound: float = 1.0) -> Tensor:
-    """Trilinear value [N] of a [R, R, R] grid (indexed [x, y, z], voxel-centred) at points [N, 3]; 0 outside."""
-    volume = grid.float().permute(2, 1, 0)[None, None]  # grid_sample wants [.., z, y, x] with (x, y, z) coords
+def grid_volume(grid: Tensor) -> Tensor:
+    """A [R, R, R] grid indexed [x, y, z] in grid_sample's layout [1, 1, z, y, x] (prepare once, sample often)."""
+    return grid.float().permute(2, 1, 0)[None, None].contiguous()
+
+
+def sample_volume(volume: Tensor, points: Tensor, bound: float = 1.0) -> Tensor:
+    """Trilinear value [N] of a `grid_volume` at points [N, 3] (voxel-centred samples; 0 outside the bound)."""
     coords = (points / bound).reshape(1, -1, 1, 1, 3).to(volume)
     out = torch.nn.functional.grid_sample(volume, coords, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out.reshape(-1)
 
 
-__all__ = ["grid_lookup", "voxel_centres", "voxel_inside", "winding_numbers"]
+def grid_lookup(grid: Tensor, points: Tensor, bound: float = 1.0) -> Tensor:
+    """Trilinear value [N] of a [R, R, R] grid (indexed [x, y, z], voxel-centred) at points [N, 3]; 0 outside."""
+    return sample_volume(grid_volume(grid), points, bound)
+
+
+__all__ = ["grid_lookup", "grid_volume", "sample_volume", "voxel_centres", "voxel_inside", "winding_numbers"]

@@ -32,7 +32,7 @@ TEXTURE_BLOCKS = np.array(
 
 
 @dataclass
-class TestMesh:
+class LimbMesh:
     """The model as arrays in file coordinates (vertex order = the order every writer below keeps)."""
 
     vertices: np.ndarray  # [V, 3] float64
@@ -99,7 +99,7 @@ def _orient_outward(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return np.where(inward[:, None], faces[:, ::-1], faces)
 
 
-def build_test_mesh() -> TestMesh:
+def build_test_mesh() -> LimbMesh:
     parts = [_box(), _arm(-1.0), _arm(1.0)]
     vertices, faces, uvs, labels = [], [], [], []
     for label, (v, f, uv) in enumerate(parts):
@@ -112,7 +112,7 @@ def build_test_mesh() -> TestMesh:
     part = np.concatenate(labels)
     height = (v[:, 1] - v[:, 1].min()) / np.ptp(v[:, 1])
     colours = np.stack([0.3 + 0.6 * height, np.where(part == 0, 0.8, 0.3), np.where(part == 2, 0.9, 0.2)], 1)
-    return TestMesh(v + CENTRE, np.concatenate(faces), uv, colours, part, texture_image())
+    return LimbMesh(v + CENTRE, np.concatenate(faces), uv, colours, part, texture_image())
 
 
 def joint(side: float) -> np.ndarray:
@@ -120,7 +120,7 @@ def joint(side: float) -> np.ndarray:
     return CENTRE + np.array([side * BODY_HALF[0], SHOULDER_HEIGHT, 0.0])
 
 
-def articulated_positions(mesh: TestMesh, t: float) -> np.ndarray:
+def articulated_positions(mesh: LimbMesh, t: float) -> np.ndarray:
     """[V, 3] vertex positions at time t in [0, 1]: each arm rotated up by RAISE_DEG * t about its joint (z axis)."""
     out = mesh.vertices.copy()
     for label, side in ((1, -1.0), (2, 1.0)):
@@ -132,7 +132,7 @@ def articulated_positions(mesh: TestMesh, t: float) -> np.ndarray:
     return out
 
 
-def _trimesh(mesh: TestMesh, colours: str):
+def _trimesh(mesh: LimbMesh, colours: str):
     import trimesh
     from PIL import Image
 
@@ -147,19 +147,19 @@ def _trimesh(mesh: TestMesh, colours: str):
     return trimesh.Trimesh(mesh.vertices, mesh.faces, visual=visual, process=False)
 
 
-def write_glb(mesh: TestMesh, path: Path, colours: str = "texture") -> Path:
+def write_glb(mesh: LimbMesh, path: Path, colours: str = "texture") -> Path:
     """One mesh, one primitive; colours 'texture' (UV + image) or 'vertex' (COLOR_0, stored linear)."""
     import trimesh
 
     if colours == "vertex":  # glTF COLOR_0 is linear: store linear so the display colour is mesh.vertex_colors
         from a124_core.meshes.asset import srgb_to_linear
 
-        mesh = TestMesh(**{**mesh.__dict__, "vertex_colors": srgb_to_linear(mesh.vertex_colors)})
+        mesh = LimbMesh(**{**mesh.__dict__, "vertex_colors": srgb_to_linear(mesh.vertex_colors)})
     path.write_bytes(trimesh.Scene([_trimesh(mesh, colours)]).export(file_type="glb"))
     return path
 
 
-def write_obj(mesh: TestMesh, path: Path) -> Path:
+def write_obj(mesh: LimbMesh, path: Path) -> Path:
     """OBJ + MTL + PNG texture beside it (the OBJ writer splits nothing: v and vt indices are the same)."""
     from trimesh.exchange.obj import export_obj
 
@@ -172,7 +172,7 @@ def write_obj(mesh: TestMesh, path: Path) -> Path:
     return path
 
 
-def write_ply(mesh: TestMesh, path: Path) -> Path:
+def write_ply(mesh: LimbMesh, path: Path) -> Path:
     """Binary PLY with uint8 vertex colours (display space)."""
     path.write_bytes(_trimesh(mesh, "vertex").export(file_type="ply"))
     return path
