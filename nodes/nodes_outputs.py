@@ -1,8 +1,10 @@
-"""Scene outputs: orbit renders (IMAGE batches + mp4 with a UI preview), save/load scene files, CLIP evaluation."""
+"""Scene outputs: orbit renders (IMAGE batches, ComfyUI VIDEO, mp4 with a UI preview), save/load scene files, CLIP
+evaluation."""
 
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,20 @@ def _on_device(scene: Any) -> Any:
     return clone_tree(scene).to(torch_device())
 
 
+def comfy_video(images: torch.Tensor, fps: float) -> Any:
+    """ComfyUI's VIDEO (VideoFromComponents: the exact frames, encoded by whoever saves it) from IMAGE [N, H, W, 3].
+
+    Imported lazily: `comfy_api` exists in ComfyUI 0.3.3x and later; on older versions no node can take a VIDEO,
+    so the output is None there.
+    """
+    try:
+        from comfy_api.latest import InputImpl, Types
+    except ImportError:
+        return None
+    rate = Fraction(round(float(fps) * 1000), 1000)
+    return InputImpl.VideoFromComponents(Types.VideoComponents(images=images.cpu(), frame_rate=rate))
+
+
 def render_orbit(scene: Any, mode: str, channel: str, views: int, frames: int, resolution: int) -> torch.Tensor:
     """IMAGE [N, H, W, 3] of one render mode (views one after another for the test orbit)."""
     from a124_core.outputs.render import (
@@ -63,18 +79,23 @@ def render_orbit(scene: Any, mode: str, channel: str, views: int, frames: int, r
 
 
 class A124_OrbitRender:
-    """Renders a scene to an IMAGE batch and an mp4 in the output folder."""
+    """Renders a scene to an IMAGE batch, a ComfyUI VIDEO and an mp4 in the output folder."""
 
     DESCRIPTION = (
         "Renders the scene: the SPEC test orbit (views x frames), the reference camera over time, one turn while "
-        "animating, or all orbit views tiled into one video. Wire IMAGE into VideoHelperSuite or SaveAnimatedWEBP."
+        "animating, or all orbit views tiled into one video. Wire VIDEO into Save Video, IMAGE into any image node."
     )
     CATEGORY = f"{CATEGORY}/outputs"
     FUNCTION = "render"
     OUTPUT_NODE = True
-    RETURN_TYPES = ("IMAGE", "STRING")
-    RETURN_NAMES = ("images", "video_path")
-    OUTPUT_TOOLTIPS = ("Rendered frames [N, H, W, 3].", "The mp4 file written (empty when save_mp4 is off).")
+    # VIDEO comes last so links of workflows saved before it existed keep their slots.
+    RETURN_TYPES = ("IMAGE", "STRING", "VIDEO")
+    RETURN_NAMES = ("images", "video_path", "video")
+    OUTPUT_TOOLTIPS = (
+        "Rendered frames [N, H, W, 3].",
+        "The mp4 file written (empty when save_mp4 is off).",
+        "The frames as ComfyUI's VIDEO at `fps` (Save Video, Get Video Components); None without comfy_api.",
+    )
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
@@ -109,7 +130,10 @@ class A124_OrbitRender:
                         "tooltip": "Square render size (SPEC 10: 400).",
                     },
                 ),
-                "fps": ("FLOAT", {"default": 25.0, "min": 1.0, "max": 120.0, "tooltip": "Frame rate of the mp4."}),
+                "fps": (
+                    "FLOAT",
+                    {"default": 25.0, "min": 1.0, "max": 120.0, "tooltip": "Frame rate of the mp4 and the VIDEO."},
+                ),
                 "save_mp4": (
                     "BOOLEAN",
                     {"default": True, "tooltip": "Write an mp4 to output/animate124/videos and preview it."},
@@ -122,13 +146,14 @@ class A124_OrbitRender:
         from a124_core.outputs.export import write_video
 
         images = render_orbit(scene, mode, channel, int(views), int(frames), int(resolution))
+        video = comfy_video(images, fps)
         if not save_mp4:
-            return {"ui": {}, "result": (images, "")}
+            return {"ui": {}, "result": (images, "", video)}
         folder = output_dir("videos")
         index = len(list(folder.glob(f"{filename_prefix}_*.mp4"))) + 1
         path = folder / f"{filename_prefix}_{mode.replace(' ', '-')}_{channel}_{index:05d}.mp4"
         write_video(images, path, fps=float(fps))
-        return {"ui": ui_files([path], animated=True), "result": (images, str(path))}
+        return {"ui": ui_files([path], animated=True), "result": (images, str(path), video)}
 
 
 class A124_SaveScene:

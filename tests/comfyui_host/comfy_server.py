@@ -100,3 +100,25 @@ def torchvision_path(python: str, workdir: Path) -> str | None:
         '"""Emptied by the Animate124 host tests: the C++ ops these fakes describe are not loaded."""\n'
     )
     return str(target)
+
+
+def static_smoke_prompt(steps: int, seed: int, run_name: str) -> dict:
+    """LoadImage panda.png -> Reference -> a smoke-preset static stage without priors (nodes 1-3 of an API prompt):
+    the cheapest graph that trains and writes checkpoints."""
+    return {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "panda.png"}},
+        "2": {"class_type": "A124_Reference", "inputs": {"image": ["1", 0], "mask": ["1", 1], "border_ratio": 0.2}},
+        "3": {
+            "class_type": "A124_StaticStage",
+            "inputs": {
+                "reference": ["2", 0],
+                "prompt": "",
+                "preset": "smoke",
+                "steps": steps,
+                "training_seed": seed,
+                "run_name": run_name,
+                "resume_from": "",
+                "negative_prompt": "",
+            },
+        },
+    }

@@ -1,8 +1,13 @@
-"""The `comfy` fixture: a real ComfyUI for the host tests (see comfy_server.py); skipped without COMFYUI_PATH."""
+"""The `comfy` fixture: a real ComfyUI for the host tests (see comfy_server.py); skipped without COMFYUI_PATH.
+
+`comfy.start_another(name)` starts one more server on another loopback port with the same models and the same output
+folder (its own input and temp folders), stopped with the first at the end of the session.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -52,13 +57,37 @@ def comfy(tmp_path_factory):
     link_name = f"comfyui-animate124-hosttest-{os.getpid()}"
     link = Path(COMFYUI_PATH) / "custom_nodes" / link_name
     link.symlink_to(REPO, target_is_directory=True)
+    servers: list = []
+    try:
+        server = start_server(root, link_name, extra, root / "input", root / "temp", servers)
+        server.start_another = lambda name: start_server(
+            root, link_name, extra, root / f"input-{name}", root / f"temp-{name}", servers
+        )
+        yield server
+    finally:
+        for proc in servers:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        link.unlink()
+
+
+def start_server(root: Path, link_name: str, extra: Path, inputs: Path, temp: Path, procs: list) -> Comfy:
+    """One headless ComfyUI on a free loopback port writing to `root/output` (shared by all servers of the session);
+    the process is appended to `procs` for the fixture to stop."""
+    inputs.mkdir(exist_ok=True)
+    temp.mkdir(exist_ok=True)
+    if not (inputs / "panda.png").exists():
+        shutil.copy(root / "input" / "panda.png", inputs / "panda.png")
     port = free_port()
     python = _python_for_comfy()
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     patched = torchvision_path(python, root)
     if patched:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [patched, env.get("PYTHONPATH")]))
-    log = root / "comfyui.log"
+    log = root / f"comfyui-{port}.log"
     cmd = [
         python,
         "main.py",
@@ -71,11 +100,11 @@ def comfy(tmp_path_factory):
         "--whitelist-custom-nodes",
         link_name,
         "--input-directory",
-        str(root / "input"),
+        str(inputs),
         "--output-directory",
         str(root / "output"),
         "--temp-directory",
-        str(root / "temp"),
+        str(temp),
         "--database-url",
         "sqlite:///:memory:",
         "--extra-model-paths-config",
@@ -83,25 +112,18 @@ def comfy(tmp_path_factory):
     ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=COMFYUI_PATH, env=env, stdout=out, stderr=subprocess.STDOUT)
+    procs.append(proc)
     server = Comfy(f"http://127.0.0.1:{port}", root, log)
-    try:
-        end = time.time() + 180
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"ComfyUI exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-            try:
-                server.get("/system_stats")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if time.time() > end:
-                    raise TimeoutError(f"ComfyUI did not answer within 180 s:\n{log.read_text()[-4000:]}") from None
-                time.sleep(1)
-        server.link_name = link_name
-        yield server
-    finally:
-        proc.terminate()
+    end = time.time() + 240
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"ComfyUI exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
         try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        link.unlink()
+            server.get("/system_stats")
+            break
+        except (urllib.error.URLError, ConnectionError):
+            if time.time() > end:
+                raise TimeoutError(f"ComfyUI did not answer within 240 s:\n{log.read_text()[-4000:]}") from None
+            time.sleep(1)
+    server.link_name = link_name
+    return server

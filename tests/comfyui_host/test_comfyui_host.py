@@ -1,6 +1,7 @@
-"""Against a real ComfyUI (COMFYUI_PATH): the pack imports, /object_info documents every node, the bundled API
-workflows run, a bad prompt is refused with node_errors naming our node, and POST /interrupt during training
-leaves a checkpoint to resume from."""
+"""Against a real ComfyUI (COMFYUI_PATH): the pack imports (without touching sys.path, and with a dependency
+missing), /object_info documents every node, the bundled API workflows run (a VIDEO saved by core Save Video), a bad
+prompt is refused with node_errors naming our node, and POST /interrupt during training leaves a checkpoint to resume
+from."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from comfy_server import EXAMPLES, REPO, requires_comfyui
+from comfy_server import REPO, requires_comfyui, static_smoke_prompt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nodes"))
 from tiny_settings import tiny  # noqa: E402
@@ -48,6 +48,73 @@ def test_pack_imports_and_documents_every_node(comfy):
     print(f"/object_info lists {len(ours)} Animate124 nodes, every input with a tooltip")
 
 
+#: Runs under ComfyUI's interpreter in its folder: loads the pack with ComfyUI's own nodes.load_custom_node, first as
+#: installed, then again (fresh modules) with diffusers made unimportable; prints what each load changed as JSON.
+LOAD_PACK = """
+import asyncio, json, logging, os, sys
+import comfy.options
+comfy.options.enable_args_parsing()
+sys.argv = [sys.argv[0], "--cpu"]
+import nodes
+
+records = []
+handler = logging.Handler()
+handler.emit = lambda record: records.append(record.getMessage())
+logging.getLogger().addHandler(handler)
+pack = os.environ["A124_PACK"]
+
+
+def load(tag):
+    records.clear()
+    before, known = list(sys.path), set(nodes.NODE_CLASS_MAPPINGS)
+    ok = asyncio.run(nodes.load_custom_node(pack))
+    ours = sorted(set(nodes.NODE_CLASS_MAPPINGS) - known)
+    log = [r for r in records if "Animate124" in r]
+    return {"ok": ok, "path_unchanged": sys.path == before, "nodes": ours, "log": log}
+
+
+first = load("installed")
+for name in [m for m in sys.modules if m == "a124_core" or m.startswith(("a124_core.", pack.replace(".", "_x_")))]:
+    del sys.modules[name]
+for name in [k for k in nodes.NODE_CLASS_MAPPINGS if k.startswith("A124_")]:
+    del nodes.NODE_CLASS_MAPPINGS[name]
+for name in [m for m in sys.modules if m == "diffusers" or m.startswith("diffusers.")]:
+    del sys.modules[name]
+
+
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "diffusers":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+sys.meta_path.insert(0, Block())
+print(json.dumps({"installed": first, "without_diffusers": load("without diffusers")}))
+"""
+
+
+def test_pack_loads_in_comfyui_without_touching_sys_path_even_without_diffusers(comfy):
+    """ComfyUI's own loader: sys.path unchanged, every node registered, no warning; with diffusers unimportable one
+    log line names it and the pip command, and every node still registers."""
+    import os
+    import subprocess
+
+    from comfy_server import COMFYUI_PATH, _python_for_comfy
+
+    env = dict(os.environ, A124_PACK=str(Path(COMFYUI_PATH) / "custom_nodes" / comfy.link_name), HF_HUB_OFFLINE="1")
+    run = subprocess.run(
+        [_python_for_comfy(), "-c", LOAD_PACK], cwd=COMFYUI_PATH, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    installed, missing = out["installed"], out["without_diffusers"]
+    assert installed["ok"] and installed["path_unchanged"] and installed["log"] == []
+    assert len(installed["nodes"]) >= 18
+    assert missing["ok"] and missing["path_unchanged"] and missing["nodes"] == installed["nodes"]
+    assert len(missing["log"]) == 1 and "-m pip install diffusers" in missing["log"][0], missing["log"]
+    print("without diffusers:", missing["log"][0])
+
+
 def test_full_workflow_then_render_only(comfy):
     started = time.time()
     entry = comfy.wait(submit(comfy, api("animate124_full")), timeout=600)
@@ -58,6 +125,14 @@ def test_full_workflow_then_render_only(comfy):
     assert (comfy.root / "output" / video["subfolder"] / video["filename"]).is_file()
     scene = comfy.root / "output" / "animate124" / "scenes" / "animate124_refine_00001.safetensors"
     assert scene.is_file()
+    # Orbit Render's VIDEO, saved by ComfyUI's own Save Video node (node 14): an h264 mp4 of the 3 rendered frames.
+    saved = outputs["14"]["images"][0]
+    assert saved["subfolder"] == "animate124/videos" and saved["filename"].startswith("animate124_animating_")
+    from a124_core.outputs.export import read_video
+
+    frames, fps = read_video(comfy.root / "output" / saved["subfolder"] / saved["filename"])
+    assert frames.shape[:3] == (3, 24, 24) and fps == 25.0
+    assert not outputs.get("13", {}).get("images")  # that render wrote no mp4 of its own
     print(f"full workflow: success in {time.time() - started:.1f} s")
     entry = comfy.wait(submit(comfy, api("animate124_render_only")), timeout=300)
     assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[-3000:]
@@ -78,24 +153,8 @@ def test_bad_prompt_is_refused_with_node_errors(comfy):
 
 
 def test_interrupt_leaves_a_checkpoint(comfy):
-    prompt = {
-        "1": {"class_type": "LoadImage", "inputs": {"image": "panda.png"}},
-        "2": {"class_type": "A124_Reference", "inputs": {"image": ["1", 0], "mask": ["1", 1], "border_ratio": 0.2}},
-        "3": {
-            "class_type": "A124_StaticStage",
-            "inputs": {
-                "reference": ["2", 0],
-                "prompt": "",
-                "preset": "smoke",
-                "steps": 1_000_000,
-                "training_seed": 7,
-                "run_name": "interrupted",
-                "resume_from": "",
-                "negative_prompt": "",
-            },
-        },
-        "4": {"class_type": "A124_SaveScene", "inputs": {"scene": ["3", 0], "filename_prefix": "never"}},
-    }
+    prompt = static_smoke_prompt(steps=1_000_000, seed=7, run_name="interrupted")
+    prompt["4"] = {"class_type": "A124_SaveScene", "inputs": {"scene": ["3", 0], "filename_prefix": "never"}}
     prompt_id = submit(comfy, prompt)
     end = time.time() + 120
     while not any(q[1] == prompt_id for q in comfy.get("/queue")["queue_running"]):
@@ -125,70 +184,3 @@ def test_comfy_loaders_variant_wires_into_comfyui_loaders(comfy):
     assert failing <= {"CheckpointLoaderSimple", "ControlNetLoader", "ImageOnlyCheckpointLoader"}, body["node_errors"]
     assert failing, body
     print("comfy-loaders variant: only", sorted(failing), "refused (no checkpoints in the test models folder)")
-
-
-def test_queue_images_script(comfy, tmp_path):
-    """scripts/queue_images.py uploads each image, queues one prompt per image and waits via /history."""
-    import subprocess
-
-    workflow = {
-        "1": {"class_type": "LoadImage", "inputs": {"image": "panda.png"}},
-        "2": {"class_type": "A124_Reference", "inputs": {"image": ["1", 0], "mask": ["1", 1], "border_ratio": 0.2}},
-        "3": {
-            "class_type": "A124_StaticStage",
-            "inputs": {
-                "reference": ["2", 0],
-                "prompt": "",
-                "preset": "smoke",
-                "steps": 0,
-                "training_seed": 1,
-                "run_name": "x",
-                "resume_from": "",
-                "negative_prompt": "",
-            },
-        },
-        "4": {
-            "class_type": "A124_OrbitRender",
-            "inputs": {
-                "scene": ["3", 0],
-                "mode": "test orbit",
-                "channel": "albedo",
-                "views": 2,
-                "frames": 1,
-                "resolution": 24,
-                "fps": 10.0,
-                "save_mp4": True,
-                "filename_prefix": "x",
-            },
-        },
-    }
-    (tmp_path / "wf.json").write_text(json.dumps(workflow))
-    examples = EXAMPLES
-    images = []
-    for name in ("panda-dance", "fox-game"):
-        image = tmp_path / f"{name}.png"
-        Image.open(examples / name / "rgba.png").convert("RGBA").resize((96, 96)).save(image)
-        images.append(str(image))
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "scripts" / "queue_images.py"),
-            "--server",
-            comfy.url,
-            "--workflow",
-            str(tmp_path / "wf.json"),
-            "--poll",
-            "0.5",
-            "--set",
-            "4.views=3",
-            *images,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    print(run.stdout)
-    assert run.returncode == 0, run.stdout + run.stderr
-    for name in ("panda-dance", "fox-game"):
-        assert (comfy.root / "output" / "animate124" / "checkpoints" / name / "static.safetensors").is_file()
-        assert list((comfy.root / "output" / "animate124" / "videos").glob(f"{name}_test-orbit_albedo_*.mp4"))

@@ -19,6 +19,8 @@ import torch
 from PIL import Image, ImageOps
 
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
+#: Canvas-only nodes the frontend leaves out of the prompt it queues.
+VIRTUAL_NODES = ("Note", "MarkdownNote")
 
 
 class ValidationError(ValueError):
@@ -47,6 +49,37 @@ def load_image_stand_in(input_dir: Path) -> type:
             return (rgb, mask[None])
 
     return LoadImage
+
+
+def save_video_stand_in(output_dir: Path) -> type:
+    """ComfyUI's SaveVideo (V3, 0.3.64): takes a VIDEO, writes <output>/<prefix>_<n>_.mp4 from its components."""
+
+    class SaveVideo:
+        RETURN_TYPES = ()
+        FUNCTION = "save"
+        OUTPUT_NODE = True
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {
+                "required": {
+                    "video": ("VIDEO",),
+                    "filename_prefix": ("STRING", {"default": "video/ComfyUI"}),
+                    "format": (["auto", "mp4"],),
+                    "codec": (["auto", "h264"],),
+                }
+            }
+
+        def save(self, video, filename_prefix, format, codec):
+            from a124_core.outputs.export import write_video
+
+            components = video.get_components()
+            path = output_dir / f"{filename_prefix}_00001_.mp4"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_video(components.images, path, fps=float(components.frame_rate))
+            return {"ui": {"images": [{"filename": path.name}], "animated": (True,)}, "result": ()}
+
+    return SaveVideo
 
 
 def types_overlap(received: str, expected: str) -> bool:
@@ -158,6 +191,8 @@ def ui_to_api(ui: dict, mappings: dict[str, type]) -> dict[str, dict]:
     links = {link[0]: link for link in ui["links"]}
     prompt: dict[str, dict] = {}
     for node in ui["nodes"]:
+        if node["type"] in VIRTUAL_NODES:
+            continue
         cls = mappings[node["type"]]
         declared, _ = _declared(cls)
         inputs: dict[str, Any] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 
 import fake_comfy
 import pytest
@@ -154,15 +155,21 @@ def test_static_stage_render_save_evaluate(pack, comfy_env, panda_rgba):
     state = comfy_env["comfy"].state
     assert state["updates"] == 8 and state["previews"] >= 1
     out = node(pack, "A124_OrbitRender").render(scene, "test orbit", "albedo", 3, 4, 24, 10.0, True, "unit")
-    images, video = out["result"]
+    images, video, comfy_video = out["result"]
     assert images.shape == (3, 24, 24, 3)  # static scene: one frame per view
     assert out["ui"]["images"][0]["subfolder"] == "animate124/videos" and out["ui"]["animated"] == (True,)
     from a124_core.outputs.export import read_video
 
     frames, fps = read_video(video)
     assert frames.shape[0] == 3 and fps == pytest.approx(10.0)
-    grid = node(pack, "A124_OrbitRender").render(scene, "orbit grid", "mask", 4, 1, 16, 10.0, False, "unit")
-    assert grid["result"][0].shape[0] == 1 and grid["result"][1] == ""
+    # ComfyUI's VIDEO holds the exact frames (not the lossy mp4) at the exact rate.
+    components = comfy_video.get_components()
+    assert torch.equal(components.images, images) and components.frame_rate == Fraction(10)
+    assert comfy_video.get_dimensions() == (24, 24)
+    grid = node(pack, "A124_OrbitRender").render(scene, "orbit grid", "mask", 2, 1, 16, 12.5, False, "unit")
+    assert grid["result"][0].shape == (1, 16, 32, 3) and grid["result"][1] == ""
+    assert grid["result"][2].get_components().frame_rate == Fraction(25, 2)
+    assert grid["result"][2].get_dimensions() == (32, 16)  # (width, height): two views side by side
     result = node(pack, "A124_Evaluate").evaluate(
         scene, ref, "clip/tiny-clip-vit-b-32", "a panda is dancing", "a dog is running\n", 2, 2, 32
     )["result"]

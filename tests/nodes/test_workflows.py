@@ -4,6 +4,7 @@ tiny models through the test executor (ComfyUI's validation rules, topological e
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import executor
@@ -13,7 +14,10 @@ from PIL import Image
 from tiny_settings import tiny
 
 WORKFLOWS = REPO / "workflows"
-NAMES = ("animate124_full", "animate124_zeroscope", "animate124_comfy_loaders", "animate124_render_only")
+sys.path.insert(0, str(REPO / "scripts"))
+from build_workflows import workflows  # noqa: E402
+
+NAMES = tuple(w.name for w in workflows())
 
 
 def load(name: str) -> dict:
@@ -35,7 +39,13 @@ def mappings(pack, comfy_env, models_dir, tmp_path):
     ):
         if not alias.exists():
             alias.symlink_to(target)
-    return {**pack.NODE_CLASS_MAPPINGS, "LoadImage": executor.load_image_stand_in(inputs), **core_loaders(models_dir)}
+    output = Path(comfy_env["folder_paths"].get_output_directory())
+    return {
+        **pack.NODE_CLASS_MAPPINGS,
+        "LoadImage": executor.load_image_stand_in(inputs),
+        "SaveVideo": executor.save_video_stand_in(output),
+        **core_loaders(models_dir),
+    }
 
 
 def core_loaders(models_dir: Path) -> dict[str, type]:
@@ -64,7 +74,9 @@ def core_loaders(models_dir: Path) -> dict[str, type]:
 
     class ControlNetLoader:
         RETURN_TYPES, FUNCTION = ("CONTROL_NET",), "load"
-        INPUT_TYPES = classmethod(lambda cls: {"required": {"control_net_name": (["control_v11f1e_sd15_tile.pth"],)}})
+        INPUT_TYPES = classmethod(
+            lambda cls: {"required": {"control_net_name": (["control_v11f1e_sd15_tile_fp16.safetensors"],)}}
+        )
 
         def load(self, control_net_name):
             cn = ControlNetTilePrior.from_pretrained(
@@ -89,6 +101,7 @@ def core_loaders(models_dir: Path) -> dict[str, type]:
 @pytest.mark.parametrize("name", NAMES)
 def test_ui_and_api_describe_the_same_graph(name, mappings):
     api = {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in load(f"{name}_api.json").items()}
+    assert set(api) == {str(n["id"]) for n in load(f"{name}.json")["nodes"] if n["type"] not in executor.VIRTUAL_NODES}
     assert executor.ui_to_api(load(f"{name}.json"), mappings) == api
 
 
@@ -100,6 +113,12 @@ def test_full_pipeline_then_render_only(mappings, comfy_env):
     assert results["8"][0].stage == "static" and results["9"][0].stage == "coarse"
     assert results["12"][0].shape == (6, 24, 24, 3)  # 2 views x 3 frames
     assert results["13"][0].shape == (3, 24, 24, 3)
+    # One turn while animating reaches Save Video as ComfyUI's VIDEO (no mp4 of its own).
+    assert results["13"][1] == "" and results["13"][2].get_components().images.shape == (3, 24, 24, 3)
+    from a124_core.outputs.export import read_video
+
+    frames, fps = read_video(out / "animate124" / "videos" / "animate124_animating_00001_.mp4")
+    assert frames.shape[0] == 3 and fps == pytest.approx(25.0)
     saved = Path(results["11"][0])
     assert saved == out / "animate124" / "scenes" / "animate124_refine_00001.safetensors"
     for stage in ("static", "coarse", "refine"):
