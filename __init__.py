@@ -27,6 +27,8 @@ RUNTIME_DEPENDENCIES = {
     "imageio_ffmpeg": "imageio-ffmpeg",
     "skimage": "scikit-image",
     "pygltflib": "pygltflib",
+    "trimesh": "trimesh",
+    "scipy": "scipy",
 }
 _log = logging.getLogger("animate124")
 

@@ -27,6 +27,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
@@ -41,16 +42,19 @@ from a124_core.cameras import reference_camera, sample_static_cameras  # noqa: E
 from a124_core.cli import _quiet_libraries  # noqa: E402
 from a124_core.fields.grid4d import FieldAtTime, Grid4DField  # noqa: E402
 from a124_core.fields.static import StaticField  # noqa: E402
-from a124_core.guidance.sds import score_distillation, x0_reconstruction  # noqa: E402
+from a124_core.guidance.sds import scoring_size  # noqa: E402
+from a124_core.presets import preset  # noqa: E402
 from a124_core.priors.memory import set_vae_gradient_checkpointing  # noqa: E402
-from a124_core.priors.zero123 import pose_embedding  # noqa: E402
 from a124_core.rays import camera_rays  # noqa: E402
 from a124_core.rendering.occupancy import OccupancyGrid  # noqa: E402
 from a124_core.rendering.renderer import _sample_depths, _valid_samples, render_rays  # noqa: E402
-from a124_core.presets import preset  # noqa: E402
+from a124_core.training.coarse_stage import CoarseStage, DynamicPriors  # noqa: E402
+from a124_core.training.refine_stage import RefinePriors, RefineStage  # noqa: E402
+from a124_core.training.stage import Stage, View  # noqa: E402
+from a124_core.training.static_stage import StaticPriors, StaticStage, new_static_scene  # noqa: E402
+from a124_core.training.terms.base import StepContext  # noqa: E402
 
 H100_DENSE_FP16_FLOPS = 989.4e12  # H100 SXM, dense bf16/fp16 tensor-core peak
-TI_STEPS = {"paper": 3000, "fast": 1500, "smoke": 3}
 STAGES = ("static", "coarse", "refine")
 GIB = 2**30
 
@@ -95,7 +99,6 @@ class SphereDensity:
 # ----------------------------------------------------------------------------- priors
 def build_priors(args, configs) -> dict:
     """Full-size fake fp16 priors (inside args.fake) or tiny real ones (--tiny), keyed by slot."""
-    size = configs.refine.controlnet_size
     if args.tiny:
         from a124_core.priors.controlnet_tile import ControlNetTilePrior
         from a124_core.priors.sd import StableDiffusionPrior
@@ -104,25 +107,20 @@ def build_priors(args, configs) -> dict:
         from a124_core.priors.zero123 import Zero123Prior
 
         tiny = build_tiny_models(Path(tempfile.mkdtemp(prefix="a124-estimate-")))
-        frames = configs.coarse.time.num_frames
         return {
             "sd": StableDiffusionPrior.from_pretrained(tiny.sd15, device="cpu"),
             "zero123": Zero123Prior.from_pretrained(tiny.zero123, device="cpu"),
-            "video": TextToVideoPrior.from_pretrained(tiny.video, TextToVideoPrior.Config(num_frames=frames), "cpu"),
-            "controlnet": ControlNetTilePrior.from_pretrained(
-                tiny.controlnet_tile, tiny.sd15, ControlNetTilePrior.Config(image_size=None), device="cpu"
-            ),
+            "video": TextToVideoPrior.from_pretrained(tiny.video, device="cpu"),
+            "controlnet": ControlNetTilePrior.from_pretrained(tiny.controlnet_tile, tiny.sd15, device="cpu"),
         }
     from a124_core.priors.full_size import fake_prior
 
-    priors = {
+    return {
         "sd": fake_prior("sd15"),
         "zero123": fake_prior("zero123_xl"),
         "video": fake_prior("text_to_video_ms_1.7b"),
-        "controlnet": fake_prior("controlnet_tile_sd15", image_size=size),
+        "controlnet": fake_prior("controlnet_tile_sd15"),
     }
-    priors["video"].num_frames = configs.coarse.time.num_frames
-    return priors
 
 
 def prior_networks(prior) -> tuple[list[torch.nn.Module], list[torch.nn.Module]]:
@@ -143,50 +141,38 @@ def weights_of(priors: list) -> tuple[int, int]:
     return parameter_bytes(*step, *enc), parameter_bytes(*enc)
 
 
-def prior_step_cost(stage: str, priors: dict, configs, generator: torch.Generator) -> StepCost:
-    """One SDS step's prior work: all SDS calls of the stage, then one backward into the renders."""
+def probe_stage(stage: str, priors: dict, configs) -> Stage:
+    """The real stage with these priors, on a small field: only its guidance terms' prior work is measured here."""
+    c = configs.stage(stage)
+    small = preset("smoke").static.field
+    reference = SimpleNamespace(rgb=torch.rand(3, 64, 64), mask=torch.ones(1, 64, 64), depth=None)
     if stage == "static":
-        c = configs.static
-        frames, slots = 1, ["sd", "zero123"]
-    else:
-        c = getattr(configs, stage)
-        frames, slots = c.time.num_frames, ["video", "zero123"] + (["controlnet"] if stage == "refine" else [])
-    size = c.render_size
-    conditions = {}
-    if "sd" in slots:
-        conditions["sd"] = priors["sd"].view_dependent_condition("a panda").at_azimuth(30.0)
-    if "zero123" in slots:
-        z = priors["zero123"]
-        ref = z.reference_condition(torch.rand(1, 3, 256, 256))
-        conditions["zero123"] = z.pose_condition(ref, pose_embedding(torch.tensor([80.0]), torch.tensor([30.0])))
-    if "video" in slots:
-        conditions["video"] = priors["video"].text_condition("a panda is dancing")
-    if "controlnet" in slots:
-        cn = priors["controlnet"]
-        control = torch.rand(len(c.control_frames), 3, size, size)
-        conditions["controlnet"] = cn.control_condition(cn.text_condition("a panda is dancing"), control)
-    renders = torch.rand(frames, 3, size, size, requires_grad=True)
+        return StaticStage(
+            replace(c, field=small), reference, StaticPriors(priors["sd"], priors["zero123"]), "a panda"
+        )
+    static = new_static_scene(replace(configs.static, field=small))
+    dynamic = DynamicPriors(priors["video"], priors["zero123"])
+    if stage == "coarse":
+        return CoarseStage(c, reference, static, dynamic, "a panda is dancing")
+    coarse = CoarseStage(configs.coarse, reference, static).scene
+    priors = RefinePriors(priors["video"], priors["zero123"], priors["controlnet"])
+    return RefineStage(c, reference, coarse, priors, "a panda is dancing", token_prompt="a panda is dancing")
+
+
+def prior_step_cost(stage: Stage, view: View) -> StepCost:
+    """One SDS step's prior work: the stage's own guidance terms on renders of its render shape, every term on (a
+    clip that starts at t = 0), then one backward into the renders."""
+    terms = [term for term in stage.terms if term.priors]
+    for term in terms:
+        term.build()
+        if hasattr(term, "control_images"):  # the frozen model's render is counted with the field, not here
+            size = scoring_size(term.config.sds, term.prior)
+            term.control_images = lambda view, size=size: torch.rand(len(view.cameras), 3, size, size)
+    renders = torch.rand(len(view.cameras), *stage.render_shape, 3, requires_grad=True)
 
     def step():
-        losses = []
-        if "sd" in slots:
-            losses.append(score_distillation(priors["sd"], renders[:1], conditions["sd"], c.sd, generator=generator))
-        if "video" in slots:
-            losses.append(
-                score_distillation(priors["video"], renders, conditions["video"], c.video, generator=generator)
-            )
-        if "zero123" in slots:
-            losses.append(
-                score_distillation(
-                    priors["zero123"], renders[:1], conditions["zero123"], c.zero123, generator=generator
-                )
-            )
-        total = sum(out["loss_sds"] for out in losses)
-        if "controlnet" in slots:
-            frames_ = list(c.control_frames)
-            out = x0_reconstruction(priors["controlnet"], renders[frames_], conditions["controlnet"], c.controlnet,
-                                    generator=generator)  # fmt: skip
-            total = total + out["loss_x0"]
+        ctx = StepContext(1, 0.5, True, view, {"rgb": renders}, True)
+        total = sum(value for term in terms for value in term.losses(ctx).values())
         total.backward()
 
     return measure(step)
@@ -306,9 +292,8 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
             **{s: replace(getattr(configs, s), render=replace(getattr(configs, s).render, checkpoint_field=False))
                for s in ("static", "coarse", "refine")},
         )  # fmt: skip
-    gen = torch.Generator().manual_seed(0)
     static_field = StaticField(configs.static.field)
-    dynamic_field = Grid4DField.from_static(static_field, configs.coarse.num_knots, configs.coarse.tv_points)
+    dynamic_field = Grid4DField.from_static(static_field, configs.coarse.num_knots, configs.coarse.temporal_tv.points)
     info = {"preset": name}
 
     rows = []
@@ -318,8 +303,11 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
         priors = build_priors(args, configs)
         for prior in priors.values():
             set_vae_gradient_checkpointing(prior, args.vae_checkpointing)
+    stages = {stage: probe_stage(stage, priors, configs) for stage in STAGES if stage in args.stages}  # real tensors
+    views = {name: stage.views.draw(stage)[0] for name, stage in stages.items()}  # data-dependent: not in fake mode
+    with context:
         ti = ti_cost(priors["sd"], args) if "ti" in args.stages else None
-        costs = {stage: prior_step_cost(stage, priors, configs, gen) for stage in STAGES if stage in args.stages}
+        costs = {name: prior_step_cost(stage, views[name]) for name, stage in stages.items()}
         weights = {
             "ti": weights_of([priors["sd"]]),
             "static": weights_of([priors["sd"], priors["zero123"]]),
@@ -327,7 +315,8 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
             "refine": weights_of([priors["video"], priors["zero123"], priors["controlnet"]]),
         }
     if ti is not None:
-        rows.append(StageEstimate("textual inversion", *weights["ti"], 0, 0, 0, ti, 0, 0.0, TI_STEPS[name], 1.0))
+        ti_steps = configs.textual_inversion.steps
+        rows.append(StageEstimate("textual inversion", *weights["ti"], 0, 0, 0, ti, 0, 0.0, ti_steps, 1.0))
 
     for stage, field in (("static", static_field), ("coarse", dynamic_field), ("refine", dynamic_field)):
         if stage not in args.stages:
@@ -351,7 +340,7 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
             table = field.embeddings[0].numel() * 4
             held += frames * table  # the frames' blended tables (Grid4DField.at_times)
             transient = max(transient, parameter_bytes(field))  # the one knot gradient of the blend
-            extra += temporal_tv_bytes(field, c.tv_points)
+            extra += temporal_tv_bytes(field, c.temporal_tv.points)
         if stage == "refine":
             extra += parameter_bytes(field)  # the frozen condition copy of the coarse field
         steps = c.steps
@@ -393,7 +382,7 @@ def ti_cost(sd, args) -> StepCost:
     try:
         cost = measure(
             lambda: _micro_step(
-                sd, images, ["a photo of a panda"] * micro, torch.Generator().manual_seed(0)
+                sd, sd.tokenizer, images, ["a photo of a panda"] * micro, torch.Generator().manual_seed(0)
             ).backward()
         )
         return StepCost(cost.peak_bytes, int(cost.flops * micro_steps))

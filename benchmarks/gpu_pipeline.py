@@ -27,17 +27,15 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from a124_core.presets import preset  # noqa: E402
 from a124_core.priors.memory import set_channels_last  # noqa: E402
 from a124_core.reference.reference import build_reference  # noqa: E402
-from a124_core.textual_inversion.trainer import TextualInversionConfig, train_textual_inversion  # noqa: E402
+from a124_core.textual_inversion.trainer import train_textual_inversion  # noqa: E402
 from a124_core.training.coarse_stage import CoarseStage, DynamicPriors  # noqa: E402
-from a124_core.presets import preset  # noqa: E402
 from a124_core.training.config import with_steps  # noqa: E402
+from a124_core.training.refine_stage import RefinePriors, RefineStage  # noqa: E402
 from a124_core.training.runner import Callbacks, train  # noqa: E402
-from a124_core.training.refine_stage import RefineStage  # noqa: E402
 from a124_core.training.static_stage import StaticPriors, StaticStage  # noqa: E402
-
-TI_ITERATIONS = {"paper": 3000, "fast": 1500, "smoke": 3}
 
 
 def synthetic_reference():
@@ -74,7 +72,7 @@ class StepTimer:
         self.last = now
 
 
-def load_priors(args, device: torch.device, num_frames: int, controlnet_size):
+def load_priors(args, device: torch.device):
     if args.tiny:
         from a124_core.priors.controlnet_tile import ControlNetTilePrior
         from a124_core.priors.sd import StableDiffusionPrior
@@ -86,23 +84,17 @@ def load_priors(args, device: torch.device, num_frames: int, controlnet_size):
         return {
             "sd": StableDiffusionPrior.from_pretrained(tiny.sd15, device=device),
             "zero123": Zero123Prior.from_pretrained(tiny.zero123, device=device),
-            "video": TextToVideoPrior.from_pretrained(
-                tiny.video, TextToVideoPrior.Config(num_frames=num_frames), device
-            ),
-            "controlnet": ControlNetTilePrior.from_pretrained(
-                tiny.controlnet_tile, tiny.sd15, ControlNetTilePrior.Config(image_size=None), device=device
-            ),
+            "video": TextToVideoPrior.from_pretrained(tiny.video, device=device),
+            "controlnet": ControlNetTilePrior.from_pretrained(tiny.controlnet_tile, tiny.sd15, device=device),
         }
     from a124_core.priors.full_size import random_prior
 
-    priors = {
+    return {
         "sd": random_prior("sd15", device),
         "zero123": random_prior("zero123_xl", device),
         "video": random_prior("text_to_video_ms_1.7b", device),
-        "controlnet": random_prior("controlnet_tile_sd15", device, image_size=controlnet_size),
+        "controlnet": random_prior("controlnet_tile_sd15", device),
     }
-    priors["video"].num_frames = num_frames
-    return priors
 
 
 def bench_stage(name, make_stage, config, args, device):
@@ -146,24 +138,20 @@ def main() -> None:
         parser.error("full-size priors need a CUDA device; use --tiny on CPU")
     configs = preset(name)
     reference = synthetic_reference()
-    priors = load_priors(
-        args, device, configs.coarse.time.num_frames, getattr(configs.refine, "controlnet_size", None)
-    )
+    priors = load_priors(args, device)
     for prior in priors.values():
         set_channels_last(prior, args.channels_last)
     rows = []
 
     ti_steps = args.warmup + args.iters
-    ti_config = TextualInversionConfig(steps=ti_steps, checkpoint_every=0, preview_every=0)
-    if args.tiny:
-        ti_config = replace(ti_config, batch_size=2, micro_batch=2)
+    ti_config = replace(configs.textual_inversion, steps=ti_steps, checkpoint_every=0, preview_every=0)
     timer = StepTimer(device)
     timer.last = time.perf_counter()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    train_textual_inversion(priors["sd"], reference, ti_config, progress=timer)
+    train_textual_inversion(priors["sd"], reference, ti_config, callbacks=Callbacks(on_progress=timer))
     ti_ms = statistics.median(timer.times[args.warmup :] or timer.times)
-    rows.append(("textual inversion", ti_ms, TI_ITERATIONS[name], peak_gb(device)))
+    rows.append(("textual inversion", ti_ms, configs.textual_inversion.steps, peak_gb(device)))
 
     static, ms, mem = bench_stage(
         "static",
@@ -196,7 +184,7 @@ def main() -> None:
             c,
             reference,
             coarse,
-            DynamicPriors(priors["video"], priors["zero123"], priors["controlnet"]),
+            RefinePriors(priors["video"], priors["zero123"], priors["controlnet"]),
             "a toy is dancing",
             token_prompt="a _toy_ is dancing",
             token_name="_toy_",

@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from a124_core.guidance.sds import SDSConfig, score_distillation, x0_reconstruction
+from a124_core.guidance.sds import SDSConfig, resize_to_prior, score_distillation, x0_reconstruction
 from a124_core.priors.base import Prior
 from a124_core.priors.zero123 import pose_embedding
 
@@ -70,8 +70,9 @@ def make_condition(name: str, prior, renders: torch.Tensor):
         return prior.pose_condition(ref, pose_embedding(torch.tensor([80.0]), torch.tensor([30.0])))
     if name == "text_to_video_ms_1.7b":
         return prior.text_condition("a panda is dancing, high-resolution, 8k, good quality")
-    prior.add_token("<panda>", torch.randn(1, prior.text_encoder.get_input_embeddings().weight.shape[1]))
-    return prior.control_condition(prior.text_condition("a <panda> is dancing"), renders.detach())
+    tokens = {"<panda>": torch.randn(1, prior.text_encoder.get_input_embeddings().weight.shape[1])}
+    control = resize_to_prior(renders.detach(), prior.image_size)  # the ControlNet term resizes its control images
+    return prior.control_condition(prior.text_condition("a <panda> is dancing", tokens=tokens), control)
 
 
 def bench(name: str, args: argparse.Namespace, device: torch.device, tiny_dir: Path | None) -> dict:

@@ -200,14 +200,12 @@ def scene_files() -> list[str]:
 
 def _scene_header(path: Path) -> dict | None:
     """The JSON metadata of a scene file (cheap: reads the header only), None for other files."""
-    from safetensors import safe_open
+    from a124_core.training.scene import read_header
 
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {}).get("a124", "{}"))
+        return read_header(path) or None
     except (OSError, ValueError):
         return None
-    return meta if meta.get("format") == "a124-scene" else None
 
 
 def resolve_scene_file(entry: str) -> Path:

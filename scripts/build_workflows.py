@@ -148,7 +148,8 @@ def training_nodes(sd: int, zero123: int, video: int, controlnet: int, ids: tupl
         Node(
             ti,
             "A124_TextualInversion",
-            {"sd_prior": [sd, 0], "reference": [2, 0], "token": "_panda_", "initializer": "panda", "steps": 3000},
+            {"sd_prior": [sd, 0], "reference": [2, 0], "token": "_panda_", "initializer": "panda"}
+            | {"preset": "paper", "steps": 0},
         ),
         Node(
             static,

@@ -23,11 +23,11 @@ import torch
 from torch import Tensor
 
 from ..cameras import Cameras, make_cameras
+from ..config_io import config_to_dict
 from ..fields.static import FieldConfig, StaticField
 from ..rays import camera_rays
 from ..rendering.occupancy import OccupancyConfig, OccupancyGrid
 from ..rendering.renderer import RenderConfig, render_cameras, render_rays
-from ..training.config import config_to_dict
 from ..training.scene import Scene
 from .asset import MeshAsset
 from .inside import grid_lookup, grid_volume, sample_volume, voxel_inside, winding_numbers

@@ -20,9 +20,9 @@ from a124_core.meshes import (
     render_mesh,
     scene_from_mesh,
 )
+from a124_core.presets import preset
 from a124_core.rendering.occupancy import OccupancyConfig
 from a124_core.rendering.renderer import RenderConfig, render_cameras
-from a124_core.training.config import preset
 from a124_core.training.scene import Scene
 
 from .builder import build_test_mesh, write_glb

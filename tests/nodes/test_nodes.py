@@ -106,8 +106,10 @@ def test_textual_inversion_node_writes_embedding(pack, comfy_env, panda_rgba, mo
     (sd,) = node(pack, "A124_LoadSD15Prior").load("diffusers/stable-diffusion-v1-5", "none")
     ti = node(pack, "A124_TextualInversion")
     assert "lower case" in pack.NODE_CLASS_MAPPINGS["A124_TextualInversion"].VALIDATE_INPUTS("Bad Token", "panda")
-    emb, token = ti.train(sd, ref, "_panda_", "panda", 3, 2, 0, 1, save_to_embeddings=True)
+    vocab = len(sd.tokenizer)
+    emb, token = ti.train(sd, ref, "_panda_", "panda", "smoke", 3, 2, 0, 1, save_to_embeddings=True)
     assert token == "_panda_" and emb.vectors.shape == (1, 32) and emb.path.is_file()
+    assert len(sd.tokenizer) == vocab, "the shared SD1.5 prior is not changed by the node"
     # The copy in models/embeddings loads back through Load Embedding with the same vectors.
     loaded, name = node(pack, "A124_LoadEmbedding").load("_panda_.safetensors")
     assert name == "_panda_" and torch.equal(loaded.vectors, emb.vectors)

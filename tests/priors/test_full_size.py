@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from a124_core.guidance.sds import SDSConfig, score_distillation
+from a124_core.guidance.sds import SDSConfig, resize_to_prior, score_distillation
 from a124_core.priors import full_size
 from a124_core.priors.base import PriorKind
 from a124_core.priors.zero123 import pose_embedding
@@ -84,7 +84,8 @@ def test_random_prior_wiring_with_shrunk_configs(tmp_path, monkeypatch):
             pose = pose_embedding(torch.tensor([90.0]), torch.tensor([20.0]))
             cond = prior.pose_condition(prior.reference_condition(torch.rand(1, 3, 64, 64)), pose)
         elif kind is PriorKind.IMAGE_CONTROL:
-            cond = prior.control_condition(prior.text_condition("a panda"), renders.detach())
+            control = resize_to_prior(renders.detach(), prior.image_size)  # the ControlNet term resizes it
+            cond = prior.control_condition(prior.text_condition("a panda"), control)
         else:
             cond = prior.text_condition("a panda")
         score_distillation(prior, renders, cond, SDSConfig())["loss_sds"].backward()

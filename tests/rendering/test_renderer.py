@@ -103,7 +103,8 @@ def test_occupancy_grid_skips_empty_space_without_changing_the_image():
 
 def test_each_time_slot_is_refreshed_at_its_own_time():
     field = SphereField(radius=0.25, speed=0.6)
-    occupancy = OccupancyGrid(OccupancyConfig(resolution=16), time_slots=3)
+    # exactly at the slot times here (slot_span off); tests/rendering/test_occupancy_slots.py covers the spans
+    occupancy = OccupancyGrid(OccupancyConfig(resolution=16, slot_span=False), time_slots=3)
     occupancy.refresh(field.density)
     for slot, t in enumerate((0.0, 0.5, 1.0)):
         centre = field.centre(t)[None]

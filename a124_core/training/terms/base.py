@@ -10,7 +10,7 @@ step. Terms render whatever else they need through the stage (`stage.render_view
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
@@ -37,10 +37,11 @@ class StepContext:
     """The renderer's maps of `view` [B, H, W, C]."""
     at_reference_time: bool
     """Frame 0 of the view shows the reference image's moment (static views always; clips that start at t = 0)."""
+    images: Tensor = field(init=False)
+    """The render's colours [B, 3, H, W], the layout priors read (one view of `render["rgb"]` shared by the terms)."""
 
-    @property
-    def images(self) -> Tensor:  # [B, 3, H, W]
-        return self.render["rgb"].permute(0, 3, 1, 2)
+    def __post_init__(self) -> None:
+        self.images = self.render["rgb"].permute(0, 3, 1, 2)
 
 
 class GuidanceTerm(ABC):

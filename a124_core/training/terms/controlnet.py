@@ -159,7 +159,7 @@ class ControlNetTarget(GuidanceTerm):
         cond = self.prior.control_condition(
             self.text, self.control_images(ctx.view.select(self.frames)), self.config.prompt
         )
-        images = center_square(ctx.images[self.frames])
+        images = center_square(ctx.render["rgb"][self.frames].permute(0, 3, 1, 2))
         out = x0_reconstruction(self.prior, images, cond, self.config.sds, 1.0, ctx.progress, self.stage.generator)
         return {self.name: self.config.weight * out["loss_x0"]}
 
