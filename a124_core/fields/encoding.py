@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from . import grid_kernels
+
 _CORNERS = torch.tensor([[(c >> d) & 1 for d in range(3)] for c in range(8)], dtype=torch.long)  # [8, 3]
 
 
@@ -128,8 +130,14 @@ def corner_lookup(x01: Tensor, layout: GridLayout) -> tuple[Tensor, Tensor]:
 
 
 def encode_with_table(x01: Tensor, table: Tensor, layout: GridLayout) -> Tensor:
-    """Features [N, L * F] of points [N, 3] in [0, 1] read from `table` [num_entries, F]."""
-    rows, weights = corner_lookup(x01.to(table.dtype), layout)
+    """Features [N, L * F] of points [N, 3] in [0, 1] read from `table` [num_entries, F].
+
+    The fused op (grid_kernels.py) when the points need no gradient, else the differentiable composition below.
+    """
+    x01 = x01.to(table.dtype)
+    if grid_kernels.use_fused(x01):
+        return grid_kernels.encode(x01, table, layout.scales, layout.resolutions, layout.offsets)
+    rows, weights = corner_lookup(x01, layout)
     return gather_features(table, rows, weights)
 
 

@@ -33,6 +33,11 @@ class RenderConfig:
     """Rays start at least this far from the camera."""
     normal_eps: float = 1e-2
     """Finite-difference step of density-gradient normals."""
+    normal_differences: str = "forward"
+    """'forward': (density(x + eps e_i) - density(x)) / eps from the sample's own density, 3 probes per sample;
+    'central': (density(x + eps e_i) - density(x - eps e_i)) / (2 eps), 6 probes. Forward differences halve the
+    normals' field evaluations (the largest part of a training render, BENCHMARKS.md); they estimate the gradient
+    half a step off the sample, well inside the 1e-2 smoothing the step already applies."""
     chunk_rays: int = 4096
     """Rays rendered per chunk when rendering whole frames."""
     checkpoint_field: bool = True
@@ -41,6 +46,8 @@ class RenderConfig:
     PyTorch grid (16 frames of 128^2 at paper settings: ~90 GB -> under 1 GB), for one more field forward."""
 
     def __post_init__(self) -> None:
+        if self.normal_differences not in ("forward", "central"):
+            raise ValueError(f"normal_differences must be 'forward' or 'central', got {self.normal_differences!r}")
         if self.num_samples < 1 or self.num_importance < 0 or self.chunk_rays < 1:
             raise ValueError(
                 f"Need num_samples >= 1, num_importance >= 0, chunk_rays >= 1; got {self.num_samples}, "
@@ -48,12 +55,17 @@ class RenderConfig:
             )
 
 
-def density_normals(field, x: Tensor, t, eps: float) -> Tensor:
-    """Unit normals [N, 3] = -grad(density) by central differences (works with any encoder backend)."""
+def density_normals(field, x: Tensor, t, eps: float, density: Tensor | None = None) -> Tensor:
+    """Unit normals [N, 3] = -grad(density) by finite differences (works with any encoder backend): forward
+    differences from `density` [N], the density at x, when it is given (3 probes per point), else central (6)."""
     offsets = torch.eye(3, device=x.device, dtype=x.dtype) * eps
-    probes = torch.cat([x[:, None] + offsets, x[:, None] - offsets], 1).reshape(-1, 3)
-    d = field.density(probes, t).reshape(-1, 2, 3)
-    grad = (d[:, 0] - d[:, 1]) / (2 * eps)
+    if density is not None:
+        probes = (x[:, None] + offsets).reshape(-1, 3)
+        grad = (field.density(probes, t).reshape(-1, 3) - density[:, None]) / eps
+    else:
+        probes = torch.cat([x[:, None] + offsets, x[:, None] - offsets], 1).reshape(-1, 3)
+        d = field.density(probes, t).reshape(-1, 2, 3)
+        grad = (d[:, 0] - d[:, 1]) / (2 * eps)
     return -torch.nn.functional.normalize(grad, dim=-1, eps=1e-12)
 
 
@@ -150,7 +162,10 @@ def render_rays(
 
     def evaluate(points: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         density, albedo = field(points, t)
-        normals = density_normals(field, points, t, config.normal_eps).float() if need_normals else None
+        normals = None
+        if need_normals:
+            own = density if config.normal_differences == "forward" else None
+            normals = density_normals(field, points, t, config.normal_eps, own).float()
         return density, albedo, normals
 
     if config.checkpoint_field and torch.is_grad_enabled():
