@@ -14,10 +14,11 @@ schedule runs them (reference steps: the first `reference_warmup`, then every `r
 probability of the time sampling). Textual inversion: one micro batch x micro batches per iteration.
 
 Priors are full-size fp16 FakeTensors (no weights, no memory). The field is real where its values decide a shape:
-cameras, rays, the occupancy test and the importance pass (whose densities place the fine samples), on an
-occupancy grid of a sphere of radius `--object-radius` (0.4: a recentred reference spans 60 % of the frame). Its
-work whose values decide no shape (the main pass with its normals, their checkpoint recompute, the backward,
-temporal TV, the occupancy refresh, Adam) runs on FakeTensors: the same ops and shapes, none of the CPU time.
+cameras, rays, the occupancy test, the importance pass (whose densities place the fine samples) and the main pass
+(whose weights pick the samples that get normals), on an occupancy grid of a sphere of radius `--object-radius`
+(0.4: a recentred reference spans 60 % of the frame) with the field as the stage starts it. Its work whose values
+decide no shape (normals, checkpoint recomputes, the backward, temporal TV, the occupancy refresh, Adam) runs on
+FakeTensors: the same ops and shapes, none of the CPU time.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ from a124_core.training.time_sampling import exact_distribution, sample_clip_tim
 STAGES = ("static", "coarse", "refine")
 #: Stack frames whose ops decide no shape: they run on FakeTensors (see the module docstring).
 FAKE_CONTEXTS = (
-    ("rendering/renderer.py", "evaluate", "main pass"),
     ("rendering/renderer.py", "density_normals", "normals"),
     ("fields/grid4d.py", "temporal_tv", "temporal TV"),
     ("rendering/occupancy.py", "refresh", "occupancy refresh"),
@@ -150,6 +150,7 @@ def stage_record(name: str, stage, config, fake_mode: FakeTensorMode, radius: fl
         "sds share": sds_share,
         "zero123 weight": zero123_weight,
         "valid samples / frame": sds.rows.get("samples: compositing", 0) / frames,
+        "of which with normals": sds.rows.get("normal selection: compositing", 0) / frames,
     }
     return expected, info
 
@@ -211,8 +212,12 @@ def main() -> None:
     parser.add_argument("--sync-us", type=float, default=rm.SYNC_SECONDS * 1e6, help="cost of a host sync")
     parser.add_argument("--grid-path", choices=("fused", "reference"), default="fused",
                         help="grid encoder: the fused op (default) or the composition it replaced (A/B)")  # fmt: skip
-    parser.add_argument("--central-normals", action="store_true",
-                        help="normals by central differences (6 probes) instead of forward (3): A/B")  # fmt: skip
+    parser.add_argument("--forward-normals", action="store_true",
+                        help="normals by forward differences (3 probes) instead of central (6): A/B")  # fmt: skip
+    parser.add_argument("--chunk-rays", type=int, default=None, help="rays per render chunk (A/B; default the "
+                        "preset's RenderConfig.chunk_rays)")  # fmt: skip
+    parser.add_argument("--all-normals", action="store_true",
+                        help="normals for every sample (normal_min_weight 0), as before issue 19: A/B")  # fmt: skip
     args = parser.parse_args()
     rm.LAUNCH_SECONDS, rm.SYNC_SECONDS = args.launch_us * 1e-6, args.sync_us * 1e-6
     _quiet_libraries()
@@ -220,10 +225,13 @@ def main() -> None:
     name = args.preset or ("smoke" if args.tiny else "paper")
     configs = preset(name)
     loop = replace(configs.static.loop, vae_checkpointing="on" if args.vae_checkpointing else "off")
-    differences = "central" if args.central_normals else configs.static.render.normal_differences
+    render = {"normal_differences": "forward"} if args.forward_normals else {}
+    if args.all_normals:
+        render["normal_min_weight"] = 0.0
+    if args.chunk_rays is not None:
+        render["chunk_rays"] = args.chunk_rays
     configs = replace(configs, **{
-        s: replace(getattr(configs, s), loop=loop, render=replace(getattr(configs, s).render,
-                                                                   normal_differences=differences))
+        s: replace(getattr(configs, s), loop=loop, render=replace(getattr(configs, s).render, **render))
         for s in STAGES
     })  # fmt: skip
     fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
@@ -259,12 +267,13 @@ def record_stages(args, name: str, configs, priors: dict, reference, fake_mode: 
 
 
 def print_report(args, name: str, configs, results: list) -> None:
+    render = configs.static.render
     print(
         f"roofline on CPU (torch {torch.__version__}); preset {name}; priors "
         f"{'tiny real' if args.tiny else 'full-size fp16 (FakeTensors)'}; VAE checkpointing "
         f"{'on' if args.vae_checkpointing else 'off'}; launch {args.launch_us:g} us/kernel, sync {args.sync_us:g} us; "
-        f"object radius {args.object_radius}; grid path {args.grid_path}; normals "
-        f"{configs.static.render.normal_differences} differences"
+        f"object radius {args.object_radius}; grid path {args.grid_path}; normals {render.normal_differences} "
+        f"differences, min weight {render.normal_min_weight:g}; {render.chunk_rays} rays per chunk"
     )
     print("\n| step | iterations | GB / it | TFLOP / it | kernels / it | syncs / it "
           "| H100 ms / it | H100 min | H200 ms / it | H200 min |")  # fmt: skip

@@ -239,6 +239,7 @@ FIELD_CONTEXTS = (
     ("rendering/occupancy.py", "refresh", "occupancy refresh"),
     ("fields/grid4d.py", "temporal_tv", "temporal TV"),
     ("rendering/renderer.py", "density_normals", "normals"),
+    ("rendering/renderer.py", "_normal_samples", "normal selection"),
     ("rendering/renderer.py", "_sample_depths", "importance pass"),
     ("fields/grid4d.py", "tables_at", "knot blend"),
     ("fields/grid4d.py", "table_at", "knot blend"),
@@ -327,8 +328,9 @@ Key = tuple[str, str, str]  # (part, phase 'fwd' / 'bwd' / 'recompute', op)
 class OpRecorder(TorchDispatchMode):
     """Records the cost of every op run while active, keyed by (part, phase, op).
 
-    With `fake_mode`, ops issued from a stack that matches `fake_contexts` run on FakeTensors of their inputs
-    (tensors of at least `min_fake_numel` elements are converted): the same ops and shapes, none of the compute.
+    With `fake_mode`, ops issued from a stack that matches `fake_contexts`, and checkpoint recomputes, run on
+    FakeTensors of their inputs (tensors of at least `min_fake_numel` elements are converted): the same ops and
+    shapes, none of the compute.
     benchmarks/roofline.py uses it for the field's work whose values decide no shape.
     """
 
@@ -357,12 +359,12 @@ class OpRecorder(TorchDispatchMode):
         frames = node_frames()
         phase = "fwd"
         live = live_frames()
-        if frames is not None:  # backward: the checkpoint recompute runs forward code, the rest is engine work
-            in_library = any("a124_core" in f for f, _ in live)
-            phase, frames = ("recompute", live) if in_library else ("bwd", frames)
+        if frames is not None:  # backward: the checkpoint recompute runs forward code, the rest is backward work
+            recompute = any(f.replace("\\", "/").endswith("torch/utils/checkpoint.py") for f, _ in live)
+            phase, frames = ("recompute", live) if recompute else ("bwd", frames)
         else:
             frames = live
-        if self.fake_mode is not None and _find(frames, self.fake_contexts):
+        if self.fake_mode is not None and (phase == "recompute" or _find(frames, self.fake_contexts)):
             args, kwargs = tree_map_only(torch.Tensor, self._fake, (args, kwargs))
         out = func(*args, **kwargs)
         part = part_of(frames)

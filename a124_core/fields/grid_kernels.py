@@ -6,9 +6,10 @@ backward: ~10 KB of memory traffic per sample forward at the reference sizes, mo
 BENCHMARKS.md). `a124::grid_encode` reads the points and writes the features; its backward recomputes the corners
 from the points and scatters the gradient. Implementations of the same op:
   - CUDA with Triton: `grid_triton.py`, one kernel per pass, corners in registers (what a GPU runs);
-  - anywhere else (CPU, CUDA without Triton): PyTorch, one level at a time with int32 rows where they fit, so
-    the intermediates are [N, 8] per level instead of [N, L, 8] for all levels.
-Both are exact against the composition (same corner rows, same weights); tests/fields/test_grid_kernels.py.
+  - anywhere else (CPU, CUDA without Triton): PyTorch, int32 rows where they fit, embedding_bag for the weighted
+    gather (no [N, L, 8, F] tensor) and nothing kept for the backward but the points.
+Both take the composition's corner rows and weights exactly; the sums agree to fp32 rounding
+(tests/fields/test_grid_kernels.py).
 Gradients w.r.t. the points are not part of the op: points that require grad take the composition.
 """
 
@@ -55,25 +56,30 @@ def encode(x01: Tensor, table: Tensor, scales: tuple[float, ...], resolutions: t
 
 
 # ----------------------------------------------------------------------------- PyTorch implementation
-def _level_corners(x01: Tensor, scale: float, res: int, offset: int, size: int) -> tuple[Tensor, Tensor]:
-    """Rows [N, 8] (int32 where every value fits, else int64) and weights [N, 8] of one level's 8 corners.
+def corners(x01: Tensor, scales: list[float], resolutions: list[int], offsets: list[int]) -> tuple[Tensor, Tensor]:
+    """Rows [N, L, 8] (int32 where every value fits, else int64) and weights [N, L, 8] of every level's corners.
 
-    Corner c = cx + 2 cy + 4 cz; row = (x + y res + z res^2) mod size + offset, the composition's rows exactly:
-    the products are reduced mod size first, which keeps them in int32 (res^2 mod size < size).
+    Corner c = cx + 2 cy + 4 cz; row = (x + y res + z res^2) mod size + offset: `encoding.corner_lookup`'s rows
+    exactly, with the products reduced mod size first, which keeps them in int32 (res^2 mod size < size).
     """
-    pos = x01 * scale + 0.5  # [N, 3]
+    device = x01.device
+    sizes = _sizes(offsets)
+    small = max(r * (z + r) + 2 * z + o for r, z, o in zip(resolutions, sizes, offsets)) < _INT32_MAX
+    dtype = torch.int32 if small else torch.long
+    res = torch.tensor(resolutions, dtype=dtype, device=device)  # [L]
+    size = torch.tensor(sizes, dtype=dtype, device=device)
+    r2 = torch.tensor([(r * r) % z for r, z in zip(resolutions, sizes)], dtype=dtype, device=device)
+    offset = torch.tensor(offsets[:-1], dtype=dtype, device=device)
+    corner = torch.tensor([[(c & 1), (c >> 1) & 1, (c >> 2) & 1] for c in range(8)], dtype=dtype, device=device)
+    corner_offsets = corner[None, :, 0] + corner[None, :, 1] * res[:, None] + corner[None, :, 2] * r2[:, None]
+    pos = x01[:, None, :] * torch.tensor(scales, dtype=x01.dtype, device=device)[None, :, None] + 0.5  # [N, L, 3]
     grid = torch.floor(pos)
     frac = pos - grid
-    small = res * (size + res) + 2 * size + offset < _INT32_MAX
-    dtype = torch.int32 if small else torch.long
     g = grid.to(dtype)
-    r2 = (res * res) % size
-    base = g[:, 0] + g[:, 1] * res + torch.remainder(g[:, 2] * r2, size)  # [N]
-    corner = torch.tensor([(c & 1) + ((c >> 1) & 1) * res + ((c >> 2) & 1) * r2 for c in range(8)],
-                          dtype=dtype, device=x01.device)  # fmt: skip
-    rows = torch.remainder(base[:, None] + corner, size) + offset  # [N, 8]
-    wx, wy, wz = (torch.stack([1 - frac[:, d], frac[:, d]], -1) for d in range(3))  # [N, 2] each
-    weights = ((wz[:, :, None] * wy[:, None, :]).reshape(-1, 4, 1) * wx[:, None, :]).reshape(-1, 8)
+    base = g[..., 0] + g[..., 1] * res + torch.remainder(g[..., 2] * r2, size)  # [N, L]
+    rows = torch.remainder(base[..., None] + corner_offsets, size[:, None]) + offset[:, None]  # [N, L, 8]
+    wx, wy, wz = (torch.stack([1 - frac[..., d], frac[..., d]], -1) for d in range(3))  # [N, L, 2] each
+    weights = ((wz[..., :, None] * wy[..., None, :]).unsqueeze(-1) * wx[..., None, None, :]).flatten(-3)
     return rows, weights
 
 
@@ -83,25 +89,22 @@ def _sizes(offsets: list[int]) -> list[int]:
 
 def encode_torch(x01: Tensor, table: Tensor, scales: list[float], resolutions: list[int],
                  offsets: list[int]) -> Tensor:  # fmt: skip
-    """The op's PyTorch implementation, one level at a time."""
-    n, f = x01.shape[0], table.shape[1]
-    out = table.new_empty(n, len(scales) * f)
-    for level, (scale, res, size) in enumerate(zip(scales, resolutions, _sizes(offsets))):
-        rows, weights = _level_corners(x01, scale, res, offsets[level], size)
-        values = table.index_select(0, rows.reshape(-1)).reshape(n, 8, f)
-        out[:, level * f : (level + 1) * f] = (values * weights[:, :, None]).sum(1)
-    return out
+    """The op's PyTorch implementation: embedding_bag gathers and weights the 8 corners (no [N, L, 8, F])."""
+    rows, weights = corners(x01, scales, resolutions, offsets)
+    features = torch.nn.functional.embedding_bag(
+        rows.reshape(-1, 8), table, per_sample_weights=weights.reshape(-1, 8).to(table.dtype), mode="sum"
+    )
+    return features.reshape(x01.shape[0], -1)
 
 
 def encode_backward_torch(grad_table: Tensor, grad: Tensor, x01: Tensor, scales: list[float],
                           resolutions: list[int], offsets: list[int]) -> None:  # fmt: skip
-    """Adds d(features)/d(table)^T grad into grad_table [entries, F], recomputing each level's corners."""
+    """Adds d(features)/d(table)^T grad into grad_table [entries, F], recomputing the corners from the points."""
+    rows, weights = corners(x01, scales, resolutions, offsets)
     f = grad_table.shape[1]
-    for level, (scale, res, size) in enumerate(zip(scales, resolutions, _sizes(offsets))):
-        rows, weights = _level_corners(x01, scale, res, offsets[level], size)
-        contribution = weights[:, :, None] * grad[:, None, level * f : (level + 1) * f]  # [N, 8, F]
-        # int64 indices: CPU index_add_ is several times slower with int32 ones
-        grad_table.index_add_(0, rows.reshape(-1).long(), contribution.reshape(-1, f).to(grad_table.dtype))
+    contribution = weights[..., None] * grad.reshape(grad.shape[0], -1, 1, f)  # [N, L, 8, F]
+    # int64 indices: CPU index_add_ is several times slower with int32 ones
+    grad_table.index_add_(0, rows.reshape(-1).long(), contribution.reshape(-1, f).to(grad_table.dtype))
 
 
 # ----------------------------------------------------------------------------- the ops

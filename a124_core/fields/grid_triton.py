@@ -42,11 +42,16 @@ def _corner(ix, iy, iz, fx, fy, fz, res, offset, size, c: tl.constexpr):
 
 
 @triton.jit
-def _level(x_ptr, scales_ptr, res_ptr, offsets_ptr, n, BLOCK: tl.constexpr):
-    """This program's points, their mask, and its level's cell coordinates and layout."""
+def _level(x_ptr, scales_ptr, res_ptr, offsets_ptr, n, F: tl.constexpr, FP: tl.constexpr, L: tl.constexpr,
+           BLOCK: tl.constexpr):  # fmt: skip
+    """This program's points, the offsets and mask of their [BLOCK, FP] features (at this level, in [N, L * F]),
+    and the level's cell coordinates and layout."""
     level = tl.program_id(1)
     idx = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = idx < n
+    feat = tl.arange(0, FP)
+    fmask = mask[:, None] & (feat[None, :] < F)
+    out_offsets = idx[:, None] * (L * F) + level * F + feat[None, :]
     scale = tl.load(scales_ptr + level)
     res = tl.load(res_ptr + level)
     offset = tl.load(offsets_ptr + level)
@@ -54,34 +59,30 @@ def _level(x_ptr, scales_ptr, res_ptr, offsets_ptr, n, BLOCK: tl.constexpr):
     ix, fx = _cell(x_ptr, idx, mask, scale, 0)
     iy, fy = _cell(x_ptr, idx, mask, scale, 1)
     iz, fz = _cell(x_ptr, idx, mask, scale, 2)
-    return level, idx, mask, res, offset, size, ix, iy, iz, fx, fy, fz
+    return feat, fmask, out_offsets, res, offset, size, ix, iy, iz, fx, fy, fz
 
 
 @triton.jit
 def _encode_kernel(x_ptr, table_ptr, out_ptr, scales_ptr, res_ptr, offsets_ptr, n,
                    F: tl.constexpr, FP: tl.constexpr, L: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
-    level, idx, mask, res, offset, size, ix, iy, iz, fx, fy, fz = _level(
-        x_ptr, scales_ptr, res_ptr, offsets_ptr, n, BLOCK
+    feat, fmask, out_offsets, res, offset, size, ix, iy, iz, fx, fy, fz = _level(
+        x_ptr, scales_ptr, res_ptr, offsets_ptr, n, F, FP, L, BLOCK
     )
-    feat = tl.arange(0, FP)
-    fmask = mask[:, None] & (feat[None, :] < F)
     acc = tl.zeros([BLOCK, FP], dtype=tl.float32)
     for c in tl.static_range(8):
         row, w = _corner(ix, iy, iz, fx, fy, fz, res, offset, size, c)
         values = tl.load(table_ptr + row[:, None] * F + feat[None, :], mask=fmask, other=0.0)
         acc += w[:, None] * values
-    tl.store(out_ptr + idx[:, None] * (L * F) + level * F + feat[None, :], acc, mask=fmask)
+    tl.store(out_ptr + out_offsets, acc, mask=fmask)
 
 
 @triton.jit
 def _encode_backward_kernel(x_ptr, grad_ptr, grad_table_ptr, scales_ptr, res_ptr, offsets_ptr, n,
                             F: tl.constexpr, FP: tl.constexpr, L: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
-    level, idx, mask, res, offset, size, ix, iy, iz, fx, fy, fz = _level(
-        x_ptr, scales_ptr, res_ptr, offsets_ptr, n, BLOCK
+    feat, fmask, out_offsets, res, offset, size, ix, iy, iz, fx, fy, fz = _level(
+        x_ptr, scales_ptr, res_ptr, offsets_ptr, n, F, FP, L, BLOCK
     )
-    feat = tl.arange(0, FP)
-    fmask = mask[:, None] & (feat[None, :] < F)
-    grad = tl.load(grad_ptr + idx[:, None] * (L * F) + level * F + feat[None, :], mask=fmask, other=0.0)
+    grad = tl.load(grad_ptr + out_offsets, mask=fmask, other=0.0)
     for c in tl.static_range(8):
         row, w = _corner(ix, iy, iz, fx, fy, fz, res, offset, size, c)
         tl.atomic_add(grad_table_ptr + row[:, None] * F + feat[None, :], w[:, None] * grad, mask=fmask)
