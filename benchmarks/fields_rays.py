@@ -6,9 +6,9 @@ renders, samples per second of the field alone, and before / after issue 19 side
     python benchmarks/fields_rays.py --paths-only    # only the before / after tables
 
 Before / after: the grid encoder as the composition of PyTorch ops (`grid_path("reference")`) against the fused
-op (grid_kernels.py), and training renders (lambertian, normals) with central-difference normals on the
-composition against forward differences on the fused op. Prints Markdown tables; times are medians over repeats
-after one warm-up, CUDA-synchronised.
+op (grid_kernels.py), and training renders (lambertian, normals): the composition with normals for every sample
+against the fused op with normals only where a sample's weight shows (RenderConfig.normal_min_weight).
+Prints Markdown tables; times are medians over repeats after one warm-up, CUDA-synchronised.
 """
 
 from __future__ import annotations
@@ -84,6 +84,10 @@ def render_step(field, rays, render: RenderConfig, occupancy):
     return step
 
 
+#: The renderer's settings before issue 19: normals for every sample, 4096-ray chunks.
+BEFORE = RenderConfig(normal_min_weight=0.0, chunk_rays=4096)
+
+
 def compare_paths(fields, device: torch.device, repeats: int, samples: int) -> None:
     """Before / after issue 19, side by side."""
     x = ((torch.rand(samples, 3, generator=torch.Generator().manual_seed(0)) * 2 - 1) * 0.4).to(device)
@@ -96,16 +100,16 @@ def compare_paths(fields, device: torch.device, repeats: int, samples: int) -> N
                 rates.append(samples / median_seconds(field_step(field, x), device, repeats))
         print(f"| {name} | {rates[0]:,.0f} | {rates[1]:,.0f} | {rates[1] / rates[0]:.2f}x |")
     print("\ntraining render 64x64 (lambertian + normals, occupancy on), forward + backward\n")
-    print("| field | rays/s, composition + central normals (before) | rays/s, fused + forward normals (after) "
+    print("| field | rays/s, composition, every normal (before) | rays/s, fused, weighted normals (after) "
           "| speed-up |\n|---|---|---|---|")  # fmt: skip
     rays = camera_rays(reference_camera().to(device), 64, 64)
     for name, field, _t in fields:
         occupancy = OccupancyGrid(OccupancyConfig(resolution=64), time_slots=1).to(device)
         occupancy.refresh(lambda p, _slot_time, field=field: field.density(p))
         rates = []
-        for path, differences in (("reference", "central"), ("fused", "forward")):
+        for path, render in (("reference", BEFORE), ("fused", RenderConfig())):
             with grid_path(path):
-                step = render_step(field, rays, RenderConfig(normal_differences=differences), occupancy)
+                step = render_step(field, rays, render, occupancy)
                 rates.append(len(rays) / median_seconds(step, device, repeats))
         print(f"| {name} | {rates[0]:,.0f} | {rates[1]:,.0f} | {rates[1] / rates[0]:.2f}x |")
 
