@@ -101,7 +101,7 @@ def test_roofline_model_counts_a_known_graph_exactly():
         picked = table.index_select(0, rows)  # reads 400 + 3,200 gathered, writes 3,200
         y = picked @ weight  # reads 3,200 + 512, writes 1,600; 2 * 50 * 16 * 8 FLOPs
         y.view(400)  # a view: no kernel, no bytes
-        z = y + bias  # the broadcast bias is read once: 1,600 + 32, writes 1,600
+        z = y + bias.expand(50, 8)  # an expanded (stride 0) input is read once: 1,600 + 32, writes 1,600
         (z > 0).nonzero()  # gt reads 1,600, writes 400 (bool); nonzero reads 400, writes 400 x 2 x 8, one sync
         table.index_add_(0, rows, picked)  # reads 400 + 3,200 + 3,200 touched rows, writes them: 3,200
     expected = {  # op: (bytes read + written, FLOPs)
@@ -115,7 +115,7 @@ def test_roofline_model_counts_a_known_graph_exactly():
     got = {op: (t.bytes, t.flops) for (_part, _phase, op), t in recorder.totals.items() if t.kernels}
     assert got == expected
     whole = total_of(recorder.totals)
-    assert whole.kernels == 6 and whole.syncs == 1 and whole.count == 7  # the view is recorded, launches nothing
+    assert whole.kernels == 6 and whole.syncs == 1 and whole.count == 8  # views are recorded, launch nothing
     mm = next(t for (_p, _ph, op), t in recorder.totals.items() if op == "mm")
     assert mm.seconds[H100.name] == max(12_800 / H100.float_flops, 5_312 / H100.bandwidth) + LAUNCH_SECONDS
     nonzero = next(t for (_p, _ph, op), t in recorder.totals.items() if op == "nonzero")
