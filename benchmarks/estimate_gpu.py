@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -37,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from accounting import LiveBytes, StepCost, measure, parameter_bytes, peak_bytes  # noqa: E402
+from step_inputs import SphereDensity, TIMicroStep, build_priors, sphere_occupancy  # noqa: E402
 
 from a124_core.cameras import reference_camera, sample_static_cameras  # noqa: E402
 from a124_core.cli import _quiet_libraries  # noqa: E402
@@ -46,7 +46,6 @@ from a124_core.guidance.sds import scoring_size  # noqa: E402
 from a124_core.presets import preset  # noqa: E402
 from a124_core.priors.memory import set_vae_gradient_checkpointing  # noqa: E402
 from a124_core.rays import camera_rays  # noqa: E402
-from a124_core.rendering.occupancy import OccupancyGrid  # noqa: E402
 from a124_core.rendering.renderer import _sample_depths, _valid_samples, render_rays  # noqa: E402
 from a124_core.training.coarse_stage import CoarseStage, DynamicPriors  # noqa: E402
 from a124_core.training.refine_stage import RefinePriors, RefineStage  # noqa: E402
@@ -86,43 +85,7 @@ class StageEstimate:
         return flops * self.steps / (utilisation * H100_DENSE_FP16_FLOPS) / 60
 
 
-class SphereDensity:
-    """An analytic object for counting valid samples: density 100 inside radius r, 0 outside."""
-
-    def __init__(self, radius: float):
-        self.radius = radius
-
-    def density(self, x: torch.Tensor, t=None) -> torch.Tensor:
-        return 100.0 * (x.norm(dim=-1) < self.radius).float()
-
-
 # ----------------------------------------------------------------------------- priors
-def build_priors(args, configs) -> dict:
-    """Full-size fake fp16 priors (inside args.fake) or tiny real ones (--tiny), keyed by slot."""
-    if args.tiny:
-        from a124_core.priors.controlnet_tile import ControlNetTilePrior
-        from a124_core.priors.sd import StableDiffusionPrior
-        from a124_core.priors.tiny import build_tiny_models
-        from a124_core.priors.video import TextToVideoPrior
-        from a124_core.priors.zero123 import Zero123Prior
-
-        tiny = build_tiny_models(Path(tempfile.mkdtemp(prefix="a124-estimate-")))
-        return {
-            "sd": StableDiffusionPrior.from_pretrained(tiny.sd15, device="cpu"),
-            "zero123": Zero123Prior.from_pretrained(tiny.zero123, device="cpu"),
-            "video": TextToVideoPrior.from_pretrained(tiny.video, device="cpu"),
-            "controlnet": ControlNetTilePrior.from_pretrained(tiny.controlnet_tile, tiny.sd15, device="cpu"),
-        }
-    from a124_core.priors.full_size import fake_prior
-
-    return {
-        "sd": fake_prior("sd15"),
-        "zero123": fake_prior("zero123_xl"),
-        "video": fake_prior("text_to_video_ms_1.7b"),
-        "controlnet": fake_prior("controlnet_tile_sd15"),
-    }
-
-
 def prior_networks(prior) -> tuple[list[torch.nn.Module], list[torch.nn.Module]]:
     """(networks a training step runs, encoders used only to build conditions)."""
 
@@ -186,12 +149,6 @@ class RenderCall:
     flops: int
     slots: int  # sample slots (rays in bounds x samples per ray)
     valid: int  # of which the field evaluates (in occupied cells)
-
-
-def sphere_occupancy(config, radius: float, time_slots: int, generator: torch.Generator) -> OccupancyGrid:
-    occupancy = OccupancyGrid(config.occupancy, time_slots, config.render.bound)
-    occupancy.refresh(SphereDensity(radius).density, generator=generator)  # every time slot (the sphere is still)
-    return occupancy
 
 
 def render_call_cost(field, config, rays, t, occupancy=None) -> RenderCall:
@@ -300,7 +257,7 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
     fake = None if args.tiny else FakeTensorMode(allow_non_fake_inputs=True)
     context = fake if fake is not None else torch.device("cpu")
     with context:
-        priors = build_priors(args, configs)
+        priors = build_priors(args.tiny, configs)
         for prior in priors.values():
             set_vae_gradient_checkpointing(prior, args.vae_checkpointing)
     stages = {stage: probe_stage(stage, priors, configs) for stage in STAGES if stage in args.stages}  # real tensors
@@ -369,26 +326,13 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
 
 
 def ti_cost(sd, args) -> StepCost:
-    """One textual-inversion micro-batch: text encoder and UNet forward + backward to the token row."""
-    from a124_core.textual_inversion.trainer import TextualInversionConfig, _micro_step
-
-    cfg = TextualInversionConfig()
-    micro = 2 if args.tiny else cfg.micro_batch
-    size = int(cfg.resolution or sd.image_size)
-    micro_steps = cfg.batch_size / micro  # gradient accumulation: an iteration is batch_size images
-    table = sd.text_encoder.get_input_embeddings().weight
-    table.requires_grad_(True)  # stands for the learned row (the gradient reaches only the embedding lookup)
-    images = torch.rand(micro, 3, size, size)
+    """One textual-inversion iteration: its micro batches, text encoder and UNet forward + backward to the token."""
+    micro = TIMicroStep(sd, args.tiny)
     try:
-        cost = measure(
-            lambda: _micro_step(
-                sd, sd.tokenizer, images, ["a photo of a panda"] * micro, torch.Generator().manual_seed(0)
-            ).backward()
-        )
-        return StepCost(cost.peak_bytes, int(cost.flops * micro_steps))
+        cost = measure(micro)
+        return StepCost(cost.peak_bytes, int(cost.flops * micro.micro_steps))
     finally:
-        table.requires_grad_(False)
-        table.grad = None
+        micro.release()
 
 
 def main() -> None:

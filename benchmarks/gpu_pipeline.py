@@ -23,28 +23,20 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from step_inputs import synthetic_reference  # noqa: E402
 
 from a124_core.presets import preset  # noqa: E402
 from a124_core.priors.memory import set_channels_last  # noqa: E402
-from a124_core.reference.reference import build_reference  # noqa: E402
 from a124_core.textual_inversion.trainer import train_textual_inversion  # noqa: E402
 from a124_core.training.coarse_stage import CoarseStage, DynamicPriors  # noqa: E402
 from a124_core.training.config import with_steps  # noqa: E402
 from a124_core.training.refine_stage import RefinePriors, RefineStage  # noqa: E402
 from a124_core.training.runner import Callbacks, train  # noqa: E402
 from a124_core.training.static_stage import StaticPriors, StaticStage  # noqa: E402
-
-
-def synthetic_reference():
-    """An RGBA disc with a stripe: a reference that needs no data files."""
-    image = Image.new("RGBA", (512, 512), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(image)
-    draw.ellipse((128, 96, 384, 416), fill=(200, 120, 60, 255))
-    draw.rectangle((200, 96, 312, 416), fill=(60, 90, 200, 255))
-    return build_reference(image)
 
 
 def sync(device: torch.device) -> None:

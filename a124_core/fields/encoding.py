@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from . import grid_kernels
+
 _CORNERS = torch.tensor([[(c >> d) & 1 for d in range(3)] for c in range(8)], dtype=torch.long)  # [8, 3]
 
 
@@ -40,7 +42,9 @@ class GridConfig:
     init_scale: float = 1e-4
     """Entries start uniform in [-init_scale, init_scale]."""
     backend: str = "auto"
-    """'auto' (tiny-cuda-nn when importable and on CUDA), 'torch' or 'tcnn'."""
+    """'auto' or 'torch': the fused PyTorch op (Triton kernels on CUDA when Triton is installed). tiny-cuda-nn has no
+    grid with this layout (dense, then wrapped: the reference's 'tiled' grid; tcnn's Tiled and Hash levels index
+    differently), so 'tcnn' is refused rather than silently reading the table another way."""
 
     def __post_init__(self) -> None:
         if self.num_levels < 1 or self.features_per_level < 1:
@@ -55,8 +59,13 @@ class GridConfig:
             raise ValueError(f"log2_entries_per_level must lie in [4, 30], got {self.log2_entries_per_level}")
         if self.bound <= 0:
             raise ValueError(f"bound must be > 0, got {self.bound}")
-        if self.backend not in ("auto", "torch", "tcnn"):
-            raise ValueError(f"backend must be 'auto', 'torch' or 'tcnn', got {self.backend!r}")
+        if self.backend == "tcnn":
+            raise ValueError(
+                "backend 'tcnn': tiny-cuda-nn has no grid with this table layout (dense, then wrapped, as the "
+                "reference stores it); use 'auto', which runs the fused Triton kernels on CUDA"
+            )
+        if self.backend not in ("auto", "torch"):
+            raise ValueError(f"backend must be 'auto' or 'torch', got {self.backend!r}")
 
     @property
     def per_level_scale(self) -> float:
@@ -128,8 +137,14 @@ def corner_lookup(x01: Tensor, layout: GridLayout) -> tuple[Tensor, Tensor]:
 
 
 def encode_with_table(x01: Tensor, table: Tensor, layout: GridLayout) -> Tensor:
-    """Features [N, L * F] of points [N, 3] in [0, 1] read from `table` [num_entries, F]."""
-    rows, weights = corner_lookup(x01.to(table.dtype), layout)
+    """Features [N, L * F] of points [N, 3] in [0, 1] read from `table` [num_entries, F].
+
+    The fused op (grid_kernels.py) when the points need no gradient, else the differentiable composition below.
+    """
+    x01 = x01.to(table.dtype)
+    if grid_kernels.use_fused(x01):
+        return grid_kernels.encode(x01, table, layout.scales, layout.resolutions, layout.offsets)
+    rows, weights = corner_lookup(x01, layout)
     return gather_features(table, rows, weights)
 
 
@@ -162,48 +177,12 @@ def _tcnn_available(device: torch.device) -> bool:
     return True
 
 
-class TcnnGrid:
-    """tiny-cuda-nn Tiled grid evaluated with an external parameter table (so 4D fields can blend tables)."""
-
-    def __init__(self, config: GridConfig):
-        import tinycudann as tcnn
-
-        self._module = tcnn.Encoding(
-            3,
-            {
-                "otype": "Grid",
-                "type": "Tiled",
-                "n_levels": config.num_levels,
-                "n_features_per_level": config.features_per_level,
-                "log2_hashmap_size": config.log2_entries_per_level,
-                "base_resolution": config.base_resolution,
-                "per_level_scale": config.per_level_scale,
-                "interpolation": "Linear",
-            },
-            dtype=torch.float32,
-        )
-        from tinycudann.modules import _module_function
-
-        self._function = _module_function
-
-    def __call__(self, x01: Tensor, table: Tensor) -> Tensor:
-        params = table.reshape(-1).float().contiguous()
-        if params.numel() != self._module.params.numel():
-            raise ValueError(f"tcnn grid expects {self._module.params.numel()} parameters, got {params.numel()}")
-        out = self._function.apply(
-            self._module.native_tcnn_module, x01.float().contiguous(), params, self._module.loss_scale
-        )
-        return out.float()
-
-
 class GridEncoder:
     """The parameter-free part of the encoding: layout and backend; tables are passed in."""
 
     def __init__(self, config: GridConfig):
         self.config = config
         self.layout = GridLayout.from_config(config)
-        self._tcnn: TcnnGrid | None = None
-        self._tcnn_checked = False
 
     @property
     def output_dim(self) -> int:
@@ -211,16 +190,6 @@ class GridEncoder:
 
     def normalize(self, x: Tensor) -> Tensor:
         return ((x + self.config.bound) / (2 * self.config.bound)).clamp(0.0, 1.0)
-
-    def _backend(self, device: torch.device) -> TcnnGrid | None:
-        if not self._tcnn_checked:
-            use = self.config.backend == "tcnn" or (self.config.backend == "auto" and _tcnn_available(device))
-            self._tcnn = TcnnGrid(self.config) if use else None
-            self._tcnn_checked = True
-        return self._tcnn if device.type == "cuda" else None
-
-    def uses_tcnn(self, device: torch.device) -> bool:
-        return self._backend(device) is not None
 
     def new_table(self) -> Tensor:
         """A freshly initialised table [num_entries, F] (uniform +- init_scale)."""
@@ -231,9 +200,6 @@ class GridEncoder:
         """Features [N, L * F] of points x [N, 3] in world units, read from `table` [num_entries, F]."""
         if x.shape[0] == 0:
             raise ValueError("Cannot encode an empty batch of points")
-        tcnn = self._backend(x.device)
-        if tcnn is not None:
-            return tcnn(self.normalize(x), table)
         return encode_with_table(self.normalize(x), table, self.layout)
 
 

@@ -33,14 +33,30 @@ class RenderConfig:
     """Rays start at least this far from the camera."""
     normal_eps: float = 1e-2
     """Finite-difference step of density-gradient normals."""
-    chunk_rays: int = 4096
-    """Rays rendered per chunk when rendering whole frames."""
+    normal_differences: str = "central"
+    """'central': (density(x + eps e_i) - density(x - eps e_i)) / (2 eps), 6 probes per sample; 'forward':
+    (density(x + eps e_i) - density(x)) / eps from the sample's own density, 3 probes: half the normals' field
+    evaluations, but one-sided (on a sharp analytic sphere 4 deg off central differences in the median, 9.5 at
+    most; tests/rendering), so not the default."""
+    normal_min_weight: float = 1e-5
+    """Normals are evaluated only for samples whose render weight reaches this (0: every sample). A skipped sample
+    (normal 0) moves its pixel's colour, normal image and orientation by at most its weight, so a ray by at most
+    (samples per ray) x this (1e-3 at 96 samples); behind an opaque surface most samples are skipped."""
+    chunk_rays: int = 16384
+    """Rays rendered per chunk when rendering whole frames: one 128^2 training frame per chunk. Each chunk issues
+    the same few hundred kernels, so 4096 made a coarse step launch-bound (20,000 kernels, ~half of its projected
+    H100 time; 7,500 at 16384, BENCHMARKS.md); with the fused grid a chunk's backward holds little per sample."""
     checkpoint_field: bool = True
-    """With gradients on, recompute the field's activations (grid corner indices and weights of the sample and its
-    six normal probes, MLP) in the backward pass instead of storing them: about 24 KB less per sample with the
-    PyTorch grid (16 frames of 128^2 at paper settings: ~90 GB -> under 1 GB), for one more field forward."""
+    """With gradients on, recompute the field's activations (the MLP's, and the grid corner indices and weights of
+    the sample and its normal probes where the grid is the PyTorch composition) in the backward pass instead of
+    storing them: 16 frames of 128^2 at paper settings hold under 1 GB instead of ~90 GB with the composition and
+    six probes, for one more field forward."""
 
     def __post_init__(self) -> None:
+        if self.normal_min_weight < 0:
+            raise ValueError(f"normal_min_weight must be >= 0, got {self.normal_min_weight}")
+        if self.normal_differences not in ("forward", "central"):
+            raise ValueError(f"normal_differences must be 'forward' or 'central', got {self.normal_differences!r}")
         if self.num_samples < 1 or self.num_importance < 0 or self.chunk_rays < 1:
             raise ValueError(
                 f"Need num_samples >= 1, num_importance >= 0, chunk_rays >= 1; got {self.num_samples}, "
@@ -48,12 +64,17 @@ class RenderConfig:
             )
 
 
-def density_normals(field, x: Tensor, t, eps: float) -> Tensor:
-    """Unit normals [N, 3] = -grad(density) by central differences (works with any encoder backend)."""
+def density_normals(field, x: Tensor, t, eps: float, density: Tensor | None = None) -> Tensor:
+    """Unit normals [N, 3] = -grad(density) by finite differences (works with any encoder backend): forward
+    differences from `density` [N], the density at x, when it is given (3 probes per point), else central (6)."""
     offsets = torch.eye(3, device=x.device, dtype=x.dtype) * eps
-    probes = torch.cat([x[:, None] + offsets, x[:, None] - offsets], 1).reshape(-1, 3)
-    d = field.density(probes, t).reshape(-1, 2, 3)
-    grad = (d[:, 0] - d[:, 1]) / (2 * eps)
+    if density is not None:
+        probes = (x[:, None] + offsets).reshape(-1, 3)
+        grad = (field.density(probes, t).reshape(-1, 3) - density[:, None]) / eps
+    else:
+        probes = torch.cat([x[:, None] + offsets, x[:, None] - offsets], 1).reshape(-1, 3)
+        d = field.density(probes, t).reshape(-1, 2, 3)
+        grad = (d[:, 0] - d[:, 1]) / (2 * eps)
     return -torch.nn.functional.normalize(grad, dim=-1, eps=1e-12)
 
 
@@ -88,6 +109,11 @@ def _valid_samples(points: Tensor, rays: Rays, t, occupancy: OccupancyGrid | Non
     if occupancy is not None:
         valid = valid & occupancy.query(points.reshape(-1, 3), t).reshape(points.shape[:2])
     return valid
+
+
+def _normal_samples(weights: Tensor, flat_valid: Tensor, min_weight: float) -> Tensor:
+    """Indices [K] into the evaluated samples of those whose weight reaches `min_weight` (one host sync)."""
+    return (weights.detach().reshape(-1).index_select(0, flat_valid) >= min_weight).nonzero().squeeze(-1)
 
 
 def render_rays(
@@ -148,19 +174,28 @@ def render_rays(
             out.update(normal=depths.new_zeros(num_rays, 3), orientation=zeros)
         return out
 
-    def evaluate(points: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
-        density, albedo = field(points, t)
-        normals = density_normals(field, points, t, config.normal_eps).float() if need_normals else None
-        return density, albedo, normals
+    def evaluate(points: Tensor) -> tuple[Tensor, Tensor]:
+        return field(points, t)
 
-    if config.checkpoint_field and torch.is_grad_enabled():
-        # evaluate draws no random numbers: no RNG state to stash and restore per call
-        density, albedo, normals = torch.utils.checkpoint.checkpoint(
-            evaluate, x, use_reentrant=False, preserve_rng_state=False
-        )
-    else:
-        density, albedo, normals = evaluate(x)
+    def normals_at(points: Tensor, density: Tensor) -> Tensor:
+        own = density if config.normal_differences == "forward" else None
+        return density_normals(field, points, t, config.normal_eps, own).float()
+
+    def run(fn, *args):
+        if config.checkpoint_field and torch.is_grad_enabled():
+            # the field draws no random numbers: no RNG state to stash and restore per call
+            return torch.utils.checkpoint.checkpoint(fn, *args, use_reentrant=False, preserve_rng_state=False)
+        return fn(*args)
+
+    density, albedo = run(evaluate, x)
     weights = render_weights(scatter(density.float()), deltas_of(depths, rays.far))
+    normals = None
+    if need_normals:
+        keep = _normal_samples(weights, flat_valid, config.normal_min_weight)
+        normals = x.new_zeros(x.shape[0], 3, dtype=torch.float32)
+        if keep.numel():
+            found = run(normals_at, x.index_select(0, keep), density.index_select(0, keep))
+            normals = normals.index_copy(0, keep, found)
     light = None
     if light_dir is not None:
         light = light_dir.to(x).reshape(-1, 3)

@@ -87,6 +87,19 @@ def _non_finite_terms(losses: dict[str, Tensor]) -> list[str]:
     return [k for k, v in losses.items() if not bool(torch.isfinite(v.detach()).all())]
 
 
+def training_step(
+    stage: Stage, step: int, params: list[torch.nn.Parameter]
+) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+    """One step's work before the update: occupancy refresh when due, the terms' losses, backward. Returns (losses,
+    their sum, whether it and every gradient are finite as a 0-d bool tensor: reading it is the step's host sync)."""
+    stage.before_step(step)
+    stage.optimizer.zero_grad(set_to_none=True)
+    losses = stage.compute_losses(step)
+    loss = torch.stack([v.reshape(()) for v in losses.values()]).sum()
+    loss.backward()
+    return losses, loss, torch.isfinite(loss.detach()) & _grads_finite(params)
+
+
 def train(
     stage: Stage,
     callbacks: Callbacks | None = None,
@@ -119,12 +132,8 @@ def train(
         for step in range(stage.step, total):
             if callbacks.cancelled():
                 raise TrainingCancelled(f"{stage.name} stage", step, save_latest())
-            stage.before_step(step)
-            stage.optimizer.zero_grad(set_to_none=True)
-            losses = stage.compute_losses(step)
-            loss = torch.stack([v.reshape(()) for v in losses.values()]).sum()
-            loss.backward()
-            if bool(torch.isfinite(loss.detach()) & _grads_finite(params)):
+            losses, loss, finite = training_step(stage, step, params)
+            if bool(finite):
                 stage.optimizer.step()
                 stage.bad_steps = 0
             else:
@@ -192,4 +201,5 @@ __all__ = [
     "run_stage",
     "save_training_checkpoint",
     "train",
+    "training_step",
 ]

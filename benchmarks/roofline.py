@@ -1,0 +1,298 @@
+"""Roofline projection of every stage's training step onto an H100 SXM and an H200, recorded on a CPU.
+
+    python benchmarks/roofline.py                      # paper preset, full-size fp16 priors as FakeTensors
+    python benchmarks/roofline.py --preset fast
+    python benchmarks/roofline.py --grid-path reference   # the grid encoder as it was before issue 19 (A/B)
+    python benchmarks/roofline.py --tiny               # CI smoke run: tiny real priors, smoke preset
+
+Each stage is built as the pipeline builds it and runs real training steps (`run_step`: the loop's step) under
+`roofline_model.OpRecorder`, which records every op's FLOPs and bytes and the code part that issued it, and
+projects it: max(FLOPs / peak, bytes / bandwidth) + a launch overhead per kernel + a cost per host sync.
+Recorded per stage: one SDS step, one reference step and one occupancy refresh, combined by how often the
+schedule runs them (reference steps: the first `reference_warmup`, then every `reference_every`-th; a refresh every
+`occupancy.update_every` steps; the dynamic stages' Zero123 term on clips that start at t = 0, with the
+probability of the time sampling). Textual inversion: one micro batch x micro batches per iteration.
+
+Priors are full-size fp16 FakeTensors (no weights, no memory). The field is real where its values decide a shape:
+cameras, rays, the occupancy test, the importance pass (whose densities place the fine samples) and the main pass
+(whose weights pick the samples that get normals), on an occupancy grid of a sphere of radius `--object-radius`
+(0.4: a recentred reference spans 60 % of the frame) with the field as the stage starts it. Its work whose values
+decide no shape (normals, checkpoint recomputes, the backward, temporal TV, the occupancy refresh, Adam) runs on
+FakeTensors: the same ops and shapes, none of the CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import roofline_model as rm  # noqa: E402
+from step_inputs import TIMicroStep, build_priors, sphere_occupancy, synthetic_reference  # noqa: E402
+
+from a124_core.cli import _quiet_libraries  # noqa: E402
+from a124_core.fields.encoding import GridConfig, GridEncoding  # noqa: E402
+from a124_core.fields.grid_kernels import grid_path  # noqa: E402
+from a124_core.presets import preset  # noqa: E402
+from a124_core.priors.memory import set_vae_gradient_checkpointing  # noqa: E402
+from a124_core.training.coarse_stage import CoarseStage, DynamicPriors  # noqa: E402
+from a124_core.training.refine_stage import RefinePriors, RefineStage  # noqa: E402
+from a124_core.training.runner import training_step  # noqa: E402
+from a124_core.training.static_stage import StaticPriors, StaticStage  # noqa: E402
+from a124_core.training.time_sampling import exact_distribution, sample_clip_times  # noqa: E402
+
+STAGES = ("static", "coarse", "refine")
+#: Stack frames whose ops decide no shape: they run on FakeTensors (see the module docstring).
+FAKE_CONTEXTS = (
+    ("rendering/renderer.py", "density_normals", "normals"),
+    ("fields/grid4d.py", "temporal_tv", "temporal TV"),
+    ("rendering/occupancy.py", "refresh", "occupancy refresh"),
+    ("/torch/optim/", None, "optimizer"),
+    ("training/runner.py", "_grads_finite", "NaN guard"),
+)
+
+
+# ----------------------------------------------------------------------------- the stage adapter
+def build_stage(name: str, configs, priors: dict, reference, previous=None):
+    """Stage `name` ('static', 'coarse', 'refine') as the pipeline builds it, from the `previous` stage's scene."""
+    if name == "static":
+        return StaticStage(configs.static, reference, StaticPriors(priors["sd"], priors["zero123"]),
+                           "a high-resolution DSLR image of a panda")  # fmt: skip
+    if name == "coarse":
+        return CoarseStage(configs.coarse, reference, previous, DynamicPriors(priors["video"], priors["zero123"]),
+                           "a panda is dancing")  # fmt: skip
+    token = torch.randn(1, priors["controlnet"].text_encoder.get_input_embeddings().weight.shape[1])
+    return RefineStage(
+        configs.refine, reference, previous, RefinePriors(priors["video"], priors["zero123"], priors["controlnet"]),
+        "a panda is dancing", token_prompt="a _panda_ is dancing", token_name="_panda_", token_embedding=token,
+    )  # fmt: skip
+
+
+def run_step(stage, step: int) -> None:
+    """One training step as `runner.train` runs it (its host read of the finite check is counted by the caller)."""
+    stage.step = step
+    training_step(stage, step, stage.trainable_parameters())
+    stage.optimizer.step()
+
+
+# ----------------------------------------------------------------------------- recording
+def record(fn, fake_mode: FakeTensorMode) -> rm.OpRecorder:
+    """Run `fn` under a recorder; anomaly mode keeps each autograd node's forward stack for the backward's parts."""
+    recorder = rm.OpRecorder(fake_mode=fake_mode, fake_contexts=FAKE_CONTEXTS)
+    with torch.autograd.set_detect_anomaly(True, check_nan=False), recorder:
+        fn()
+    return recorder
+
+
+def scale_parts(totals: dict, prefix: str, weight: float) -> dict:
+    """A copy of `totals` with the parts starting with `prefix` weighted by `weight`."""
+    split = {hit: {k: v for k, v in totals.items() if k[0].startswith(prefix) == hit} for hit in (True, False)}
+    return rm.combine([(split[True], weight), (split[False], 1.0)])
+
+
+def first_step(config, sds: bool, start: int = 0) -> int:
+    """The first step >= start that is an SDS step (sds) or a reference step, and no occupancy-refresh step."""
+    step = start
+    while config.is_reference_step(step) == sds or step % config.occupancy.update_every == 0:
+        step += 1
+    return step
+
+
+def seed_starting_at_zero(time_config) -> int:
+    """A generator seed whose first clip starts at t = 0 (so the recorded SDS step includes the Zero123 term)."""
+    return next(s for s in range(10_000) if sample_clip_times(time_config, torch.Generator().manual_seed(s))[1])
+
+
+def stage_record(name: str, stage, config, fake_mode: FakeTensorMode, radius: float) -> tuple[dict, dict]:
+    """(expected totals of one step of the stage's schedule, info)."""
+    stage.attach()
+    try:
+        refresh = record(lambda: stage.before_step(0), fake_mode)  # runs on fakes: the occupancy is set below
+        slots = config.occupancy_slots if name != "static" else 1
+        sphere = sphere_occupancy(config, radius, slots, torch.Generator().manual_seed(0)).state_dict()
+        stage.scene.occupancy.load_state_dict(sphere)
+        if name == "refine":
+            stage.condition_scene.occupancy.load_state_dict(sphere)
+        zero123_weight = 1.0
+        if name != "static":
+            stage.generator.manual_seed(seed_starting_at_zero(config.time))
+            zero123_weight = exact_distribution(config.time)["p_start_zero"]
+        sds = record(lambda: run_step(stage, first_step(config, sds=True, start=config.reference_warmup)), fake_mode)
+        reference = record(lambda: run_step(stage, first_step(config, sds=False)), fake_mode)
+    finally:
+        stage.release()
+    steps, warmup = config.steps, config.reference_warmup
+    sds_share = 1.0 - min(steps, warmup + (steps - warmup) / config.reference_every) / steps
+    for rec in (sds, reference):  # the loop's bool() of the finite check
+        rec.totals[("NaN guard", "fwd", "host read")].add(rm.OpCost(0, 0, 0, 0, 1, None), rm.GPUS)
+    expected = rm.combine(
+        [
+            (scale_parts(sds.totals, "Zero123", zero123_weight), sds_share),
+            (reference.totals, 1.0 - sds_share),
+            (refresh.totals, 1.0 / config.occupancy.update_every),
+        ]
+    )
+    frames = 1 if name == "static" else config.time.num_frames
+    info = {
+        "steps": steps,
+        "sds share": sds_share,
+        "zero123 weight": zero123_weight,
+        "valid samples / frame": sds.rows.get("samples: compositing", 0) / frames,
+        "of which with normals": sds.rows.get("normal selection: compositing", 0) / frames,
+    }
+    return expected, info
+
+
+def ti_record(sd, tiny: bool, fake_mode: FakeTensorMode) -> tuple[dict, dict]:
+    micro = TIMicroStep(sd, tiny)
+    try:
+        rec = record(micro, fake_mode)
+    finally:
+        micro.release()
+    return rm.combine([(rec.totals, micro.micro_steps)]), {"micro batches": micro.micro_steps}
+
+
+def grid_bytes_per_sample(config: GridConfig, path: str, n: int = 65_536) -> tuple[float, float]:
+    """Bytes moved per point of one grid lookup of n points (about one chunk's valid samples), forward and
+    backward (table gradient), with grid path `path` ('reference' or 'fused')."""
+    encoder = GridEncoding(config)
+    x = (torch.rand(n, 3, generator=torch.Generator().manual_seed(0)) * 2 - 1) * 0.4
+    with grid_path(path):
+        forward = rm.OpRecorder()
+        with forward:
+            out = encoder(x)
+        backward = rm.OpRecorder()
+        with backward:
+            out.backward(torch.ones_like(out))
+    return rm.total_of(forward.totals).bytes / n, rm.total_of(backward.totals).bytes / n
+
+
+# ----------------------------------------------------------------------------- report
+def ms(totals: rm.Totals, gpu: rm.Gpu) -> float:
+    return 1e3 * totals.seconds[gpu.name]
+
+
+def print_stage(name: str, totals: dict, top: int) -> None:
+    whole = rm.total_of(totals)
+    h100 = rm.H100.name
+    print(f"\n{name}: top {top} ops (H100 SXM)\n")
+    print("| part | pass | op | calls / step | GB / step | GFLOP / step | ms / step | share |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (part, phase, op), t in sorted(totals.items(), key=lambda kv: -kv[1].seconds[h100])[:top]:
+        print(f"| {part} | {phase} | {op} | {t.count:,.1f} | {t.bytes / 1e9:.2f} | {t.flops / 1e9:,.1f} "
+              f"| {ms(t, rm.H100):.2f} | {t.seconds[h100] / whole.seconds[h100]:.1%} |")  # fmt: skip
+    print(f"\n{name}: parts (H100 SXM)\n")
+    print("| part | kernels / step | GB / step | ms / step | share |\n|---|---|---|---|---|")
+    for part, t in sorted(rm.by_part(totals).items(), key=lambda kv: -kv[1].seconds[h100])[:top]:
+        print(f"| {part} | {t.kernels:,.0f} | {t.bytes / 1e9:.2f} | {ms(t, rm.H100):.2f} "
+              f"| {t.seconds[h100] / whole.seconds[h100]:.1%} |")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default=None, help="paper (default) or fast; smoke with --tiny")
+    parser.add_argument("--tiny", action="store_true", help="tiny real priors and the smoke preset (CI smoke test)")
+    parser.add_argument("--stages", nargs="+", choices=("ti", *STAGES), default=["ti", *STAGES])
+    parser.add_argument("--vae-checkpointing", action="store_true", help="recompute VAE-encoder activations")
+    parser.add_argument("--object-radius", type=float, default=0.4, help="radius of the stand-in object")
+    parser.add_argument("--top", type=int, default=10, help="ops and parts listed per stage")
+    parser.add_argument("--launch-us", type=float, default=rm.LAUNCH_SECONDS * 1e6, help="overhead per kernel")
+    parser.add_argument("--sync-us", type=float, default=rm.SYNC_SECONDS * 1e6, help="cost of a host sync")
+    parser.add_argument("--grid-path", choices=("fused", "reference"), default="fused",
+                        help="grid encoder: the fused op (default) or the composition it replaced (A/B)")  # fmt: skip
+    parser.add_argument("--forward-normals", action="store_true",
+                        help="normals by forward differences (3 probes) instead of central (6): A/B")  # fmt: skip
+    parser.add_argument("--chunk-rays", type=int, default=None, help="rays per render chunk (A/B; default the "
+                        "preset's RenderConfig.chunk_rays)")  # fmt: skip
+    parser.add_argument("--all-normals", action="store_true",
+                        help="normals for every sample (normal_min_weight 0), as before issue 19: A/B")  # fmt: skip
+    args = parser.parse_args()
+    rm.LAUNCH_SECONDS, rm.SYNC_SECONDS = args.launch_us * 1e-6, args.sync_us * 1e-6
+    _quiet_libraries()
+    torch.manual_seed(0)
+    name = args.preset or ("smoke" if args.tiny else "paper")
+    configs = preset(name)
+    loop = replace(configs.static.loop, vae_checkpointing="on" if args.vae_checkpointing else "off")
+    render = {"normal_differences": "forward"} if args.forward_normals else {}
+    if args.all_normals:
+        render["normal_min_weight"] = 0.0
+    if args.chunk_rays is not None:
+        render["chunk_rays"] = args.chunk_rays
+    configs = replace(configs, **{
+        s: replace(getattr(configs, s), loop=loop, render=replace(getattr(configs, s).render, **render))
+        for s in STAGES
+    })  # fmt: skip
+    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+    with fake_mode if not args.tiny else torch.device("cpu"):
+        priors = build_priors(args.tiny, configs)
+    for prior in priors.values():
+        set_vae_gradient_checkpointing(prior, args.vae_checkpointing)
+        if not args.tiny:  # fake weights stay where they are: Module.to cannot swap FakeTensor parameters
+            prior.to = lambda device, prior=prior: prior
+    reference = synthetic_reference()
+
+    with grid_path(args.grid_path):
+        results = record_stages(args, name, configs, priors, reference, fake_mode)
+    print_report(args, name, configs, results)
+
+
+def record_stages(args, name: str, configs, priors: dict, reference, fake_mode: FakeTensorMode) -> list:
+    results = []
+    if "ti" in args.stages:
+        print("recording textual inversion", file=sys.stderr)
+        totals, info = ti_record(priors["sd"], args.tiny, fake_mode)
+        results.append(("textual inversion", totals, configs.textual_inversion.steps, info))
+    previous = None
+    for stage_name in STAGES:  # every stage is built (each starts from the previous one's scene), some recorded
+        stage = build_stage(stage_name, configs, priors, reference, previous)
+        if stage_name in args.stages:
+            print(f"recording {stage_name}", file=sys.stderr)
+            config = getattr(configs, stage_name)
+            totals, info = stage_record(stage_name, stage, config, fake_mode, args.object_radius)
+            results.append((stage_name, totals, config.steps, info))
+        previous = stage.scene
+    return results
+
+
+def print_report(args, name: str, configs, results: list) -> None:
+    render = configs.static.render
+    print(
+        f"roofline on CPU (torch {torch.__version__}); preset {name}; priors "
+        f"{'tiny real' if args.tiny else 'full-size fp16 (FakeTensors)'}; VAE checkpointing "
+        f"{'on' if args.vae_checkpointing else 'off'}; launch {args.launch_us:g} us/kernel, sync {args.sync_us:g} us; "
+        f"object radius {args.object_radius}; grid path {args.grid_path}; normals {render.normal_differences} "
+        f"differences, min weight {render.normal_min_weight:g}; {render.chunk_rays} rays per chunk"
+    )
+    print("\n| step | iterations | GB / it | TFLOP / it | kernels / it | syncs / it "
+          "| H100 ms / it | H100 min | H200 ms / it | H200 min |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    minutes = {gpu.name: 0.0 for gpu in rm.GPUS}
+    for stage_name, totals, steps, _info in results:
+        t = rm.total_of(totals)
+        row = []
+        for gpu in rm.GPUS:
+            m = t.seconds[gpu.name] * steps / 60
+            minutes[gpu.name] += m
+            row.append(f"{ms(t, gpu):.1f} | {m:.1f}")
+        print(f"| {stage_name} | {steps} | {t.bytes / 1e9:.2f} | {t.flops / 1e12:.2f} | {t.kernels:,.0f} "
+              f"| {t.syncs:,.0f} | {' | '.join(row)} |")  # fmt: skip
+    print(f"| total | | | | | | | {minutes[rm.H100.name]:.1f} | | {minutes[rm.H200.name]:.1f} |")
+    grid = configs.static.field.grid
+    print("\ngrid lookup, bytes per point (65,536 points, the field's grid):")
+    for path in ("reference", "fused"):
+        forward, backward = grid_bytes_per_sample(grid, path)
+        print(f"  {path}: {forward:,.0f} forward + {backward:,.0f} backward = {forward + backward:,.0f}")
+    for stage_name, totals, _steps, info in results:
+        print(f"\n{stage_name}: " + "; ".join(f"{k} {v:,.3g}" for k, v in info.items()))
+        print_stage(stage_name, totals, args.top)
+
+
+if __name__ == "__main__":
+    main()
