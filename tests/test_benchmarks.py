@@ -71,3 +71,9 @@ def test_refine_stage_counts_under_24_gib_at_paper_settings():
     peak_gib = float(row.split("|")[8])
     assert 5.0 < peak_gib < 24.0, row  # more than the priors' weights, less than a 24 GiB card
     print(out)
+
+
+def test_animated_mesh_bytes_runs_tiny_on_cpu(tmp_path):
+    out = run_script("benchmarks/animated_mesh_bytes.py", "--tiny", "--out", str(tmp_path))
+    assert "| float |" in out and "| int16 |" in out and "unconverged vertex-frames 0" in out
+    print(out)

@@ -1,10 +1,12 @@
 // Validate a GLB with the Khronos glTF validator and load it with three.js's GLTFLoader; print one JSON object.
 // Usage: node check_glb.mjs FILE.glb [SAMPLES]
-// "three.frames[k][i]" is the position of sample vertex i after AnimationMixer plays the first clip to k / fps
+// "three.frames[k][i]" is the position of sample vertex i after AnimationMixer plays the first clip to frame k
 // (base + sum_j influence_j * morph_j, what a three.js viewer draws), read back for the Python test to compare.
+// Frame k is sampled at k / fps (LINEAR) or in the middle of its interval (STEP: float32 key times may lie just
+// after k / fps).
 import { readFileSync } from "node:fs";
 import validator from "gltf-validator";
-import { AnimationMixer } from "three";
+import { AnimationMixer, InterpolateDiscrete } from "three";
 import { GLTFLoader } from "three/examples/jsm/loaders/GLTFLoader.js";
 
 const [file, samplesArg] = process.argv.slice(2);
@@ -49,11 +51,12 @@ if (mesh && gltf.animations.length && mesh.geometry.morphAttributes.position) {
   const mixer = new AnimationMixer(gltf.scene);
   mixer.clipAction(gltf.animations[0]).play();
   const fps = morphs.length / gltf.animations[0].duration;
+  const discrete = gltf.animations[0].tracks[0].getInterpolation() === InterpolateDiscrete;
   three.fps = fps;
   three.indices = indices;
   three.frames = [];
   for (let k = 0; k < morphs.length; k++) {
-    mixer.setTime(k / fps);
+    mixer.setTime((k + (discrete ? 0.5 : 0)) / fps);
     const influences = mesh.morphTargetInfluences;
     three.frames.push(
       indices.map((v) =>
