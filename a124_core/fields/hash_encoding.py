@@ -193,7 +193,9 @@ class TcnnHashGrid:
         params = table.reshape(-1).float().contiguous()
         if params.numel() != self._module.params.numel():
             raise ValueError(f"tcnn hash grid expects {self._module.params.numel()} parameters, got {params.numel()}")
-        out = self._function.apply(self._module.native_tcnn_module, u.float().contiguous(), params, 1.0)
+        out = self._function.apply(
+            self._module.native_tcnn_module, u.float().contiguous(), params, self._module.loss_scale
+        )
         return out.float()
 
 

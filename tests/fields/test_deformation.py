@@ -161,3 +161,20 @@ def test_bad_times_are_rejected():
         field(x, torch.rand(3))
     with pytest.raises(ValueError, match="input_dims must be 4"):
         DeformationConfig(grid=HashGridConfig(input_dims=3))
+
+
+def test_displacement_tv_of_a_rendered_clip_trains_only_the_deformation():
+    field = DeformationField.from_static(_static(3), DEFORM)
+    with torch.no_grad():
+        field.mlp[-1].weight.normal_(std=0.1)
+        field.encoder.embeddings.uniform_(-1, 1)
+    field.set_progress(10**6)
+    cams = make_cameras(torch.tensor([90.0, 90.0]), torch.tensor([10.0, 10.0]))
+    out = render_cameras(
+        field, cams, 8, 8, [0.2, 0.6], RenderConfig(num_samples=16, num_importance=0), need_displacement=True
+    )
+    assert out["displacement"].shape == (2, 8, 8, 3)
+    loss = displacement_tv(out["displacement"], SMALL.grid.bound)
+    loss.backward()
+    assert loss > 0 and field.encoder.embeddings.grad.abs().max() > 0 and field.mlp[0].weight.grad.abs().max() > 0
+    assert all(p.grad is None for p in field.canonical.parameters())
