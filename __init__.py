@@ -29,6 +29,7 @@ RUNTIME_DEPENDENCIES = {
     "pygltflib": "pygltflib",
     "trimesh": "trimesh",
     "scipy": "scipy",
+    "fast_simplification": "fast-simplification",
 }
 _log = logging.getLogger("animate124")
 

@@ -133,3 +133,9 @@ def test_roofline_fused_grid_moves_4x_fewer_bytes_per_point_than_the_composition
     after = sum(grid_bytes_per_sample(GridConfig(), "fused"))
     assert before > 4 * after, (before, after)
     print(f"grid bytes per point, forward + backward: {before:,.0f} -> {after:,.0f}")
+
+
+def test_animated_mesh_bytes_runs_tiny_on_cpu(tmp_path):
+    out = run_script("benchmarks/animated_mesh_bytes.py", "--tiny", "--out", str(tmp_path))
+    assert "| float |" in out and "| int16 |" in out and "unconverged vertex-frames 0" in out
+    print(out)

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .gltf_morph import GlbBlob, write_glb
+
 DensityFn = Callable[[Tensor], Tensor]  # points [N, 3] -> density [N]
 AlbedoFn = Callable[[Tensor], Tensor]  # points [N, 3] -> albedo [N, 3] in [0, 1]
 
@@ -199,51 +201,47 @@ def write_obj_sequence(meshes: Sequence[Mesh], folder: str | Path, stem: str = "
 
 
 def write_animated_glb(meshes: Sequence[Mesh], path: str | Path, fps: float = 25.0) -> Path:
-    """One GLB with a mesh + node per frame and a STEP scale animation that shows one frame at a time.
+    """One GLB with a mesh + node per frame and a STEP scale animation that shows one frame at a time (atomic).
 
-    See the module docstring for why per-frame nodes are used instead of morph targets. A single mesh gives
-    a plain static GLB (no animation).
+    See the module docstring for why per-frame nodes are used instead of morph targets (a deformation field's
+    fixed topology uses them: outputs/animated_mesh.py). Vertex colours are uint8. A single mesh gives a plain
+    static GLB (no animation).
     """
     if not meshes:
         raise ValueError("write_animated_glb needs at least one mesh.")
     if not (math.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a positive number, got {fps!r}.")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _build_gltf(meshes, fps).save_binary(str(path))
-    return path
+    return write_glb(_build_gltf(meshes, fps), path)
 
 
-class _BinaryBuilder:
-    """Packs arrays into one GLB buffer: a bufferView + accessor per array, 4-byte aligned."""
+def mesh_primitive(blob: GlbBlob, mesh: Mesh, material: int | None = None):
+    """A triangle primitive of `mesh`: float32 POSITION (with bounds) and NORMAL, uint8 COLOR_0, uint32 indices."""
+    import pygltflib
 
-    def __init__(self, gltf) -> None:
-        self.gltf = gltf
-        self.blob = bytearray()
+    attributes = pygltflib.Attributes(
+        POSITION=blob.accessor(
+            mesh.vertices.astype(np.float32),
+            "VEC3",
+            target=pygltflib.ARRAY_BUFFER,
+            bounds=([float(v) for v in mesh.vertices.min(0)], [float(v) for v in mesh.vertices.max(0)]),
+        ),
+        NORMAL=blob.accessor(mesh.normals.astype(np.float32), "VEC3", target=pygltflib.ARRAY_BUFFER),
+    )
+    if mesh.colors is not None:
+        colours = np.round(np.clip(mesh.colors, 0.0, 1.0) * 255).astype(np.uint8)
+        attributes.COLOR_0 = blob.accessor(colours, "VEC3", target=pygltflib.ARRAY_BUFFER, normalized=True)
+    indices = blob.accessor(mesh.faces.astype(np.uint32).reshape(-1), "SCALAR", target=pygltflib.ELEMENT_ARRAY_BUFFER)
+    return pygltflib.Primitive(attributes=attributes, indices=indices, material=material, mode=pygltflib.TRIANGLES)
 
-    def add(self, array: np.ndarray, kind: str, target: int | None, with_bounds: bool = False) -> int:
-        import pygltflib
 
-        component = {np.dtype(np.float32): pygltflib.FLOAT, np.dtype(np.uint32): pygltflib.UNSIGNED_INT}
-        array = np.ascontiguousarray(array)
-        while len(self.blob) % 4:
-            self.blob.append(0)
-        self.gltf.bufferViews.append(
-            pygltflib.BufferView(buffer=0, byteOffset=len(self.blob), byteLength=array.nbytes, target=target)
-        )
-        self.blob.extend(array.tobytes())
-        flat = array.reshape(array.shape[0], -1)
-        accessor = pygltflib.Accessor(
-            bufferView=len(self.gltf.bufferViews) - 1,
-            componentType=component[array.dtype],
-            count=int(array.shape[0]) if kind != "SCALAR" else int(array.size),
-            type=kind,
-        )
-        if with_bounds:
-            accessor.min = [float(v) for v in flat.min(axis=0)]
-            accessor.max = [float(v) for v in flat.max(axis=0)]
-        self.gltf.accessors.append(accessor)
-        return len(self.gltf.accessors) - 1
+def vertex_colour_material(gltf) -> int:
+    """Append the unlit-looking PBR material the vertex colours multiply (white, rough, not metallic)."""
+    import pygltflib
+
+    pbr = pygltflib.PbrMetallicRoughness(baseColorFactor=[1.0, 1.0, 1.0, 1.0], metallicFactor=0.0)
+    pbr.roughnessFactor = 1.0
+    gltf.materials.append(pygltflib.Material(name="vertex_colour", pbrMetallicRoughness=pbr))
+    return len(gltf.materials) - 1
 
 
 def _build_gltf(meshes: Sequence[Mesh], fps: float):
@@ -251,20 +249,11 @@ def _build_gltf(meshes: Sequence[Mesh], fps: float):
     import pygltflib
 
     gltf = pygltflib.GLTF2(asset=pygltflib.Asset(generator="comfyui-animate124", version="2.0"))
-    material = pygltflib.PbrMetallicRoughness(baseColorFactor=[1.0, 1.0, 1.0, 1.0], metallicFactor=0.0)
-    material.roughnessFactor = 1.0
-    gltf.materials.append(pygltflib.Material(name="vertex_colour", pbrMetallicRoughness=material))
-    packer = _BinaryBuilder(gltf)
+    material = vertex_colour_material(gltf)
+    packer = GlbBlob(gltf)
     frame_nodes = []
     for index, mesh in enumerate(meshes):
-        attributes = pygltflib.Attributes(
-            POSITION=packer.add(mesh.vertices.astype(np.float32), "VEC3", pygltflib.ARRAY_BUFFER, True),
-            NORMAL=packer.add(mesh.normals.astype(np.float32), "VEC3", pygltflib.ARRAY_BUFFER),
-        )
-        if mesh.colors is not None:
-            attributes.COLOR_0 = packer.add(mesh.colors.astype(np.float32), "VEC3", pygltflib.ARRAY_BUFFER)
-        indices = packer.add(mesh.faces.astype(np.uint32).reshape(-1), "SCALAR", pygltflib.ELEMENT_ARRAY_BUFFER)
-        primitive = pygltflib.Primitive(attributes=attributes, indices=indices, material=0, mode=pygltflib.TRIANGLES)
+        primitive = mesh_primitive(packer, mesh, material)
         gltf.meshes.append(pygltflib.Mesh(name=f"frame_{index:04d}", primitives=[primitive]))
         scale = [1.0, 1.0, 1.0] if index == 0 else [0.0, 0.0, 0.0]
         gltf.nodes.append(pygltflib.Node(name=f"frame_{index:04d}", mesh=index, scale=scale))
@@ -276,20 +265,19 @@ def _build_gltf(meshes: Sequence[Mesh], fps: float):
     if count > 1:
         # Keys at k / fps for k = 0..count; node i is visible on [i / fps, (i + 1) / fps), the last node to the end.
         times = (np.arange(count + 1, dtype=np.float32) / np.float32(fps)).reshape(-1, 1)
-        time_accessor = packer.add(times.reshape(-1), "SCALAR", None, True)
+        time_accessor = packer.accessor(times.reshape(-1), "SCALAR", bounds=([0.0], [float(times[-1, 0])]))
         animation = pygltflib.Animation(name="frames")
         for i, node in enumerate(frame_nodes):
             visible = np.zeros(count + 1, dtype=np.float32)
             visible[i] = 1.0
             visible[count] = 1.0 if i == count - 1 else 0.0
             scales = np.repeat(visible[:, None], 3, axis=1)
-            output = packer.add(scales, "VEC3", None)
+            output = packer.accessor(scales, "VEC3")
             animation.samplers.append(
                 pygltflib.AnimationSampler(input=time_accessor, output=output, interpolation="STEP")
             )
             target = pygltflib.AnimationChannelTarget(node=node, path="scale")
             animation.channels.append(pygltflib.AnimationChannel(sampler=len(animation.samplers) - 1, target=target))
         gltf.animations.append(animation)
-    gltf.buffers.append(pygltflib.Buffer(byteLength=len(packer.blob)))
-    gltf.set_binary_blob(bytes(packer.blob))
+    packer.finish()
     return gltf

@@ -130,6 +130,7 @@ def render_rays(
     need_normals: bool = False,
     generator: torch.Generator | None = None,
     check_rays: bool = True,
+    need_displacement: bool = False,
 ) -> dict[str, Tensor]:
     """Volume-render R rays at time t.
 
@@ -138,9 +139,12 @@ def render_rays(
         background: [3] or [R, 3] colour behind the object (default white).
         need_normals: also composite normals and the orientation term (always on for non-albedo shading).
         check_rays: reject non-finite rays (a host sync; render_cameras skips it: make_cameras validates poses).
+        need_displacement: also composite the field's per-sample displacement (the field must have
+            `forward_with_displacement(x, t) -> (density, albedo, displacement [N, 3])`, e.g. DeformationField).
     Returns:
         rgb [R, 3], opacity [R], depth [R], weights [R, S]; with normals also normal [R, 3] (sum of w n)
-        and orientation [R] (sum of sg(w) max(n . d, 0)^2, DreamFusion's orientation loss per ray).
+        and orientation [R] (sum of sg(w) max(n . d, 0)^2, DreamFusion's orientation loss per ray); with
+        need_displacement also displacement [R, 3] (sum of w d, zero where the ray is empty).
     """
     if shading not in SHADING_MODES:
         raise ValueError(f"Unknown shading mode {shading!r}; expected one of {SHADING_MODES}")
@@ -150,6 +154,10 @@ def render_rays(
     if check_rays and not (torch.isfinite(rays.origins).all() and torch.isfinite(rays.directions).all()):
         raise ValueError("Ray origins/directions contain non-finite values")
     need_normals = need_normals or shading != "albedo"
+    if need_displacement and not hasattr(field, "forward_with_displacement"):
+        raise ValueError(
+            f"need_displacement needs a deformation field; {type(field).__name__} has no forward_with_displacement"
+        )
     depths = _sample_depths(field, rays, t, config, occupancy, perturb, generator)
     points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]  # [R, S, 3]
     valid = _valid_samples(points, rays, t, occupancy)
@@ -172,10 +180,15 @@ def render_rays(
         }
         if need_normals:
             out.update(normal=depths.new_zeros(num_rays, 3), orientation=zeros)
+        if need_displacement:
+            out["displacement"] = depths.new_zeros(num_rays, 3)
         return out
 
-    def evaluate(points: Tensor) -> tuple[Tensor, Tensor]:
-        return field(points, t)
+    def evaluate(points: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        if need_displacement:
+            return field.forward_with_displacement(points, t)
+        density, albedo = field(points, t)
+        return density, albedo, None
 
     def normals_at(points: Tensor, density: Tensor) -> Tensor:
         own = density if config.normal_differences == "forward" else None
@@ -187,7 +200,7 @@ def render_rays(
             return torch.utils.checkpoint.checkpoint(fn, *args, use_reentrant=False, preserve_rng_state=False)
         return fn(*args)
 
-    density, albedo = run(evaluate, x)
+    density, albedo, displacement = run(evaluate, x)
     weights = render_weights(scatter(density.float()), deltas_of(depths, rays.far))
     normals = None
     if need_normals:
@@ -209,6 +222,8 @@ def render_rays(
         "depth": (weights * depths).sum(-1),
         "weights": weights,
     }
+    if displacement is not None:
+        out["displacement"] = (weights[..., None] * scatter(displacement.float())).sum(1)
     if normals is not None:
         n = scatter(normals)
         out["normal"] = (weights[..., None] * n).sum(1)
@@ -235,10 +250,13 @@ def render_cameras(
     perturb: bool = False,
     need_normals: bool = False,
     generator: torch.Generator | None = None,
+    need_displacement: bool = False,
 ) -> dict[str, Tensor]:
     """Render B cameras (camera b at time times[b]) in chunks; returns per-pixel maps [B, H, W, C].
 
     background: [3] for all frames or [B, 3], one colour per frame. light_dirs: [B, 3].
+    need_displacement: also return "displacement" [B, H, W, 3] (see render_rays), the video the displacement
+    TV loss reads.
     """
     if height < 1 or width < 1:
         raise ValueError(f"Resolution must be positive, got {height}x{width}")
@@ -267,6 +285,7 @@ def render_cameras(
                 need_normals,
                 generator,
                 check_rays=False,
+                need_displacement=need_displacement,
             )
             for i in range(0, len(rays), config.chunk_rays)
         ]

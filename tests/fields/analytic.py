@@ -63,8 +63,12 @@ def fit_field(
     occupancy_res: int = 32,
     seed: int = 0,
     time_slots: int = 1,
+    on_step=None,
 ):
-    """Fit `field` to analytic renders of (camera, time) views by L2 on random rays; returns the occupancy grid."""
+    """Fit `field` to analytic renders of (camera, time) views by L2 on random rays; returns the occupancy grid.
+
+    on_step(step) runs before each step (e.g. a deformation field's level unmasking).
+    """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     data = []
@@ -77,6 +81,8 @@ def fit_field(
         g["lr"] *= lr_scale
     opt = torch.optim.Adam(groups, betas=(0.9, 0.99), eps=1e-15)
     for step in range(steps):
+        if on_step is not None:
+            on_step(step)
         rays, target, t = data[step % len(data)]
         idx = torch.randint(0, len(rays), (rays_per_step,), generator=gen)
         out = render_rays(field, rays[idx], t, render, occupancy if step >= 32 else None, perturb=True, generator=gen)

@@ -22,3 +22,30 @@ def smooth_video(frames: int, height: int, width: int, seed: int = 0) -> torch.T
     coarse = torch.rand(frames, 3, 3, 4, generator=gen)
     video = torch.nn.functional.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=True)
     return video.permute(0, 2, 3, 1).contiguous()
+
+
+def small_deformation_field(seed: int = 0, strength: float = 0.05):
+    """A DeformationField whose canonical scene is the blob sphere (radius ~0.34 at density 10) and whose random
+    displacement is smooth and one-to-one (|d| ~ 0.1), every grid level unmasked."""
+    from a124_core.fields.deformation import DeformationConfig, DeformationField
+    from a124_core.fields.encoding import GridConfig
+    from a124_core.fields.hash_encoding import HashGridConfig
+    from a124_core.fields.static import FieldConfig, StaticField
+
+    torch.manual_seed(seed)
+    grid = GridConfig(num_levels=4, base_resolution=4, finest_resolution=32, log2_entries_per_level=12)
+    static = StaticField(FieldConfig(grid=grid))
+    with torch.no_grad():
+        static.encoder.embeddings.uniform_(-0.3, 0.3)
+    deform = DeformationConfig(grid=HashGridConfig(num_levels=4, finest_resolution=16, log2_hashmap_size=12))
+    field = DeformationField.from_static(static, deform)
+    with torch.no_grad():
+        field.encoder.embeddings.uniform_(-1, 1)
+        field.mlp[-1].weight.normal_(std=strength)
+    field.set_progress(10**6)
+    return field
+
+
+@pytest.fixture(scope="module")
+def deformation_field():
+    return small_deformation_field()

@@ -10,6 +10,7 @@ import pytest
 import torch
 import trimesh
 
+from a124_core.outputs.gltf_morph import read_accessor
 from a124_core.outputs.mesh import (
     MeshConfig,
     extract_mesh,
@@ -103,13 +104,7 @@ def test_sequence_from_callable_and_from_list():
 
 
 def _accessor(gltf: pygltflib.GLTF2, index: int) -> np.ndarray:
-    acc = gltf.accessors[index]
-    view = gltf.bufferViews[acc.bufferView]
-    dtype = {pygltflib.FLOAT: np.float32, pygltflib.UNSIGNED_INT: np.uint32}[acc.componentType]
-    width = {"SCALAR": 1, "VEC3": 3}[acc.type]
-    blob = gltf.binary_blob()
-    data = np.frombuffer(blob, dtype=dtype, count=acc.count * width, offset=view.byteOffset + (acc.byteOffset or 0))
-    return data.reshape(acc.count, width)
+    return read_accessor(gltf, index)
 
 
 def test_animated_glb_has_one_mesh_per_frame_and_shows_one_at_a_time(tmp_path):
@@ -122,7 +117,8 @@ def test_animated_glb_has_one_mesh_per_frame_and_shows_one_at_a_time(tmp_path):
     for i, mesh in enumerate(meshes):
         prim = gltf.meshes[i].primitives[0]
         np.testing.assert_allclose(_accessor(gltf, prim.attributes.POSITION), mesh.vertices, atol=1e-6)
-        np.testing.assert_allclose(_accessor(gltf, prim.attributes.COLOR_0), mesh.colors, atol=1e-6)
+        np.testing.assert_allclose(_accessor(gltf, prim.attributes.COLOR_0), mesh.colors, atol=0.5 / 255 + 1e-6)
+        assert gltf.accessors[prim.attributes.COLOR_0].componentType == pygltflib.UNSIGNED_BYTE
         np.testing.assert_array_equal(_accessor(gltf, prim.indices).reshape(-1, 3), mesh.faces)
     (animation,) = gltf.animations
     assert len(animation.channels) == 4
