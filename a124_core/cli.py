@@ -27,7 +27,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="one image + a motion prompt -> a 4D scene and its videos")
-    run.add_argument("--image", type=Path, required=True, help="reference image (RGBA, or RGB with rembg installed)")
+    run.add_argument(
+        "--image",
+        type=Path,
+        help="reference image (RGBA, or RGB with rembg installed); leave out for text-to-4D (no refine stage)",
+    )
+    run.add_argument(
+        "--representation",
+        choices=("grid4d", "deformation"),
+        default="grid4d",
+        help="dynamic field: grid4d (the paper's 4D grid) or deformation (Dream-in-4D's: one animated mesh)",
+    )
     run.add_argument("--prompt", required=True, help='motion prompt, e.g. "a panda is dancing"')
     run.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, videos, summary.json)")
     run.add_argument("--preset", default="smoke", help=f"one of {', '.join(PRESETS)} (default smoke)")
@@ -98,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = RunSettings(
             image=args.image,
+            representation=args.representation,
             prompt=args.prompt,
             out=args.out,
             preset=args.preset,

@@ -22,10 +22,15 @@ import torch
 from .presets import PRESETS, STAGES, Preset, preset
 from .prompts import RunPrompts, derive_prompts
 from .training.config import config_to_dict
+from .training.representations import REPRESENTATIONS
 
 SMOKE_WARNING = (
     "SMOKE PRESET: tiny random-weight priors and a tiny grid. This checks that everything runs; "
     "the images it writes are not meaningful."
+)
+TEXT_ONLY_NOTE = (
+    "No --image: text-to-4D (Dream-in-4D's path): the static stage learns from the SD prior alone, the coarse stage "
+    "from the video prior alone; textual inversion, Zero123, reconstruction and the refine stage need an image."
 )
 
 
@@ -86,10 +91,13 @@ class ModelPaths:
 class RunSettings:
     """What the user asked for."""
 
-    image: Path
+    image: Path | None
+    """The reference image; None for text-to-4D (no textual inversion, Zero123, reconstruction or refinement)."""
     prompt: str
     out: Path
     preset: str = "smoke"
+    representation: str = "grid4d"
+    """Dynamic field: 'grid4d' (the paper's) or 'deformation' (Dream-in-4D's; one mesh with morph targets)."""
     models_dir: Path | None = None
     video_model: str = "text-to-video-ms-1.7b"
     static_prompt: str | None = None
@@ -135,8 +143,12 @@ def validate(settings: RunSettings) -> RunPrompts:
     prompts = derive_prompts(
         settings.prompt, settings.static_prompt, settings.token, settings.initializer, settings.refine_prompt
     )
-    if not Path(settings.image).is_file():
+    if settings.image is not None and not Path(settings.image).is_file():
         raise FileNotFoundError(f"Reference image {settings.image} does not exist.")
+    if settings.representation not in REPRESENTATIONS:
+        raise ValueError(
+            f"Unknown representation {settings.representation!r}; choose one of {', '.join(REPRESENTATIONS)}."
+        )
     for name in ("render_resolution", "render_frames", "render_views", "fps"):
         value = getattr(settings, name)
         if value is not None and value < 1:
@@ -238,7 +250,7 @@ def prepare(settings: RunSettings) -> PreparedRun:
         settings={k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
         prompts=asdict(prompts),
     )
-    presets = preset(settings.preset).with_seed(settings.seed)
+    presets = preset(settings.preset, settings.representation).with_seed(settings.seed)
     summary.settings["stage_configs"] = {name: config_to_dict(presets.stage(name)) for name in STAGES}
     if presets.name == "smoke":
         sys.stderr.write(SMOKE_WARNING + "\n")
@@ -248,9 +260,14 @@ def prepare(settings: RunSettings) -> PreparedRun:
         models_root = _timed(summary, "tiny_models", device, lambda: build_tiny_models(out / "tiny_models").models_dir)
     else:
         models_root = Path(settings.models_dir)
-    reference = _timed(summary, "preprocess", device, lambda: build_reference(Image.open(settings.image)))
-    reference.save(out / "reference.safetensors")
-    summary.outputs["reference"] = str(out / "reference.safetensors")
+    reference = None
+    if settings.image is None:
+        summary.notes.append(TEXT_ONLY_NOTE)
+        sys.stderr.write(TEXT_ONLY_NOTE + "\n")
+    else:
+        reference = _timed(summary, "preprocess", device, lambda: build_reference(Image.open(settings.image)))
+        reference.save(out / "reference.safetensors")
+        summary.outputs["reference"] = str(out / "reference.safetensors")
     priors = _timed(summary, "load_priors", device, lambda: _load_priors(models_root, settings.video_model))
     if (
         presets.name == "smoke"
@@ -272,8 +289,10 @@ def train_all(run: PreparedRun) -> Any:
     from .training.static_stage import StaticPriors, StaticStage
 
     p, priors, resume, summary = run.prompts, run.priors, run.settings.resume, run.summary
-    token_file = _timed(summary, "textual_inversion", run.device, lambda: _textual_inversion(run))
-    summary.outputs["embedding"] = str(token_file)
+    text_only = run.reference is None
+    if not text_only:
+        token_file = _timed(summary, "textual_inversion", run.device, lambda: _textual_inversion(run))
+        summary.outputs["embedding"] = str(token_file)
 
     def stage(name: str, make: Any) -> Any:
         callbacks = Callbacks(on_progress=_Progress(name, run.out / "previews"))
@@ -281,12 +300,17 @@ def train_all(run: PreparedRun) -> Any:
         return _timed(summary, name, run.device, train)
 
     c, device = run.preset, run.device
-    static_priors = StaticPriors(priors["sd"], priors["zero123"])
+    zero123 = None if text_only else priors["zero123"]
+    static_priors = StaticPriors(priors["sd"], zero123)
     static = stage("static", lambda: StaticStage(c.static, run.reference, static_priors, p.static, device=device))
-    coarse_priors = DynamicPriors(priors["video"], priors["zero123"])
+    coarse_priors = DynamicPriors(priors["video"], zero123)
     coarse = stage(
         "coarse", lambda: CoarseStage(c.coarse, run.reference, static, coarse_priors, p.motion, device=device)
     )
+    if text_only:  # the refine stage corrects drift away from a reference image: there is none
+        for name in ("static", "coarse"):
+            summary.outputs[f"checkpoint_{name}"] = str(run.checkpoints / f"{name}.safetensors")
+        return coarse
     refine_priors = RefinePriors(priors["video"], priors["zero123"], priors["controlnet"])
     scene = stage(
         "refine",
@@ -327,6 +351,7 @@ def render_outputs(run: PreparedRun, scene: Any) -> None:
     """The test orbit's videos (grid per channel, one per view, orbit while animating, reference camera)."""
     from .outputs.export import write_video
     from .outputs.render import orbit_grid_video, render_fixed_camera, render_orbit_animating, render_test_orbit
+    from .outputs.scene_export import export_scene_glb
 
     s, summary = run.settings, run.summary
     orbit = replace(
@@ -350,6 +375,10 @@ def render_outputs(run: PreparedRun, scene: Any) -> None:
     summary.outputs["orbit_animating"] = str(write_video(animating, renders / "orbit_animating_albedo.mp4", s.fps))
     fixed = render_fixed_camera(scene.field, orbit, ("albedo",), scene.occupancy, render_config)["albedo"]
     summary.outputs["reference_view"] = str(write_video(fixed, renders / "reference_view_albedo.mp4", s.fps))
+    mesh = replace(run.preset.mesh, num_frames=orbit.num_frames, fps=float(s.fps))
+    exported = export_scene_glb(scene.field, run.out / "meshes" / "animated_mesh.glb", mesh, run.device)
+    summary.outputs["animated_mesh"] = str(exported.path)
+    summary.notes.append(f"animated mesh: {exported.bytes:,} bytes; {exported.note}")
 
 
 def run(settings: RunSettings) -> RunSummary:

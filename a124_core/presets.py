@@ -11,10 +11,14 @@ preset settings (frame counts and scoring sizes are the stage's).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
+from .fields.deformation import DeformationConfig
 from .fields.encoding import GridConfig
+from .fields.hash_encoding import HashGridConfig
 from .fields.static import FieldConfig
+from .outputs.animated_mesh import AnimatedMeshConfig
+from .outputs.mesh import MeshConfig
 from .outputs.render import OrbitConfig
 from .rendering.occupancy import OccupancyConfig
 from .rendering.renderer import RenderConfig
@@ -36,7 +40,7 @@ STAGES = ("static", "coarse", "refine")
 
 @dataclass(frozen=True)
 class Preset:
-    """Textual inversion, the three stages and the test orbit of one preset."""
+    """Textual inversion, the three stages, the test orbit and the animated-mesh export of one preset."""
 
     name: str
     textual_inversion: TextualInversionConfig
@@ -44,6 +48,7 @@ class Preset:
     coarse: CoarseStageConfig
     refine: RefineStageConfig
     orbit: OrbitConfig
+    mesh: AnimatedMeshConfig = field(default_factory=AnimatedMeshConfig)
 
     def stage(self, name: str) -> StageConfig:
         if name not in STAGES:
@@ -56,8 +61,17 @@ class Preset:
         return replace(self, textual_inversion=replace(self.textual_inversion, seed=seed), **stages)
 
 
-def preset(name: str) -> Preset:
-    """The named preset (see the module docstring)."""
+def preset(name: str, representation: str = "grid4d") -> Preset:
+    """The named preset (see the module docstring) with its dynamic stages on `representation` ('grid4d', the paper's
+    4D grid, or 'deformation', Dream-in-4D's deformation field)."""
+    chosen = _preset(name)
+    if representation == "grid4d":
+        return chosen
+    dynamic = {s: replace(chosen.stage(s), representation=representation) for s in ("coarse", "refine")}
+    return replace(chosen, **dynamic)
+
+
+def _preset(name: str) -> Preset:
     if name == "paper":
         return Preset(
             "paper",
@@ -96,8 +110,16 @@ def _smoke() -> Preset:
         occupancy=OccupancyConfig(resolution=16, update_every=4),
         loop=LoopConfig(checkpoint_every=0, progress_every=1, preview_every=2, preview_size=32),
     )
+    deformation = DeformationConfig(
+        grid=HashGridConfig(num_levels=4, base_resolution=4, finest_resolution=16, log2_hashmap_size=12),
+        hidden_dim=16,
+        num_hidden_layers=2,
+        start_levels=2,
+        levels_every=2,
+    )
     dynamic = dict(
         num_knots=4,
+        deformation=deformation,
         temporal_tv=TemporalTVConfig(points=1024),
         time=TimeSamplingConfig(num_frames=4, lattice=16),
         occupancy_slots=2,
@@ -110,6 +132,7 @@ def _smoke() -> Preset:
         CoarseStageConfig(steps=6, **common, **dynamic),
         RefineStageConfig(steps=4, controlnet=controlnet, **common, **dynamic),
         OrbitConfig(num_views=4, num_frames=8, resolution=64),
+        AnimatedMeshConfig(mesh=MeshConfig(resolution=32), target_faces=0, num_frames=8),
     )
 
 

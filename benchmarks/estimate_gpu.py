@@ -40,6 +40,7 @@ from step_inputs import SphereDensity, TIMicroStep, build_priors, sphere_occupan
 
 from a124_core.cameras import reference_camera, sample_static_cameras  # noqa: E402
 from a124_core.cli import _quiet_libraries  # noqa: E402
+from a124_core.fields.deformation import DeformationField  # noqa: E402
 from a124_core.fields.grid4d import FieldAtTime, Grid4DField  # noqa: E402
 from a124_core.fields.static import StaticField  # noqa: E402
 from a124_core.guidance.sds import scoring_size  # noqa: E402
@@ -49,6 +50,7 @@ from a124_core.rays import camera_rays  # noqa: E402
 from a124_core.rendering.renderer import _sample_depths, _valid_samples, render_rays  # noqa: E402
 from a124_core.training.coarse_stage import CoarseStage, DynamicPriors  # noqa: E402
 from a124_core.training.refine_stage import RefinePriors, RefineStage  # noqa: E402
+from a124_core.training.representations import REPRESENTATIONS  # noqa: E402
 from a124_core.training.stage import Stage, View  # noqa: E402
 from a124_core.training.static_stage import StaticPriors, StaticStage, new_static_scene  # noqa: E402
 from a124_core.training.terms.base import StepContext  # noqa: E402
@@ -155,12 +157,13 @@ def render_call_cost(field, config, rays, t, occupancy=None) -> RenderCall:
     """One training render_rays call (lambertian + normals), forward and backward."""
     light = torch.nn.functional.normalize(torch.tensor([0.3, 0.5, 1.0]), dim=0)
     frame = field
-    if t is not None:  # the frame's blended table is a leaf here: the estimate adds the blend once per frame
+    displacement = isinstance(field, DeformationField)  # its clip render also composites displacements (TV term)
+    if t is not None and not displacement:  # the frame's blended table is a leaf: the blend is added once per frame
         frame = FieldAtTime(field, field.tables_at([t])[0].detach().requires_grad_())
 
     def forward():
         out = render_rays(frame, rays, t, config.render, occupancy, "lambertian", light, 0.5, None, True, True,
-                          torch.Generator().manual_seed(0))  # fmt: skip
+                          torch.Generator().manual_seed(0), need_displacement=displacement)  # fmt: skip
         return out["rgb"].sum() + out["opacity"].sum() + out["normal_image"].sum() + out["orientation"].sum()
 
     for p in field.parameters():  # gradients exist already in training: count only what the render adds
@@ -242,7 +245,7 @@ def adam_state_bytes(field) -> int:
 # ----------------------------------------------------------------------------- stages
 def estimate(args) -> tuple[list[StageEstimate], dict]:
     name = args.preset or ("smoke" if args.tiny else "paper")
-    configs = preset(name)
+    configs = preset(name, args.representation)
     if args.no_field_checkpointing:
         configs = replace(
             configs,
@@ -250,7 +253,7 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
                for s in ("static", "coarse", "refine")},
         )  # fmt: skip
     static_field = StaticField(configs.static.field)
-    dynamic_field = Grid4DField.from_static(static_field, configs.coarse.num_knots, configs.coarse.temporal_tv.points)
+    dynamic_field = REPRESENTATIONS[args.representation](static_field, configs.coarse)
     info = {"preset": name}
 
     rows = []
@@ -293,15 +296,16 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
         # The render backward's own peak: one chunk at a time (central chunks are denser: twice the mean).
         transient = (per_frame("peak", 2 * valid, 2 * slots) - per_frame("held", 2 * valid, 2 * slots)) / chunks
         extra = 0
-        if stage != "static":
-            table = field.embeddings[0].numel() * 4
-            held += frames * table  # the frames' blended tables (Grid4DField.at_times)
+        if isinstance(field, Grid4DField):  # a deformation field's TV is on the rendered maps (in the render)
+            held += frames * field.embeddings[0].numel() * 4  # the frames' blended tables (Grid4DField.at_times)
             transient = max(transient, parameter_bytes(field))  # the one knot gradient of the blend
             extra += temporal_tv_bytes(field, c.temporal_tv.points)
         if stage == "refine":
             extra += parameter_bytes(field)  # the frozen condition copy of the coarse field
         steps = c.steps
-        sds_fraction = 1.0 - min(steps, c.reference_warmup + (steps - c.reference_warmup) / c.reference_every) / steps
+        schedule = stage == "static" or c.first_frame_supervision == "schedule"  # else every step is an SDS step
+        reference_steps = min(steps, c.reference_warmup + (steps - c.reference_warmup) / c.reference_every)
+        sds_fraction = 1.0 - reference_steps / steps if schedule else 1.0
         flops = frames * per_frame("flops")
         rows.append(
             StageEstimate(
@@ -339,6 +343,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default=None, help="paper (default) or fast; smoke with --tiny")
     parser.add_argument("--tiny", action="store_true", help="tiny real priors and the smoke preset (CI smoke test)")
+    parser.add_argument(
+        "--representation", choices=tuple(REPRESENTATIONS), default="grid4d", help="the dynamic stages' field"
+    )
     parser.add_argument("--vae-checkpointing", action="store_true", help="recompute VAE-encoder activations")
     parser.add_argument(
         "--no-field-checkpointing",
@@ -368,7 +375,7 @@ def main() -> None:
     rows, info = estimate(args)
 
     print(
-        f"estimate on CPU (torch {torch.__version__}); preset {info['preset']}; priors "
+        f"estimate on CPU (torch {torch.__version__}); preset {info['preset']}; {args.representation}; priors "
         f"{'tiny real' if args.tiny else 'full-size fp16 (FakeTensors)'}; VAE checkpointing "
         f"{'on' if args.vae_checkpointing else 'off'}; field checkpointing "
         f"{'off' if args.no_field_checkpointing else 'on'}; object radius {args.object_radius}"

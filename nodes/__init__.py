@@ -6,6 +6,7 @@ without ComfyUI installed.
 
 from . import (
     nodes_comfy_adapters,
+    nodes_meshes,
     nodes_outputs,
     nodes_priors,
     nodes_reference,
@@ -13,7 +14,15 @@ from . import (
     nodes_textual_inversion,
 )
 
-_MODULES = (nodes_reference, nodes_priors, nodes_comfy_adapters, nodes_textual_inversion, nodes_stages, nodes_outputs)
+_MODULES = (
+    nodes_reference,
+    nodes_priors,
+    nodes_comfy_adapters,
+    nodes_textual_inversion,
+    nodes_stages,
+    nodes_outputs,
+    nodes_meshes,
+)
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}

@@ -30,10 +30,23 @@ from .glue import (
     training_mode,
 )
 
+REFERENCE_INPUT = {
+    "reference": (REFERENCE, {"tooltip": "The reference image (Reference Image node); none for text-to-4D."})
+}
+REPRESENTATION_INPUT = {
+    "representation": (
+        ["grid4d", "deformation"],
+        {
+            "default": "grid4d",
+            "tooltip": "grid4d: the paper's 4D grid. deformation: Dream-in-4D's field (the static scene frozen and "
+            "warped): exports as one animated mesh with morph targets (Export Animated Mesh).",
+        },
+    )
+}
+
 
 def _common_inputs(prompt: str) -> dict[str, Any]:
     return {
-        "reference": (REFERENCE, {"tooltip": "The reference image (Reference Image node)."}),
         "prompt": ("STRING", {"default": prompt, "multiline": True, "tooltip": "Prompt of the text priors."}),
         "preset": (
             list(PRESETS),
@@ -80,10 +93,10 @@ def check_resume(resume_from: str, stage: str) -> bool | str:
     return True
 
 
-def stage_config(stage: str, preset_name: str, steps: int, seed: int) -> Any:
+def stage_config(stage: str, preset_name: str, steps: int, seed: int, representation: str = "grid4d") -> Any:
     from a124_core.presets import preset
 
-    config = preset(preset_name).stage(stage)
+    config = preset(preset_name, representation).stage(stage)
     return replace(config, seed=int(seed), **({"steps": int(steps)} if steps else {}))
 
 
@@ -133,6 +146,7 @@ class A124_StaticStage(_StageNode):
         return {
             "required": _common_inputs("a high-resolution DSLR image of a panda"),
             "optional": {
+                **REFERENCE_INPUT,
                 "sd_prior": (PRIOR_TYPES[PriorKind.IMAGE_TEXT], {"tooltip": "2D image-text prior (SD1.5)."}),
                 "zero123_prior": (PRIOR_TYPES[PriorKind.IMAGE_POSE], {"tooltip": "3D image-pose prior (Zero123-XL)."}),
                 **_run_inputs(),
@@ -145,11 +159,11 @@ class A124_StaticStage(_StageNode):
 
     def train(
         self,
-        reference,
         prompt,
         preset,
         steps,
         training_seed,
+        reference=None,
         sd_prior=None,
         zero123_prior=None,
         negative_prompt="",
@@ -161,7 +175,7 @@ class A124_StaticStage(_StageNode):
         return train_stage_node(
             lambda: StaticStage(
                 stage_config("static", preset, steps, training_seed),
-                clone_tree(reference),
+                None if reference is None else clone_tree(reference),
                 StaticPriors(sd=sd_prior, zero123=zero123_prior),
                 prompt,
                 negative_prompt,
@@ -173,11 +187,12 @@ class A124_StaticStage(_StageNode):
 
 
 class A124_CoarseStage(_StageNode):
-    """Step 2: a 4D grid from the static scene with text-to-video SDS, Zero123 on frame 0 and temporal TV."""
+    """Step 2: a dynamic field from the static scene with text-to-video SDS, Zero123 on frame 0 and smoothness."""
 
     DESCRIPTION = (
-        "Step 2: turns the static scene into a 4D grid and animates it with the video prior (motion prompt), "
-        "keeping frame 0 on the reference with Zero123 and reconstruction losses."
+        "Step 2: turns the static scene into a dynamic one (a 4D grid, or a deformation field that exports as an "
+        "animated mesh) and animates it with the video prior (motion prompt), keeping frame 0 on the reference "
+        "with Zero123 and reconstruction losses. Without a reference: text-to-4D (video prior only)."
     )
     RETURN_TYPES = (SCENE_DYNAMIC, "IMAGE", "STRING")
     OUTPUT_TOOLTIPS = (
@@ -194,6 +209,8 @@ class A124_CoarseStage(_StageNode):
                 **_common_inputs("a panda is dancing"),
             },
             "optional": {
+                **REFERENCE_INPUT,
+                **REPRESENTATION_INPUT,
                 "video_prior": (
                     PRIOR_TYPES[PriorKind.VIDEO_TEXT],
                     {"tooltip": "Video-text prior (ModelScope / Zeroscope)."},
@@ -210,11 +227,12 @@ class A124_CoarseStage(_StageNode):
     def train(
         self,
         static_scene,
-        reference,
         prompt,
         preset,
         steps,
         training_seed,
+        reference=None,
+        representation="grid4d",
         video_prior=None,
         zero123_prior=None,
         negative_prompt="",
@@ -225,8 +243,8 @@ class A124_CoarseStage(_StageNode):
 
         return train_stage_node(
             lambda: CoarseStage(
-                stage_config("coarse", preset, steps, training_seed),
-                clone_tree(reference),
+                stage_config("coarse", preset, steps, training_seed, representation),
+                None if reference is None else clone_tree(reference),
                 static_scene,  # only read: the coarse stage builds its own 4D grid from it
                 DynamicPriors(video=video_prior, zero123=zero123_prior),
                 prompt,
@@ -256,6 +274,7 @@ class A124_RefineStage(_StageNode):
                     SCENE_DYNAMIC,
                     {"tooltip": "Result of the coarse stage (or Load Dynamic Scene of a coarse checkpoint)."},
                 ),
+                **REFERENCE_INPUT,
                 **_common_inputs("a panda is dancing"),
                 "controlnet_prior": (PRIOR_TYPES[PriorKind.IMAGE_CONTROL], {"tooltip": "ControlNet-Tile prior."}),
                 "embedding": (EMBEDDING, {"tooltip": "The learned token (Textual Inversion or Load Embedding)."}),
@@ -298,10 +317,12 @@ class A124_RefineStage(_StageNode):
         resume_from="",
     ):
         from a124_core.training.refine_stage import RefinePriors, RefineStage
+        from a124_core.training.representations import representation_of
 
+        representation = representation_of(dynamic_scene.field)  # the refine stage continues what it is given
         return train_stage_node(
             lambda: RefineStage(
-                stage_config("refine", preset, steps, training_seed),
+                stage_config("refine", preset, steps, training_seed, representation),
                 clone_tree(reference),
                 clone_tree(dynamic_scene),  # trained; the input itself is only read, as the frozen condition
                 RefinePriors(video=video_prior, zero123=zero123_prior, controlnet=controlnet_prior),

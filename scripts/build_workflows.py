@@ -74,6 +74,15 @@ CORE_NODES = {
         preview=True,
     ),
 }
+CORE_NODES["Preview3DAnimation"] = NodeSpec(
+    (
+        Slot("model_file", "STRING", True, "", linked=True),
+        Slot("image", "PREVIEW_3D_ANIMATION", True, "", ui_only=True),
+    ),
+    (),
+    "Preview 3D - Animation",
+    preview=True,
+)
 NOTE = NodeSpec((Slot("text", "STRING", True, "", multiline=True),), (), "Note")
 
 # ------------------------------------------------------------------------------------------------ descriptions
@@ -281,9 +290,49 @@ No model files are needed: pick the scene in Load Dynamic Scene, queue."""
     )
 
 
+def animated_mesh() -> Workflow:
+    """The pipeline with Dream-in-4D's deformation field, ending in an animated mesh in ComfyUI's 3D viewer."""
+    full = pack_loaders("animate124_animated_mesh", "diffusers/text-to-video-ms-1.7b", (0, 0), MODELSCOPE)
+    groups = [
+        Group(
+            g.title,
+            tuple(
+                Node(n.id, n.type, n.inputs | {"representation": "deformation"}) if n.type == "A124_CoarseStage" else n
+                for n in g.nodes
+            ),
+            g.color,
+        )
+        for g in full.groups[:-1]
+    ]
+    export = {"scene": [10, 0], "frames": 64, "fps": 25.0, "resolution": 256, "target_faces": 50000}
+    outputs = Group(
+        "Outputs",
+        (
+            Node(11, "A124_ExportAnimatedMesh", export | {"filename_prefix": "animate124"}),
+            Node(12, "Preview3DAnimation", {"model_file": [11, 0]}),
+            Node(
+                13,
+                "A124_OrbitRender",
+                {"scene": [10, 0], "mode": "test orbit", "channel": "albedo", "views": 10, "frames": 64}
+                | {"resolution": 400, "fps": 25.0, "save_mp4": True, "filename_prefix": "animate124_mesh"},
+                title="Orbit Render: test orbit (mp4)",
+            ),
+        ),
+        "#3f8a5a",
+    )
+    note = full.note.replace(
+        "Animate124: one image + a motion prompt -> a 4D scene, with the pack's prior loaders.",
+        "Animate124 -> an animated mesh: the coarse stage uses Dream-in-4D's deformation field (the static scene, "
+        "frozen, warped over time), so the result exports as ONE mesh with a morph target per frame (GLB), played "
+        "by Preview 3D - Animation and usable in Blender, three.js or game engines.",
+    )
+    return Workflow(full.name, note, (*groups, outputs))
+
+
 def workflows() -> list[Workflow]:
     return [
         pack_loaders("animate124_full", "diffusers/text-to-video-ms-1.7b", (0, 0), MODELSCOPE),
+        animated_mesh(),
         pack_loaders("animate124_zeroscope", "diffusers/zeroscope_v2_576w", (144, 80), ZEROSCOPE),
         comfy_loaders(),
         render_only(),

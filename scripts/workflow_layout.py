@@ -76,6 +76,8 @@ class Slot:
     control: bool = False
     #: A widget only the frontend has (LoadImage's upload button): in widgets_values, never in the API prompt.
     ui_only: bool = False
+    #: A widget the workflow feeds from a link (Preview 3D's model_file): an input socket that names its widget.
+    linked: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ def ui_workflow(workflow: Workflow, specs: dict[str, NodeSpec], note_spec: NodeS
     outgoing: dict[tuple[int, int], list[int]] = {}
     for nid in sorted(nodes):
         spec = specs[nodes[nid].type]
-        link_slots = [s for s in spec.inputs if not s.widget]
+        link_slots = [s for s in spec.inputs if not s.widget or s.linked]
         for slot_index, slot in enumerate(link_slots):
             value = nodes[nid].inputs.get(slot.name)
             if isinstance(value, list | tuple):
@@ -222,7 +224,7 @@ def _ui_node(node: Node, spec: NodeSpec, pos, size, order, incoming, outgoing) -
     values = []
     for slot in spec.inputs:
         if slot.widget:
-            values.append(node.inputs.get(slot.name, slot.default))
+            values.append(slot.default if slot.linked else node.inputs.get(slot.name, slot.default))
             if slot.control:
                 values.append("fixed")
     properties: dict[str, Any] = {"Node name for S&R": node.type}
@@ -238,8 +240,9 @@ def _ui_node(node: Node, spec: NodeSpec, pos, size, order, incoming, outgoing) -
         "mode": 0,
         "inputs": [
             {"name": s.name, "type": s.type, "link": incoming[node.id].get(s.name)}
+            | ({"widget": {"name": s.name}} if s.linked else {})
             for s in spec.inputs
-            if not s.widget
+            if not s.widget or s.linked
         ],
         "outputs": [
             {"name": name, "type": kind, "links": outgoing.get((node.id, i), []), "slot_index": i}

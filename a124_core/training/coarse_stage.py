@@ -14,13 +14,14 @@ from typing import Any
 import torch
 
 from ..cameras import sample_dynamic_cameras, static_camera_clip
-from ..fields.grid4d import Grid4DField
 from ..priors.base import Prior
 from ..rendering.occupancy import OccupancyGrid
 from .config import CoarseStageConfig
+from .representations import REPRESENTATIONS
 from .scene import Scene
 from .stage import Stage, View
 from .terms.base import GuidanceTerm
+from .terms.displacement_tv import DisplacementTV
 from .terms.reconstruction import Reconstruction
 from .terms.regularisers import Regularisers
 from .terms.temporal_tv import TemporalTV
@@ -62,17 +63,26 @@ def as_scene(scene: Scene | str | Path, device: Any = "cpu") -> Scene:
 
 
 def dynamic_terms(
-    config: CoarseStageConfig, priors: DynamicPriors, prompt: str, negative: str, extra: tuple = ()
+    config: CoarseStageConfig,
+    priors: DynamicPriors,
+    prompt: str,
+    negative: str,
+    extra: tuple = (),
+    with_reference: bool = True,
 ) -> list[GuidanceTerm]:
     """The coarse stage's terms in the order their losses are summed; `extra` (the refine stage's ControlNet
-    target) goes after the first-frame terms."""
+    target) goes after the first-frame terms. Without a reference (text-to-4D) there is no first-frame term."""
+    if not with_reference and priors.zero123 is not None:
+        raise ValueError("Zero123 is conditioned on the reference image: wire a reference, or no Zero123 prior.")
+    clip_start = config.first_frame_supervision == "clip_start"
+    grid4d = config.representation == "grid4d"
     terms = [
         VideoSDS(priors.video, config.video, prompt, negative, config.prompt_suffix) if priors.video else None,
         Zero123SDS(priors.zero123, config.zero123) if priors.zero123 else None,
-        Reconstruction(config.reconstruction, on_clip_start=config.first_frame_supervision == "clip_start"),
+        Reconstruction(config.reconstruction, on_clip_start=clip_start) if with_reference else None,
         *extra,
         Regularisers(config.regularisers),
-        TemporalTV(config.temporal_tv),
+        TemporalTV(config.temporal_tv) if grid4d else DisplacementTV(config.displacement_tv),
     ]
     return [t for t in terms if t]
 
@@ -83,7 +93,8 @@ def check_config(config: Any, expected: type, stage: str) -> None:
 
 
 class CoarseStage(Stage):
-    """Trains a Grid4DField whose T knots start as copies of the static grid."""
+    """Trains a dynamic field built from the static result: a Grid4DField whose T knots start as copies of the static
+    grid, or a DeformationField around the frozen static field (`config.representation`)."""
 
     name = "coarse"
 
@@ -109,9 +120,9 @@ class CoarseStage(Stage):
                 f"The coarse stage starts from the static stage's result, but got a dynamic scene (written by the "
                 f"{static.stage} stage). To continue a coarse run pass resume_from=<its checkpoint> to train()."
             )
-        field = Grid4DField.from_static(static.field, config.num_knots, config.temporal_tv.points)
+        field = REPRESENTATIONS[config.representation](static.field, config)
         occupancy = OccupancyGrid(config.occupancy, config.occupancy_slots, static.field.config.grid.bound)
-        terms = dynamic_terms(config, priors or DynamicPriors(), prompt, negative_prompt)
+        terms = dynamic_terms(config, priors or DynamicPriors(), prompt, negative_prompt, (), reference is not None)
         schedule = config.first_frame_supervision == "schedule"
         super().__init__(config, reference, Scene(field, occupancy, "coarse"), terms, ClipViews(), device, schedule)
 

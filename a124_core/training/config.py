@@ -12,6 +12,8 @@ from dataclasses import field as dfield
 
 from ..cameras import CameraConfig
 from ..config_io import config_from_dict, config_to_dict
+from ..fields.deformation import DeformationConfig
+from ..fields.deformation_losses import DisplacementTVConfig
 from ..fields.static import FieldConfig
 from ..rendering.occupancy import OccupancyConfig
 from ..rendering.renderer import RenderConfig
@@ -147,8 +149,16 @@ class CoarseStageConfig(StageConfig):
     """Training iterations of the stage."""
     prompt_suffix: str = ", high-resolution, 8k, good quality"
     """Appended to the motion prompt."""
+    representation: str = "grid4d"
+    """The dynamic field: 'grid4d' (Animate124's T copies of the static grid, paper Eq. 1) or 'deformation'
+    (Dream-in-4D: the static field frozen as the canonical scene, warped by a 4D hash grid + MLP; vertices keep
+    their identity over time, so the scene exports as one mesh with morph targets)."""
     num_knots: int = 64
-    """T, time grids of the 4D field."""
+    """T, time grids of the 4D field ('grid4d')."""
+    deformation: DeformationConfig = dfield(default_factory=DeformationConfig)
+    """The deformation network and its level schedule ('deformation')."""
+    displacement_tv: DisplacementTVConfig = dfield(default_factory=DisplacementTVConfig)
+    """TV of rendered displacement videos, weight 1000 ('deformation'; in place of the temporal TV)."""
     time: TimeSamplingConfig = dfield(default_factory=TimeSamplingConfig)
     """Temporal balanced sampling (F = 16 frames, alpha = 0.2)."""
     p_moving_camera: float = 0.9
@@ -170,6 +180,8 @@ class CoarseStageConfig(StageConfig):
         super().__post_init__()
         if self.num_knots < 1 or self.occupancy_slots < 1:
             raise ValueError("num_knots and occupancy_slots must be >= 1")
+        if self.representation not in ("grid4d", "deformation"):
+            raise ValueError(f"representation must be 'grid4d' or 'deformation', got {self.representation!r}")
         if self.first_frame_supervision not in ("clip_start", "schedule"):
             raise ValueError(
                 f"first_frame_supervision must be 'clip_start' or 'schedule', got {self.first_frame_supervision!r}"

@@ -16,6 +16,7 @@ from torch import Tensor
 from ..priors.base import Prior
 from .coarse_stage import ClipViews, DynamicPriors, as_scene, check_config, dynamic_terms
 from .config import RefineStageConfig
+from .representations import representation_of
 from .scene import Scene
 from .stage import Stage
 from .terms.controlnet import ControlNetTarget, frozen_copy, load_tokens, require_coarse
@@ -66,10 +67,14 @@ class RefineStage(Stage):
                 "coarse stage on it first."
             )
         require_coarse(coarse)
-        for what, theirs, ours in (
-            ("time knots (num_knots)", coarse.field.num_knots, config.num_knots),
+        representation = representation_of(coarse.field)
+        checks = [
+            ("representation", representation, config.representation),
             ("occupancy time slots (occupancy_slots)", coarse.occupancy.time_slots, config.occupancy_slots),
-        ):
+        ]
+        if representation == "grid4d":
+            checks.append(("time knots (num_knots)", coarse.field.num_knots, config.num_knots))
+        for what, theirs, ours in checks:
             if theirs != ours:
                 raise ValueError(
                     f"Incompatible scene: it has {theirs} {what} but the refine config has {ours}; use the config the "
@@ -87,7 +92,7 @@ class RefineStage(Stage):
                 controlnet, c, token_prompt, negative_prompt, tokens, frozen, config.prompt_suffix, owned
             )
             extra = (term,)
-        terms = dynamic_terms(config, priors, prompt, negative_prompt, extra)
+        terms = dynamic_terms(config, priors, prompt, negative_prompt, extra, reference is not None)
         coarse.stage = "refine"
         schedule = config.first_frame_supervision == "schedule"
         super().__init__(config, reference, coarse, terms, ClipViews(), device, schedule)

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from ..checkpoint import METADATA_KEY, load_checkpoint, save_checkpoint
 from ..config_io import config_from_dict, config_to_dict
+from ..fields.deformation import DeformationField
 from ..fields.grid4d import Grid4DConfig, Grid4DField
 from ..fields.static import FieldConfig, RadianceField, StaticField
 from ..rendering.occupancy import OccupancyConfig, OccupancyGrid
@@ -24,7 +25,15 @@ from ..rendering.occupancy import OccupancyConfig, OccupancyGrid
 FORMAT = "a124-scene"
 STAGES = ("static", "coarse", "refine")
 #: Metadata keys that decide whether a checkpoint can continue a run (compared by `check_resumable`).
-SHAPE_KEYS = ("dynamic", "num_knots", "field_config", "occupancy_slots", "occupancy_config")
+SHAPE_KEYS = (
+    "dynamic",
+    "representation",
+    "num_knots",
+    "deformation_config",
+    "field_config",
+    "occupancy_slots",
+    "occupancy_config",
+)
 
 
 @dataclass
@@ -32,7 +41,7 @@ class Scene:
     """A trained (or training) field plus its occupancy grid."""
 
     field: RadianceField
-    """StaticField after the static stage, Grid4DField after the dynamic ones."""
+    """StaticField after the static stage; a Grid4DField or DeformationField after the dynamic ones."""
     occupancy: OccupancyGrid
     """Empty-space grid matching the field (one slot per time slot)."""
     stage: str
@@ -63,8 +72,11 @@ class Scene:
             "stage_config": self.stage_config,
         }
         if isinstance(self.field, Grid4DField):
+            meta["representation"] = "grid4d"
             meta["num_knots"] = self.field.num_knots
             meta["tv_points"] = self.field.dynamic_config.tv_points
+        elif isinstance(self.field, DeformationField):
+            meta.update(self.field.metadata())  # representation 'deformation' + its config
         return meta
 
     def tensors(self) -> dict[str, Tensor]:
@@ -91,10 +103,10 @@ class Scene:
                 f"{meta.get('stage')!r}); pass a file written by the static, coarse or refine stage."
             )
         field_config = config_from_dict(FieldConfig, meta["field_config"])
-        if meta["dynamic"]:
-            model: RadianceField = Grid4DField(
-                Grid4DConfig(field_config, int(meta["num_knots"]), int(meta["tv_points"]))
-            )
+        if meta.get("representation") == "deformation":
+            model: RadianceField = DeformationField.from_metadata(field_config, meta)
+        elif meta["dynamic"]:
+            model = Grid4DField(Grid4DConfig(field_config, int(meta["num_knots"]), int(meta["tv_points"])))
         else:
             model = StaticField(field_config)
         occupancy = OccupancyGrid(
@@ -158,10 +170,11 @@ def check_resumable(meta: dict[str, Any], stage: str, scene: Scene, source: str)
     if error:
         raise ValueError(f"{source}: {error}.")
     ours = json.loads(json.dumps(scene.metadata()))  # compare in JSON form (tuples -> lists)
+    theirs = {"representation": "grid4d" if meta.get("dynamic") else None, **meta}  # files from before 'deformation'
     for key in SHAPE_KEYS:
-        if meta.get(key) != ours.get(key):
+        if theirs.get(key) != ours.get(key):
             raise ValueError(
-                f"{source} is incompatible with this stage's config: {key} is {meta.get(key)} in the checkpoint but "
+                f"{source} is incompatible with this stage's config: {key} is {theirs.get(key)} in the checkpoint but "
                 f"{ours.get(key)} here. Resume with the config the checkpoint was trained with."
             )
 

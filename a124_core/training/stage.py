@@ -107,10 +107,14 @@ class Stage:
         self.config = config
         self.device = torch.device(device if device is not None else "cpu")
         self.reference = reference
-        self.targets = {
-            k: (None if v is None else v.to(self.device))
-            for k, v in reference_targets(reference, config.reference_size).items()
-        }
+        self.targets = (
+            None
+            if reference is None
+            else {
+                k: (None if v is None else v.to(self.device))
+                for k, v in reference_targets(reference, config.reference_size).items()
+            }
+        )
         self.scene = scene.to(self.device)
         self.views = views
         self.reference_time = views.reference_time
@@ -126,8 +130,14 @@ class Stage:
             term.bind(self)
         self.priors = [p for term in terms for p in term.priors]
         self.uses_sds = bool(self.priors)
+        if reference is None and not self.uses_sds:
+            raise ValueError(
+                f"The {self.name} stage got no reference image and no prior: it has nothing to learn from. Text-to-4D "
+                "needs the SD1.5 prior in the static stage and the video prior in the dynamic ones."
+            )
         self.reconstruction_schedule = reconstruction_schedule
         self.need_normals = any(term.needs_normals for term in terms)
+        self.need_displacement = any(term.needs_displacement for term in terms)
         aspect = next((a for a in (term.render_aspect() for term in terms) if a is not None), None)
         size = config.render_size
         self.render_shape = render_shape(size, aspect) if aspect is not None else (size, size)
@@ -185,9 +195,16 @@ class Stage:
 
     # ----------------------------------------------------------------- rendering
     def render_view(
-        self, field: Any, view: View, size: int | tuple[int, int], perturb: bool = True, occupancy: Any = "scene"
+        self,
+        field: Any,
+        view: View,
+        size: int | tuple[int, int],
+        perturb: bool = True,
+        occupancy: Any = "scene",
+        displacement: bool = False,
     ) -> dict[str, Tensor]:
-        """Render the frames of `view` with `field` at size x size (or (H, W)); maps [B, H, W, C]."""
+        """Render the frames of `view` with `field` at size x size (or (H, W)); maps [B, H, W, C] (plus the
+        composited displacement when asked, for deformation fields)."""
         height, width = (size, size) if isinstance(size, int) else size
         return render_cameras(
             field,
@@ -204,6 +221,7 @@ class Stage:
             perturb=perturb,
             need_normals=self.need_normals or view.shading != "albedo",
             generator=self.generator if perturb else None,
+            need_displacement=displacement,
         )
 
     def reference_view(self, time: float | None) -> View:
@@ -214,11 +232,17 @@ class Stage:
 
     # ----------------------------------------------------------------- one step
     def is_reconstruction_step(self, step: int) -> bool:
-        """A step that only reconstructs the reference view (no SDS)."""
+        """A step that only reconstructs the reference view (no SDS; never without a reference: text-to-4D)."""
+        if self.reference is None:
+            return False
         return not self.uses_sds or (self.reconstruction_schedule and self.config.is_reference_step(step))
 
     def before_step(self, step: int) -> None:
-        """Refresh the occupancy grid every `update_every` steps (each slot over its own times)."""
+        """Advance the field's own schedule (a deformation grid's level unmasking), and refresh the occupancy grid
+        every `update_every` steps (each slot over its own times)."""
+        schedule = getattr(self.scene.field, "set_progress", None)
+        if schedule is not None:
+            schedule(step)
         if step % self.config.occupancy.update_every == 0:
             field = self.scene.field
             self.scene.occupancy.refresh(lambda x, t: field.density(x, t), generator=self.generator)
@@ -230,7 +254,7 @@ class Stage:
             out = self.render_view(self.scene.field, view, self.config.reference_size)
         else:
             view, at_reference_time = self.views.draw(self)
-            out = self.render_view(self.scene.field, view, self.render_shape)
+            out = self.render_view(self.scene.field, view, self.render_shape, displacement=self.need_displacement)
         sds = not self.is_reconstruction_step(step)
         ctx = StepContext(step, self.progress(step), sds, view, out, at_reference_time)
         losses: dict[str, Tensor] = {}

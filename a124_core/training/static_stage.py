@@ -71,7 +71,8 @@ class StaticStage(Stage):
     ):
         """
         Args:
-            reference: a `Reference` (rgb [3, S, S] on white, mask [1, S, S], depth [1, S, S] or None).
+            reference: a `Reference` (rgb [3, S, S] on white, mask [1, S, S], depth [1, S, S] or None); None for
+                text-to-3D (Dream-in-4D's text-to-4D path: the SD prior alone, no Zero123, no reconstruction).
             prompt: appearance prompt of the 2D prior ("a high-resolution DSLR image of a panda").
             scene: a static scene to continue from (default: a fresh field with the config's sizes).
         """
@@ -83,10 +84,12 @@ class StaticStage(Stage):
                 f"The static stage got a dynamic scene (written by the {scene.stage} stage); it trains a static "
                 f"field. Pass that scene to the coarse or refine stage instead."
             )
+        if reference is None and priors.zero123 is not None:
+            raise ValueError("Zero123 is conditioned on the reference image: wire a reference, or no Zero123 prior.")
         terms = [
             TextSDS(priors.sd, config.sd, prompt, negative_prompt, config.prompt_suffix) if priors.sd else None,
             Zero123SDS(priors.zero123, config.zero123) if priors.zero123 else None,
-            Reconstruction(config.reconstruction),
+            Reconstruction(config.reconstruction) if reference is not None else None,
             Regularisers(config.regularisers),
         ]
         scene = scene if scene is not None else new_static_scene(config)

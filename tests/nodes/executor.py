@@ -82,6 +82,25 @@ def save_video_stand_in(output_dir: Path) -> type:
     return SaveVideo
 
 
+def preview_3d_stand_in(output_dir: Path) -> type:
+    """ComfyUI's Preview3DAnimation (0.3.64): takes model_file (relative to the output folder), shows it."""
+
+    class Preview3DAnimation:
+        RETURN_TYPES = ()
+        FUNCTION = "process"
+        OUTPUT_NODE = True
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"model_file": ("STRING", {"default": ""})}}
+
+        def process(self, model_file):
+            assert (output_dir / model_file).is_file(), f"Preview 3D got {model_file!r}: no such file in the output"
+            return {"ui": {"result": [model_file, None]}, "result": ()}
+
+    return Preview3DAnimation
+
+
 def types_overlap(received: str, expected: str) -> bool:
     return bool({t.strip() for t in received.split(",")} & {t.strip() for t in expected.split(",")})
 

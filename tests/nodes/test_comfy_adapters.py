@@ -123,7 +123,7 @@ def test_static_stage_with_adapter_priors(pack, comfy_env, priors, panda_rgba):
     ref, _, _ = pack.NODE_CLASS_MAPPINGS["A124_Reference"]().build(image, 0.2, mask=mask)
     with torch.inference_mode():
         scene, preview, _ = pack.NODE_CLASS_MAPPINGS["A124_StaticStage"]().train(
-            ref, "a photo of a panda", "smoke", 0, 3, sd_prior=sd_a, zero123_prior=z_a, run_name="adapters"
+            "a photo of a panda", "smoke", 0, 3, reference=ref, sd_prior=sd_a, zero123_prior=z_a, run_name="adapters"
         )
     assert scene.complete and torch.isfinite(preview).all()
     # Textual inversion needs the diffusers SD prior and says so.

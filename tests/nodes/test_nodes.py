@@ -149,7 +149,7 @@ def test_static_stage_render_save_evaluate(pack, comfy_env, panda_rgba):
     (z123,) = node(pack, "A124_LoadZero123Prior").load("diffusers/zero123-xl")
     with torch.inference_mode():
         scene, preview, ckpt = node(pack, "A124_StaticStage").train(
-            ref, "a photo of a panda", "smoke", 0, 1, sd_prior=sd, zero123_prior=z123, run_name="unit"
+            "a photo of a panda", "smoke", 0, 1, reference=ref, sd_prior=sd, zero123_prior=z123, run_name="unit"
         )
     assert scene.stage == "static" and scene.complete and scene.step == 8
     assert preview.shape == (1, 32, 32, 3) and torch.isfinite(preview).all()
@@ -190,7 +190,7 @@ def test_interrupt_leaves_checkpoint_and_resume_matches(pack, models_dir, tmp_pa
     ref, _, _ = node(pack, "A124_Reference").build(image, 0.2, mask=mask)
     stage = node(pack, "A124_StaticStage")
     with pytest.raises(fake_comfy.InterruptProcessingException):
-        stage.train(ref, "", "smoke", 0, 5, run_name="cut")
+        stage.train("", "smoke", 0, 5, reference=ref, run_name="cut")
     latest = out / "animate124" / "checkpoints" / "cut" / "static_latest.safetensors"
     assert latest.is_file()
     assert (
@@ -199,8 +199,8 @@ def test_interrupt_leaves_checkpoint_and_resume_matches(pack, models_dir, tmp_pa
     )
     fake_comfy.install(monkeypatch, fake_comfy.make_comfy())
     resumed, _, _ = stage.train(
-        ref, "", "smoke", 0, 5, run_name="cut", resume_from="checkpoints/cut/static_latest.safetensors"
+        "", "smoke", 0, 5, reference=ref, run_name="cut", resume_from="checkpoints/cut/static_latest.safetensors"
     )
-    full, _, _ = stage.train(ref, "", "smoke", 0, 5, run_name="full")
+    full, _, _ = stage.train("", "smoke", 0, 5, reference=ref, run_name="full")
     for a, b in zip(resumed.field.state_dict().values(), full.field.state_dict().values()):
         assert torch.equal(a, b)

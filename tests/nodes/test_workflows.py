@@ -44,6 +44,7 @@ def mappings(pack, comfy_env, models_dir, tmp_path):
         **pack.NODE_CLASS_MAPPINGS,
         "LoadImage": executor.load_image_stand_in(inputs),
         "SaveVideo": executor.save_video_stand_in(output),
+        "Preview3DAnimation": executor.preview_3d_stand_in(output),
         **core_loaders(models_dir),
     }
 
@@ -137,6 +138,34 @@ def test_zeroscope_variant_runs(mappings):
     video.update(width=32, height=16)  # keeps a non-square frame; 144 x 80 makes the tiny UNet's attention slow
     results = executor.run(prompt, mappings)
     assert results["5"][0].image_size == (16, 32) and results["10"][0].complete
+
+
+def test_animated_mesh_workflow_ends_in_preview_3d(mappings, comfy_env):
+    """The deformation representation end to end: one GLB with a morph target per frame reaches Preview 3D."""
+    import pygltflib
+
+    from a124_core.fields.deformation import DeformationField
+
+    prompt = tiny(load("animate124_animated_mesh_api.json"))
+    assert prompt["9"]["inputs"]["representation"] == "deformation"
+    results = executor.run(prompt, mappings)
+    scene = results["10"][0]
+    assert isinstance(scene.field, DeformationField) and scene.stage == "refine" and scene.complete
+    model_file, mesh = results["11"]
+    out = Path(comfy_env["folder_paths"].get_output_directory())
+    glb = pygltflib.GLTF2.load(str(out / model_file))
+    assert model_file.startswith("animate124/meshes/") and len(glb.meshes) == 1
+    assert len(glb.meshes[0].primitives[0].targets) == 3 and len(glb.animations) == 1
+    assert mesh.vertices.shape[0] == 3 and mesh.faces.shape[0] == 3 and mesh.vertices.shape[-1] == 3
+    # Save Scene -> Load Dynamic Scene keeps the deformation field: it renders the same.
+    saved = mappings["A124_SaveScene"]().save(scene, "deform")["result"][0]
+    entry = "output/" + Path(saved).relative_to(out / "animate124").as_posix()
+    (loaded,) = mappings["A124_LoadDynamicScene"]().load(entry)
+    assert isinstance(loaded.field, DeformationField)
+    render = mappings["A124_OrbitRender"]().render
+    a = render(scene, "fixed camera", "albedo", 1, 2, 24, 10.0, False, "a")["result"][0]
+    b = render(loaded, "fixed camera", "albedo", 1, 2, 24, 10.0, False, "b")["result"][0]
+    assert (a - b).abs().max() < 1e-5
 
 
 def test_comfy_loaders_variant_runs(mappings):

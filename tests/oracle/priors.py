@@ -94,7 +94,7 @@ class OraclePrior(Prior):
     def to(self, device: torch.device | str) -> OraclePrior:
         return self
 
-    def text_condition(self, prompt: str, negative: str = "") -> OracleText:
+    def text_condition(self, prompt: str, negative: str = "", tokens: dict | None = None) -> OracleText:
         return OracleText(prompt, negative)
 
     def guided_eps(self, noisy: Tensor, t: Tensor, truth: Tensor, guidance_scale: float) -> Tensor:

@@ -82,6 +82,11 @@ class GuidanceTerm(ABC):
         """Whether the term reads normals from the step's render."""
         return False
 
+    @property
+    def needs_displacement(self) -> bool:
+        """Whether the term reads the displacement map of the step's SDS render (deformation fields)."""
+        return False
+
     @abstractmethod
     def losses(self, ctx: StepContext) -> dict[str, Tensor]:
         """Weighted losses of this step, by name; empty when the term does not apply."""
