@@ -58,9 +58,9 @@ def test_refine_condition_renderer_is_frozen_and_sees_the_same_rays(panda_refere
     calls = []
     render = stage.render_view
 
-    def recording(field, view, size, perturb=True, occupancy="scene"):
+    def recording(field, view, size, perturb=True, occupancy="scene", **kwargs):
         calls.append((field, view, size))
-        return render(field, view, size, perturb, occupancy)
+        return render(field, view, size, perturb, occupancy, **kwargs)
 
     stage.render_view = recording
     seen = []
