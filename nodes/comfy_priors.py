@@ -109,7 +109,9 @@ class _ComfyText:
 
     def add_token(self, name: str, embedding: Tensor) -> list[str]:
         """Make `name` usable in prompts: ComfyUI's CLIP reads `<embeddings folder>/<name>.safetensors`."""
-        from safetensors.torch import load_file, save_file
+        from safetensors.torch import load_file
+
+        from a124_core.checkpoint import save_safetensors
 
         from .glue import folder_paths
 
@@ -123,8 +125,7 @@ class _ComfyText:
                     f"{path} exists with other vectors for {name!r}; pick another token name or remove the old file."
                 )
         else:
-            folder.mkdir(parents=True, exist_ok=True)
-            save_file({name: vectors}, str(path))
+            save_safetensors(path, {name: vectors})
         self.tokens[name] = vectors
         self.cache.clear()
         return [name]

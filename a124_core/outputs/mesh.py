@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..checkpoint import atomic_path, atomic_write_text
+
 DensityFn = Callable[[Tensor], Tensor]  # points [N, 3] -> density [N]
 AlbedoFn = Callable[[Tensor], Tensor]  # points [N, 3] -> albedo [N, 3] in [0, 1]
 
@@ -177,7 +179,6 @@ def extract_mesh_sequence(
 def write_obj(mesh: Mesh, path: str | Path) -> Path:
     """OBJ with per-vertex colours as `v x y z r g b` (read by Blender, MeshLab and trimesh) and normals."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     columns = [mesh.vertices] if mesh.colors is None else [mesh.vertices, mesh.colors]
     vertex_rows = np.concatenate(columns, axis=1)
     faces = np.repeat(mesh.faces + 1, 2, axis=1)  # "f a//a b//b c//c": position and normal share indices
@@ -186,8 +187,7 @@ def write_obj(mesh: Mesh, path: str | Path) -> Path:
     np.savetxt(buf, vertex_rows, fmt="v" + " %.6f" * vertex_rows.shape[1])
     np.savetxt(buf, mesh.normals, fmt="vn %.6f %.6f %.6f")
     np.savetxt(buf, faces, fmt="f %d//%d %d//%d %d//%d")
-    path.write_text(buf.getvalue())
-    return path
+    return atomic_write_text(path, buf.getvalue())
 
 
 def write_obj_sequence(meshes: Sequence[Mesh], folder: str | Path, stem: str = "frame") -> list[Path]:
@@ -209,8 +209,8 @@ def write_animated_glb(meshes: Sequence[Mesh], path: str | Path, fps: float = 25
     if not (math.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a positive number, got {fps!r}.")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _build_gltf(meshes, fps).save_binary(str(path))
+    with atomic_path(path, suffix=".glb") as tmp:
+        _build_gltf(meshes, fps).save_binary(str(tmp))
     return path
 
 
