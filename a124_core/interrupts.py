@@ -59,7 +59,8 @@ def cancel_on_signals(
         notice: called with the signal's name on the first signal (default: one line on stderr); None: silent.
 
     Outside the main thread (e.g. a ComfyUI worker) signal handlers cannot be installed: the flag is yielded
-    but never set, and the host's own interruption mechanism applies.
+    but never set, and the host's own interruption mechanism applies. Signals the process ignores (SIG_IGN, as
+    for a shell's background job) are left ignored.
     """
     flag = CancelFlag()
     if threading.current_thread() is not threading.main_thread():
@@ -74,9 +75,10 @@ def cancel_on_signals(
         if notice is not None:
             notice(name)
 
-    previous = {sig: signal.getsignal(sig) for sig in signals}
+    # A signal the process already ignores (a background job's SIGINT, nohup's SIGHUP) stays ignored.
+    previous = {sig: signal.getsignal(sig) for sig in signals if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
-        for sig in signals:
+        for sig in previous:
             signal.signal(sig, handler)
         yield flag
     finally:

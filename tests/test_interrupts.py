@@ -14,6 +14,17 @@ import pytest
 
 from a124_core.interrupts import CancelFlag, RunInterrupted, cancel_on_signals, resume_hint
 
+DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+
+
+@pytest.fixture(autouse=True)
+def default_handlers():
+    """Start from Python's own handlers (a shell's background job starts with SIGINT ignored)."""
+    old = {sig: signal.signal(sig, handler) for sig, handler in DEFAULTS.items()}
+    yield
+    for sig, handler in old.items():
+        signal.signal(sig, handler)
+
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_first_signal_sets_the_flag_only(sig):
@@ -37,8 +48,8 @@ def test_previous_handlers_are_restored_after_success_and_error():
         raise AssertionError("must not be called")
 
     old = signal.signal(signal.SIGTERM, mine)
+    before = signal.getsignal(signal.SIGINT)
     try:
-        before = signal.getsignal(signal.SIGINT)
         with cancel_on_signals(notice=None):
             assert signal.getsignal(signal.SIGTERM) is not mine
         assert signal.getsignal(signal.SIGTERM) is mine and signal.getsignal(signal.SIGINT) is before
@@ -47,8 +58,20 @@ def test_previous_handlers_are_restored_after_success_and_error():
         assert signal.getsignal(signal.SIGTERM) is mine and signal.getsignal(signal.SIGINT) is before
     finally:
         signal.signal(signal.SIGTERM, old)
-    with pytest.raises(KeyboardInterrupt):  # the default SIGINT behaviour is back
+    with pytest.raises(KeyboardInterrupt):  # Python's own SIGINT behaviour is back
         os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ignored_signals_stay_ignored():
+    old = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with cancel_on_signals(notice=None) as flag:
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert not flag()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def test_outside_the_main_thread_nothing_is_installed():

@@ -28,9 +28,10 @@ def test_sigint_saves_the_running_stage(panda_reference, tiny_priors, tmp_path):
             os.kill(os.getpid(), signal.SIGINT)  # arrives while step 1's callback runs, as a Ctrl+C would
 
     stage = _stage(panda_reference, tiny_priors, config)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # SIG_IGN in a shell's background job
     with cancel_on_signals(notice=None) as flag, pytest.raises(TrainingCancelled) as info:
         train(stage, Callbacks(on_progress=on_progress, should_cancel=flag), checkpoint_dir=tmp_path)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.signal(signal.SIGINT, before) is signal.default_int_handler  # restored on the way out
     assert info.value.step == 1 and info.value.checkpoint == tmp_path / "static_latest.safetensors"
     _, meta = load_checkpoint(info.value.checkpoint)
     assert meta["step"] == 1 and not meta["complete"]
