@@ -1,14 +1,17 @@
-"""Atomic checkpoints: one safetensors file whose header carries JSON metadata (SPEC 10: never pickle).
+"""Atomic writes: checkpoints (one safetensors file whose header carries JSON metadata, SPEC 10: never pickle)
+and every other file the project writes (JSON, text, images, embeddings).
 
 Writes go to a temporary file in the same folder and are renamed into place, so an interrupt or a crash
-mid-write never leaves a truncated checkpoint behind.
+mid-write never leaves a truncated file behind (a later `--resume` would otherwise trust it because it exists).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,39 +19,73 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .weight_files import check_safetensors
+
 METADATA_KEY = "a124"
+#: What to do about a corrupt file this project wrote itself.
+REWRITE_HINT = "delete it and rerun the step that wrote it"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside `path` to write to; renamed onto `path` only when the block succeeds.
+
+    The temporary file gets `suffix` (writers that pick a format from it need e.g. ".png") and the normal
+    permissions of a new file (mkstemp alone would leave it readable by its owner only). On an exception
+    (KeyboardInterrupt included) it is deleted and `path` keeps its old content.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write UTF-8 `text` to `path` atomically; returns the path."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, data: Any, **dumps_kwargs: Any) -> Path:
+    """Write `data` as JSON (indent 2 unless given; `default=str` for paths and the like) atomically."""
+    dumps_kwargs.setdefault("indent", 2)
+    dumps_kwargs.setdefault("default", str)
+    return atomic_write_text(path, json.dumps(data, **dumps_kwargs) + "\n")
+
+
+def save_safetensors(
+    path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> Path:
+    """A plain safetensors file (contiguous CPU copies of `tensors`), written atomically; returns the path."""
+    flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    with atomic_path(path) as tmp:
+        save_file(flat, str(tmp), metadata=metadata)
+    return Path(path)
 
 
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> Path:
     """Save tensors + JSON-serialisable metadata atomically; returns the final path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    header = {METADATA_KEY: json.dumps(metadata, sort_keys=True)}
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(flat, tmp, metadata=header)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Write `data` to `path` through a temporary file in the same folder and a rename (never a partial file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return save_safetensors(path, tensors, {METADATA_KEY: json.dumps(metadata, sort_keys=True)})
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict]:
@@ -56,6 +93,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint {path} does not exist; pass the .safetensors file a stage wrote.")
+    check_safetensors(path, fix=REWRITE_HINT)
     tensors: dict[str, torch.Tensor] = {}
     with safe_open(str(path), framework="pt", device=str(device)) as f:
         header = f.metadata() or {}

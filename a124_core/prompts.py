@@ -8,11 +8,26 @@ Every derived value can be overridden; the derivation only saves typing for the 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 _ARTICLES = {"a", "an", "the"}
 _VERB_WORDS = {"is", "are", "was", "were", "does", "do", "has", "have", "with", "on", "in", "at", "while"}
 _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_<>\-]+$")
+#: Words that cannot name the subject (they end up as the token when the prompt is not "a <noun> <verb>s").
+_FUNCTION_WORDS = _ARTICLES | _VERB_WORDS | {"and", "or", "of", "to", "by", "for", "from", "its", "his", "her"}
+#: A subject longer than this many words means the prompt did not have the usual form.
+_MAX_SUBJECT_WORDS = 3
+#: CLIP reads 77 tokens (75 after the start/end markers) and BPE gives at least one per word.
+_CLIP_WORDS = 75
+#: Command-line options that set each derived value (a node passes its own input names).
+CLI_OPTIONS = {
+    "prompt": "--prompt",
+    "static": "--static-prompt",
+    "token": "--token",
+    "initializer": "--initializer",
+    "refine": "--refine-prompt",
+}
 
 
 @dataclass(frozen=True)
@@ -29,6 +44,8 @@ class RunPrompts:
     """Word the token embedding starts from."""
     refine: str
     """Prompt of the ControlNet-Tile UNet (step 3): the motion prompt with the token for the subject."""
+    warnings: tuple[str, ...] = ()
+    """One line each: where a value was derived by a fallback and which option sets it (print them)."""
 
 
 def _subject_span(words: list[str]) -> tuple[int, int]:
@@ -41,21 +58,62 @@ def _subject_span(words: list[str]) -> tuple[int, int]:
     return start, end
 
 
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _fallback_warnings(
+    words: list[str], subject: str, word: str, given: Mapping[str, bool], derived: RunPrompts, names: Mapping[str, str]
+) -> list[str]:
+    """Lines for the derived values that rest on a guess (no English subject word, or no "a <noun> <verb>s" form)."""
+    out = []
+    if len(words) > _CLIP_WORDS:
+        out.append(
+            f"The prompt has {len(words)} words; the text encoders read 77 tokens, so everything after the first "
+            f"{_CLIP_WORDS} tokens (at most {_CLIP_WORDS} words) is ignored: shorten {names['prompt']}."
+        )
+    settable = [k for k in ("token", "initializer", "static") if not given[k]]
+    if not settable:
+        return out
+    example = f"{names['token']} _panda_ {names['initializer']} panda"
+    flags = " / ".join(names[k] for k in settable)
+    if not word:
+        out.append(
+            f"No English subject word in the prompt {_short(derived.motion)!r}: the token is {derived.token!r} "
+            f"initialised from {derived.initializer!r}; set {flags} (e.g. {example}) for a meaningful token."
+        )
+    elif len(subject.split()) > _MAX_SUBJECT_WORDS or word.lower() in _FUNCTION_WORDS or len(word) < 2:
+        out.append(
+            f"The prompt does not read as 'a <noun> <verb>s ...', so its subject was guessed as {_short(subject)!r}: "
+            f"token {derived.token!r} initialised from {derived.initializer!r}; set {flags} (e.g. {example})."
+        )
+    return out
+
+
 def derive_prompts(
     motion: str,
     static: str | None = None,
     token: str | None = None,
     initializer: str | None = None,
     refine: str | None = None,
+    option_names: Mapping[str, str] = CLI_OPTIONS,
 ) -> RunPrompts:
-    """Fill in what the user did not give from the motion prompt; validates everything first."""
+    """Fill in what the user did not give from the motion prompt; validates everything first.
+
+    Values derived by a fallback (a non-English prompt, one that is not "a <noun> <verb>s ...", or one longer
+    than CLIP reads) come back in `RunPrompts.warnings`, each naming the option from `option_names` that sets it.
+    """
     motion = (motion or "").strip()
     if not motion:
-        raise ValueError("The motion prompt is empty; describe the motion, e.g. 'a panda is dancing'.")
+        raise ValueError(
+            f"The motion prompt is empty; describe the motion, e.g. {option_names['prompt']} 'a panda is dancing'."
+        )
+    given = {"static": bool(static), "token": bool(token), "initializer": bool(initializer)}
     words = motion.split()
     start, end = _subject_span(words)
     subject = " ".join(words[start:end]) or words[-1]
-    initializer = initializer or re.sub(r"[^A-Za-z0-9]", "", subject.split()[-1]) or "object"
+    word = re.sub(r"[^A-Za-z0-9]", "", subject.split()[-1])
+    initializer = initializer or word or "object"
     token = token or f"_{initializer.lower()}_"
     if not _TOKEN_CHARS.match(token) or " " in token:
         raise ValueError(f"Token {token!r} must be one word of letters, digits, '_', '-', '<' or '>' (e.g. _panda_).")
@@ -69,4 +127,5 @@ def derive_prompts(
         refine = " ".join([*article, token, *words[end:]])
     if token not in refine.split() and token not in refine:
         raise ValueError(f"The refinement prompt {refine!r} must contain the token {token!r}.")
-    return RunPrompts(motion=motion, static=static, token=token, initializer=initializer, refine=refine)
+    prompts = RunPrompts(motion=motion, static=static, token=token, initializer=initializer, refine=refine)
+    return replace(prompts, warnings=tuple(_fallback_warnings(words, subject, word, given, prompts, option_names)))

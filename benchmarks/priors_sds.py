@@ -27,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from a124_core.checkpoint import atomic_write_json
 from a124_core.guidance.sds import SDSConfig, resize_to_prior, score_distillation, x0_reconstruction
 from a124_core.priors.base import Prior
 from a124_core.priors.zero123 import pose_embedding
@@ -160,7 +161,7 @@ def main() -> None:
             f"{r['prior']:<24}{r['image_size']!s:>12}{r['renders']:>9}{r['ms_per_step_median']:>10.1f}{r['peak_gib']:>10.3f}"
         )
     if args.json:
-        args.json.write_text(json.dumps({"device": label, "rows": rows}, indent=2))
+        atomic_write_json(args.json, {"device": label, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from ..checkpoint import atomic_write_text
 from .export import read_video
 from .metrics import ClipEvaluator, ClipMetricsConfig, ClipScores
 
@@ -180,12 +182,13 @@ def write_tables(
     out_dir.mkdir(parents=True, exist_ok=True)
     mean = ClipScores(**{m: float(np.mean([getattr(s, m) for s in scores.values()])) for m in METRICS})
     csv_path = out_dir / "clip_scores.csv"
-    with csv_path.open("w", newline="") as f:
+    with io.StringIO(newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["scene", "caption", *HEADERS])
         for name, s in scores.items():
             writer.writerow([name, captions[name], *(_fmt(getattr(s, m)) for m in METRICS)])
         writer.writerow(["mean", f"{len(scores)} scenes", *(_fmt(getattr(mean, m)) for m in METRICS)])
+        atomic_write_text(csv_path, f.getvalue())
     lines = ["| Model | " + " | ".join(HEADERS) + " |", "|---|" + "---:|" * len(HEADERS)]
     lines += [f"| {label} | " + " | ".join(_fmt(v) for v in values) + " |" for label, values in PAPER_ROWS]
     lines.append(
@@ -197,7 +200,7 @@ def write_tables(
     if skipped:
         lines += ["", f"Skipped (no renders): {', '.join(skipped)}."]
     md_path = out_dir / "clip_scores.md"
-    md_path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(md_path, "\n".join(lines) + "\n")
     return mean, csv_path, md_path
 
 

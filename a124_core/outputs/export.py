@@ -26,7 +26,6 @@ import math
 import numbers
 import os
 import struct
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,6 +33,8 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
+
+from ..checkpoint import atomic_path
 
 VIDEO_FORMATS = ("mp4", "gif", "webp")
 MAX_GIF_FPS = 50.0
@@ -203,19 +204,13 @@ def write_video(
         raise ValueError(f"Cannot create the output folder {path.parent}: {err}. Choose a writable folder.") from err
     if not os.access(path.parent, os.W_OK):
         raise ValueError(f"Output folder {path.parent} is not writable; choose another output folder.")
-    fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix="." + fmt, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix="." + fmt) as tmp:  # ffmpeg picks the container from the suffix
         if fmt == "mp4":
-            _write_mp4(array, tmp, fps, crf)
+            _write_mp4(array, str(tmp), fps, crf)
         elif fmt == "gif":
-            _write_gif(array, tmp, fps, loop)
+            _write_gif(array, str(tmp), fps, loop)
         else:
-            _write_webp(array, tmp, fps, loop, quality, lossless)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            _write_webp(array, str(tmp), fps, loop, quality, lossless)
     return path
 
 

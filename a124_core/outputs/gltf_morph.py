@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import write_bytes_atomic
+from ..checkpoint import atomic_write_bytes
 
 ENCODINGS = ("auto", "float", "int16")
 INTERPOLATIONS = ("LINEAR", "STEP")
@@ -151,7 +151,7 @@ def glb_bytes(gltf) -> bytes:
 
 def write_glb(gltf, path: str | Path) -> Path:
     """Atomic GLB write."""
-    return write_bytes_atomic(path, glb_bytes(gltf))
+    return atomic_write_bytes(path, glb_bytes(gltf))
 
 
 @dataclass

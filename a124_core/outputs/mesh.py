@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..checkpoint import atomic_write_text
 from .gltf_morph import GlbBlob, write_glb
 
 DensityFn = Callable[[Tensor], Tensor]  # points [N, 3] -> density [N]
@@ -179,7 +180,6 @@ def extract_mesh_sequence(
 def write_obj(mesh: Mesh, path: str | Path) -> Path:
     """OBJ with per-vertex colours as `v x y z r g b` (read by Blender, MeshLab and trimesh) and normals."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     columns = [mesh.vertices] if mesh.colors is None else [mesh.vertices, mesh.colors]
     vertex_rows = np.concatenate(columns, axis=1)
     faces = np.repeat(mesh.faces + 1, 2, axis=1)  # "f a//a b//b c//c": position and normal share indices
@@ -188,8 +188,7 @@ def write_obj(mesh: Mesh, path: str | Path) -> Path:
     np.savetxt(buf, vertex_rows, fmt="v" + " %.6f" * vertex_rows.shape[1])
     np.savetxt(buf, mesh.normals, fmt="vn %.6f %.6f %.6f")
     np.savetxt(buf, faces, fmt="f %d//%d %d//%d %d//%d")
-    path.write_text(buf.getvalue())
-    return path
+    return atomic_write_text(path, buf.getvalue())
 
 
 def write_obj_sequence(meshes: Sequence[Mesh], folder: str | Path, stem: str = "frame") -> list[Path]:

@@ -25,6 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..compat import clip_features
+from ..weight_files import check_weight_files
+
 REQUIRED_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
 TOKENIZER_FILES = (("vocab.json", "merges.txt"), ("tokenizer.json",))
 
@@ -75,6 +78,7 @@ def check_clip_folder(folder: str | Path) -> Path:
             f"CLIP model folder {folder} lacks {', '.join(missing)}; expected a transformers CLIPModel folder "
             f"({', '.join(REQUIRED_FILES)} and tokenizer files), e.g. openai/clip-vit-base-patch32."
         )
+    check_weight_files(folder)  # a truncated or zero-filled download: one line naming the file
     return folder
 
 
@@ -154,7 +158,7 @@ class ClipEvaluator:
         outs = []
         for start in range(0, images.shape[0], self.config.batch_size):
             pixels = self.preprocess(images[start : start + self.config.batch_size]).to(self.device, self.dtype)
-            feats = self.model.get_image_features(pixel_values=pixels).pooler_output
+            feats = clip_features(self.model.get_image_features(pixel_values=pixels))
             outs.append(F.normalize(feats.float(), dim=-1).cpu())
         return torch.cat(outs, dim=0)
 
@@ -169,7 +173,7 @@ class ClipEvaluator:
         for start in range(0, len(todo), self.config.batch_size):
             chunk = todo[start : start + self.config.batch_size]
             tokens = self.tokenizer(chunk, padding=True, truncation=True, return_tensors="pt").to(self.device)
-            feats = self.model.get_text_features(**tokens).pooler_output
+            feats = clip_features(self.model.get_text_features(**tokens))
             for prompt, feat in zip(chunk, F.normalize(feats.float(), dim=-1).cpu()):
                 self._text_cache[prompt] = feat
         return torch.stack([self._text_cache[p] for p in prompts])

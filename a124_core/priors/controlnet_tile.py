@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..weight_files import check_safetensors
 from .base import PriorKind, cfg_combine
 from .latent import LatentComponents, TextLatentPrior, load_sd15
 from .loading import (
@@ -71,10 +72,7 @@ def _load_controlnet(path: Path, config_dir: Path | None, device: torch.device, 
 
 
 def _check_controlnet_keys(path: Path) -> None:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        keys = list(f.keys())
+    keys = [k for k in check_safetensors(path) if k != "__metadata__"]
     markers = ("input_hint_block.", "control_model.", "controlnet_cond_embedding.")
     if not any(any(m in k for m in markers) for k in keys):
         raise ValueError(

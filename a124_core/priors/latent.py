@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..compat import transformers_dtype_kwargs
+from ..weight_files import check_safetensors
 from .base import NoiseSchedule, Prior, Tokens
 from .loading import (
     TRANSFORMERS_WEIGHTS,
@@ -82,7 +84,7 @@ def load_text_latent_folder(
     }
     unet_cls = UNet3DConditionModel if unet_class == "UNet3DConditionModel" else UNet2DConditionModel
     kw = {"local_files_only": True, "torch_dtype": dtype}
-    tkw = {"local_files_only": True, "dtype": dtype}  # transformers 5 name for torch_dtype
+    tkw = {"local_files_only": True, **transformers_dtype_kwargs(dtype)}
     return LatentComponents(
         tokenizer=CLIPTokenizer.from_pretrained(root / "tokenizer", local_files_only=True),
         text_encoder=freeze(
@@ -99,26 +101,22 @@ def load_text_latent_folder(
 
 def check_sd_single_file(path: Path) -> None:
     """Reject non-SD1.x single files (ControlNet, Zero123, inpainting, SD2/SDXL) before diffusers reads them."""
-    from safetensors import safe_open
-
     if path.suffix != ".safetensors":
         raise ValueError(f"{path}: single-file checkpoints must be .safetensors (pickled .ckpt files are not loaded).")
-    with safe_open(str(path), framework="pt") as f:
-        keys = set(f.keys())
-        conv_in = "model.diffusion_model.input_blocks.0.0.weight"
-        if any(k.startswith(("control_model.", "input_hint_block.")) for k in keys) or any(
-            k.startswith("controlnet_cond_embedding.") for k in keys
-        ):
-            raise ValueError(f"{path} is a ControlNet checkpoint, not an SD1.5 model; pass it as the ControlNet.")
-        if conv_in not in keys:
-            raise ValueError(f"{path} is not an SD1.x single-file checkpoint (no '{conv_in}').")
-        channels = f.get_slice(conv_in).get_shape()[1]
-        if channels != 4:
-            raise ValueError(f"{path}: UNet has {channels} input channels (SD1.5 has 4; 8 is Zero123, 9 inpainting).")
-        if not any(k.startswith("cond_stage_model.transformer.") for k in keys):
-            raise ValueError(
-                f"{path}: no CLIP ViT-L text encoder (cond_stage_model.transformer.*): SD2/SDXL not supported."
-            )
+    header = check_safetensors(path)  # a truncated download: one line naming the file, from the header alone
+    keys = set(header) - {"__metadata__"}
+    conv_in = "model.diffusion_model.input_blocks.0.0.weight"
+    if any(k.startswith(("control_model.", "input_hint_block.", "controlnet_cond_embedding.")) for k in keys):
+        raise ValueError(f"{path} is a ControlNet checkpoint, not an SD1.5 model; pass it as the ControlNet.")
+    if conv_in not in keys:
+        raise ValueError(f"{path} is not an SD1.x single-file checkpoint (no '{conv_in}').")
+    channels = header[conv_in]["shape"][1]
+    if channels != 4:
+        raise ValueError(f"{path}: UNet has {channels} input channels (SD1.5 has 4; 8 is Zero123, 9 inpainting).")
+    if not any(k.startswith("cond_stage_model.transformer.") for k in keys):
+        raise ValueError(
+            f"{path}: no CLIP ViT-L text encoder (cond_stage_model.transformer.*): SD2/SDXL not supported."
+        )
 
 
 def load_sd15_single_file(

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..weight_files import check_weight_file
 from .base import NoiseSchedule
 
 DIFFUSERS_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
@@ -53,7 +54,9 @@ def require_folder(folder: Path, what: str) -> Path:
 def require_component(root: Path, sub: str, weights: tuple[str, ...] | None = DIFFUSERS_WEIGHTS) -> str | None:
     """Check `root/sub` has a config.json and (unless `weights` is None) one of the weight files.
 
-    Returns the diffusers/transformers `variant` to load with ("fp16" when only fp16 weights exist).
+    Returns the diffusers/transformers `variant` to load with ("fp16" when only fp16 weights exist). The weight
+    file the loader will pick (the first of `weights` present) has its header checked, so a truncated or
+    zero-filled download fails here in one line naming the file.
     """
     folder = Path(root) / sub
     expected = [f"{sub}/config.json"] + ([f"{sub}/{w}" for w in weights] if weights else [])
@@ -64,10 +67,11 @@ def require_component(root: Path, sub: str, weights: tuple[str, ...] | None = DI
         )
     if not weights:
         return None
-    if any((folder / w).is_file() for w in weights):
-        return None
-    if any((folder / _FP16[w]).is_file() for w in weights):
-        return "fp16"
+    for variant, names in ((None, weights), ("fp16", [_FP16[w] for w in weights])):
+        present = [folder / w for w in names if (folder / w).is_file()]
+        if present:
+            check_weight_file(present[0])
+            return variant
     raise FileNotFoundError(f"No weights in {folder}: expected one of {', '.join(weights)} (or their .fp16 variants).")
 
 
@@ -127,7 +131,7 @@ def load_schedule(root: Path) -> NoiseSchedule:
 
 def load_state_file(path: Path) -> dict[str, Tensor]:
     """A weights file as a state dict: safetensors, or a pickle through `torch.load(weights_only=True)`."""
-    path = Path(path)
+    path = check_weight_file(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..compat import transformers_dtype_kwargs
 from .base import NoiseSchedule, Prior, PriorKind, cfg_combine
 from .loading import (
     DIFFUSERS_WEIGHTS,
@@ -171,7 +172,7 @@ class Zero123Prior(Prior):
             unet=UNet2DConditionModel.from_pretrained(root / "unet", variant=unet_variant, **kw),
             vae=AutoencoderKL.from_pretrained(root / "vae", variant=vae_variant, **kw),
             image_encoder=CLIPVisionModelWithProjection.from_pretrained(
-                root / "image_encoder", variant=clip_variant, local_files_only=True, dtype=dtype
+                root / "image_encoder", variant=clip_variant, local_files_only=True, **transformers_dtype_kwargs(dtype)
             ),
             projection=projection,
             schedule=load_schedule(root),

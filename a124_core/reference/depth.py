@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from ..weight_files import check_weight_files
+
 #: Model types whose output grows with distance (metric depth); relative models (DPT/MiDaS, Depth Anything)
 #: predict disparity-like values that grow toward the camera.
 _METRIC_MODEL_TYPES = {"zoedepth", "depth_pro", "glpn", "prompt_depth_anything"}
@@ -36,6 +38,7 @@ def check_depth_model_dir(folder: str | Path) -> Path:
             f"Depth model folder {folder} is incomplete: expected {expected}; found "
             f"{sorted(p.name for p in folder.iterdir())}. Only safetensors weights are loaded."
         )
+    check_weight_files(folder)  # a truncated or zero-filled download: one line naming the file
     config = json.loads((folder / "config.json").read_text())
     if "DepthEstimation" not in " ".join(config.get("architectures") or [config.get("model_type", "")]):
         raise ValueError(

@@ -1,8 +1,9 @@
 """Background removal with rembg, strictly from local model files.
 
 rembg downloads its model at run time when the file is missing. Here that never happens silently: the file
-is looked up first (rembg's own folders, then the ComfyUI `models/rembg/` folders passed in) and, when it is
-missing, a FileNotFoundError names the file, the folders searched and the alternative (pass a mask). rembg
+is looked up first (rembg's own folders, then the `models/rembg/` folders passed in: ComfyUI's, or the command
+line's `<--models-dir>/rembg`) and, when it is missing, a one-line FileNotFoundError names the file, the folders
+searched and the alternatives for both the command line and the Reference node. rembg
 itself is imported only when a file was found, because its first import compiles numba code (~1 min).
 """
 
@@ -60,12 +61,13 @@ def find_rembg_model(model_name: str, comfy_dirs: Sequence[str | Path] = ()) -> 
     for p in paths:
         if p.is_file() and p.stat().st_size > 0:
             return p
-    listed = "\n  ".join(str(p) for p in paths)
+    listed = "; ".join(str(p) for p in paths)
     raise FileNotFoundError(
-        f"The image has no alpha and no mask was given, so the background must be removed with rembg, but its "
-        f"model file {model_name}.onnx was not found (downloads are never started silently). Searched:\n  {listed}\n"
-        f"Put {model_name}.onnx (from https://github.com/danielgatis/rembg/releases) into ComfyUI/models/rembg/ "
-        "or one of the folders above, or pass a mask (or an RGBA image) instead."
+        f"The image has no alpha and no mask was given, so rembg must cut out the object, but its model file "
+        f"{model_name}.onnx was not found (downloads are never started silently); searched: {listed}. "
+        f"Command line: pass a mask with --mask MASK.png (white = object) or an RGBA image, or put {model_name}.onnx "
+        f"(https://github.com/danielgatis/rembg/releases) into <--models-dir>/rembg/ (another model: --rembg-model). "
+        f"ComfyUI: wire a mask into the Reference node's mask input or put {model_name}.onnx in ComfyUI/models/rembg/."
     )
 
 

@@ -14,12 +14,15 @@ says what to change (issue 4, "Bad input"). Accepted kinds:
 
 from __future__ import annotations
 
+import struct
+import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 #: PIL modes converted losslessly enough to RGB(A); everything else is rejected for colour images.
@@ -36,6 +39,35 @@ class RawInputs:
     mask: Tensor | None  # [H, W] in [0, 1]: the user's mask (1 = foreground)
     depth: Tensor | None  # [H, W]: the user's depth image, raw values
     downscaled: bool  # True when the inputs were shrunk to max_side
+
+
+def load_image_file(path: str | Path, what: str = "reference image") -> Image.Image:
+    """Open and fully decode an image file, so a truncated or mislabelled file fails here in one line.
+
+    PIL only reads the header in `Image.open`; the pixel data is decoded lazily, which would move a broken file's
+    error (OSError "image file is truncated") to wherever the pixels are first used. `what` names the input in
+    the message (e.g. "mask image").
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ValueError(f"The {what} {path} is a folder; pass an image file (PNG, JPEG, WebP).")
+    if not path.is_file():
+        raise FileNotFoundError(f"The {what} {path} does not exist; check the path.")
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            image = opened.copy()  # the first frame of an animation; the file is closed on return
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"The {what} {path} is too large to decode safely ({err}); downscale it first.") from None
+    except UnidentifiedImageError:
+        raise ValueError(
+            f"The {what} {path} is not an image file PIL can read; pass a PNG, JPEG or WebP image."
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as err:
+        raise ValueError(
+            f"The {what} {path} cannot be decoded ({err}): the file is truncated or damaged; save or fetch it again."
+        ) from None
+    return image
 
 
 def _size_of(x: object, what: str) -> tuple[int, int]:

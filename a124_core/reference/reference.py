@@ -18,7 +18,7 @@ from torch import Tensor
 from ..checkpoint import load_checkpoint, save_checkpoint
 from .depth import DepthEstimator, check_depth_model_dir, normalise_depth
 from .foreground import find_rembg_model, remove_background
-from .inputs import prepare_inputs
+from .inputs import RawInputs, prepare_inputs
 from .recentre import checkerboard, object_bbox, recentre
 
 FORMAT = "a124-reference"
@@ -126,6 +126,35 @@ class Reference:
         return img if size is None else img.resize((size, size), Image.Resampling.LANCZOS)
 
 
+def check_reference_inputs(
+    image: Image.Image | Tensor | np.ndarray,
+    mask: Image.Image | Tensor | np.ndarray | None = None,
+    depth: Image.Image | Tensor | np.ndarray | None = None,
+    *,
+    depth_model: str | Path | DepthEstimator | None = None,
+    rembg_dirs: Sequence[str | Path] = (),
+    config: ReferenceConfig | None = None,
+) -> RawInputs:
+    """Every check of `build_reference` that needs no model, in milliseconds; returns the checked inputs.
+
+    Sizes, modes and value ranges; the depth model folder (files and weight headers); a foreground source
+    (the image's alpha or `mask` must cover some pixels; without either, rembg's model file must be found).
+    A runner calls this before it builds or writes anything, so bad input fails before any work.
+    """
+    cfg = config or ReferenceConfig()
+    if depth is not None and depth_model is not None:
+        raise ValueError("Pass either a depth image or a depth model, not both (the depth image would win silently).")
+    raw = prepare_inputs(image, mask, depth, min_side=cfg.min_input_side, max_side=cfg.max_input_side)
+    if isinstance(depth_model, (str, Path)):
+        check_depth_model_dir(depth_model)
+    known = raw.alpha if raw.alpha is not None else raw.mask
+    if known is None:
+        find_rembg_model(cfg.rembg_model, rembg_dirs)
+    else:
+        object_bbox(known, cfg.mask_threshold)
+    return raw
+
+
 def build_reference(
     image: Image.Image | Tensor | np.ndarray,
     mask: Image.Image | Tensor | np.ndarray | None = None,
@@ -147,12 +176,7 @@ def build_reference(
     to `config.max_input_side` is needed; after it they agree up to resampling rounding).
     """
     cfg = config or ReferenceConfig()
-    if depth is not None and depth_model is not None:
-        raise ValueError("Pass either a depth image or a depth model, not both (the depth image would win silently).")
-    raw = prepare_inputs(image, mask, depth, min_side=cfg.min_input_side, max_side=cfg.max_input_side)
-    if isinstance(depth_model, (str, Path)):
-        check_depth_model_dir(depth_model)
-
+    raw = check_reference_inputs(image, mask, depth, depth_model=depth_model, rembg_dirs=rembg_dirs, config=cfg)
     if raw.alpha is not None:
         alpha, source = raw.alpha, "alpha"
     elif raw.mask is not None:

@@ -17,10 +17,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import Tensor
 
-from ..checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
+from ..checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint, save_safetensors
 from ..priors.tokens import injected
 from ..training.runner import Callbacks, TrainingCancelled
 from .augment import AugmentConfig, augment
@@ -121,11 +120,11 @@ class TextualInversionResult:
 
 
 def save_embedding(path: str | Path, name: str, embedding: Tensor) -> Path:
-    """Write `{name: float32 [n, hidden]}`: the file both diffusers `load_textual_inversion` and ComfyUI read."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({name: embedding.detach().float().cpu().reshape(-1, embedding.shape[-1]).contiguous()}, str(path))
-    return path
+    """Write `{name: float32 [n, hidden]}`: the file both diffusers `load_textual_inversion` and ComfyUI read.
+
+    Atomic: `--resume` skips textual inversion when this file exists, so it must never exist half-written.
+    """
+    return save_safetensors(path, {name: embedding.detach().float().reshape(-1, embedding.shape[-1])})
 
 
 def _training_rgba(image: Any, size: int) -> Tensor:

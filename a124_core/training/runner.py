@@ -30,7 +30,7 @@ class TrainingCancelled(Exception):
 
     def __init__(self, stage: str, step: int, checkpoint: Path | None):
         where = f"saved to {checkpoint}" if checkpoint else "not saved (no checkpoint folder was given)"
-        super().__init__(f"{stage} cancelled at step {step}; checkpoint {where}")
+        super().__init__(f"{stage} stage cancelled at step {step}; checkpoint {where}")
         self.stage, self.step, self.checkpoint = stage, step, checkpoint
 
 
@@ -131,7 +131,7 @@ def train(
     try:
         for step in range(stage.step, total):
             if callbacks.cancelled():
-                raise TrainingCancelled(f"{stage.name} stage", step, save_latest())
+                raise TrainingCancelled(stage.name, step, save_latest())
             losses, loss, finite = training_step(stage, step, params)
             if bool(finite):
                 stage.optimizer.step()

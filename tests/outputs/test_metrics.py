@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from PIL import Image
 from transformers import CLIPImageProcessor, CLIPModel, CLIPTokenizer
 
+from a124_core.compat import clip_features
 from a124_core.outputs.metrics import ClipEvaluator, ClipMetricsConfig, check_clip_folder
 
 from .conftest import smooth_video
@@ -32,12 +33,12 @@ def naive(tiny_clip_dir):
     def image(frame: torch.Tensor) -> torch.Tensor:
         pil = Image.fromarray((frame.numpy() * 255).round().astype(np.uint8))
         pixels = processor(images=pil, return_tensors="pt").pixel_values
-        return F.normalize(model.get_image_features(pixel_values=pixels).pooler_output[0], dim=-1)
+        return F.normalize(clip_features(model.get_image_features(pixel_values=pixels))[0], dim=-1)
 
     @torch.no_grad()
     def text(prompt: str) -> torch.Tensor:
         tokens = tokenizer([prompt], return_tensors="pt")
-        return F.normalize(model.get_text_features(**tokens).pooler_output[0], dim=-1)
+        return F.normalize(clip_features(model.get_text_features(**tokens))[0], dim=-1)
 
     return image, text
 

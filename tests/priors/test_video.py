@@ -51,7 +51,9 @@ def test_batched_cfg_equals_two_separate_calls(video):
     with torch.no_grad():
         e_c = video.unet(z, t, encoder_hidden_states=cond.cond).sample
         e_u = video.unet(z, t, encoder_hidden_states=cond.uncond).sample
-    torch.testing.assert_close(eps, e_u + 9.0 * (e_c - e_u), rtol=1e-4, atol=1e-5)
+    # A batch of 2 and two batches of 1 round differently inside UNet3D (its temporal attention reshapes by
+    # batch; diffusers 0.35 differs from 0.42 by 1.5e-5 here): the CFG sum multiplies that by up to 2 * 9 + 1.
+    torch.testing.assert_close(eps, e_u + 9.0 * (e_c - e_u), rtol=1e-4, atol=1e-4)
     assert not torch.allclose(e_c, e_u)
 
 

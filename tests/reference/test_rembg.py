@@ -60,7 +60,8 @@ def test_offline_error_names_file_and_folder(empty_homes, monkeypatch):
     message = str(err.value)
     assert "u2net.onnx" in message and str(comfy / "u2net.onnx") in message
     assert str(empty_homes / "xdg" / "rembg" / "models" / "u2net" / "u2net.onnx") in message
-    assert "pass a mask" in message
+    assert "--mask" in message and "--rembg-model" in message and "Reference node" in message
+    assert "\n" not in message  # one line
     assert not (empty_homes / "xdg" / "rembg").exists()  # nothing was created or downloaded
 
 

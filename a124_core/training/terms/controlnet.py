@@ -20,6 +20,7 @@ from torch import Tensor
 
 from ...guidance.sds import SDSConfig, center_square, scoring_size, x0_reconstruction
 from ...priors.base import PriorKind
+from ...weight_files import check_safetensors
 from ..scene import Scene
 from .base import GuidanceTerm, StepContext
 
@@ -56,6 +57,7 @@ def load_tokens(name: str | None, embedding: Tensor | str | Path | None, prompt:
         path = Path(embedding)
         if path.suffix != ".safetensors" or not path.is_file():
             raise FileNotFoundError(f"Token file {path} not found (expected <name>.safetensors = {{name: [n, dim]}}).")
+        check_safetensors(path, fix="delete it and train the token again (textual inversion)")
         state = load_file(str(path))
         if name not in state:
             raise ValueError(f"Token file {path} holds {sorted(state)}, not {name!r}")
