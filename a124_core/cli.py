@@ -38,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="grid4d",
         help="dynamic field: grid4d (the paper's 4D grid) or deformation (Dream-in-4D's: one animated mesh)",
     )
+    run.add_argument("--mask", type=Path, help="foreground mask image (white = object) for an image without alpha")
+    run.add_argument("--depth", type=Path, help="depth image aligned with --image (larger = nearer): depth loss on")
+    run.add_argument("--depth-model", type=Path, help="transformers depth model folder to estimate the depth instead")
+    run.add_argument(
+        "--rembg-model",
+        default="u2net",
+        help="background-removal model without alpha or --mask (its .onnx in rembg's folders or <--models-dir>/rembg)",
+    )
     run.add_argument("--prompt", required=True, help='motion prompt, e.g. "a panda is dancing"')
     run.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, videos, summary.json)")
     run.add_argument("--preset", default="smoke", help=f"one of {', '.join(PRESETS)} (default smoke)")
@@ -71,15 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _render(args: argparse.Namespace) -> None:
-    import torch
-
+    from .devices import resolve_device
     from .outputs.export import write_video
     from .outputs.render import OrbitConfig, orbit_grid_video, render_test_orbit
     from .pipeline import check_output_folder
     from .training.scene import Scene
 
+    device = resolve_device(args.device)
+    if not args.scene.is_file():
+        raise FileNotFoundError(f"Scene {args.scene} does not exist; pass a stage checkpoint (.safetensors).")
     check_output_folder(args.out)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     scene = Scene.load(args.scene, device)
     orbit = OrbitConfig(num_views=args.views, num_frames=args.frames, resolution=args.resolution)
     views = render_test_orbit(scene.field, orbit, ("albedo", "depth", "normal", "mask"), scene.occupancy)
@@ -100,6 +109,9 @@ def _quiet_libraries() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_libraries()
+    from .interrupts import RunInterrupted, cancel_on_signals, resume_hint
+    from .training.runner import TrainingCancelled
+
     try:
         if args.command == "render":
             _render(args)
@@ -108,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = RunSettings(
             image=args.image,
+            mask=args.mask,
+            depth=args.depth,
+            depth_model=args.depth_model,
+            rembg_model=args.rembg_model,
             representation=args.representation,
             prompt=args.prompt,
             out=args.out,
@@ -126,11 +142,21 @@ def main(argv: list[str] | None = None) -> int:
             render_views=args.render_views,
             fps=args.fps,
         )
-        summary = run(settings)
+        with cancel_on_signals() as cancel:
+            summary = run(settings, should_cancel=cancel)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except TrainingCancelled as cancelled:
+        print(resume_hint(cancelled.stage, cancelled.step), file=sys.stderr)
+        return 130
+    except RunInterrupted as interrupted:
+        print(f"{interrupted}: rerun the same command with --resume", file=sys.stderr)
+        return 130
     print(f"done: {args.out / 'summary.json'}")
     for stage, seconds in summary.stage_seconds.items():
         print(f"  {stage:18s} {seconds:8.1f} s  peak {summary.peak_memory_gb.get(stage, 0):.2f} GB")
+    print(f"videos: {(args.out / 'renders').resolve()}")
+    if "animated_mesh" in summary.outputs:
+        print(f"animated mesh: {Path(summary.outputs['animated_mesh']).resolve()}")
     return 0

@@ -1,14 +1,15 @@
 """The whole job without ComfyUI: preprocess -> textual inversion -> static -> coarse -> refine -> render.
 
-Everything is validated before the first model loads: the image, the prompt, the preset, the output folder,
-the render settings and (unless the smoke preset builds tiny random priors) every model file. Each stage
-writes its checkpoint into `<out>/checkpoints/`; `resume=True` skips finished stages and continues an
-interrupted one from its last checkpoint.
+Everything is validated before the first model loads or the first file is written (`validate`): the images
+(fully decoded), mask and depth inputs, the prompt, the preset, the device, the render settings, (unless the
+smoke preset builds tiny random priors) every model file, on `resume` the run folder's record, and last the
+output folder. Each stage writes its checkpoint into `<out>/checkpoints/`; `resume=True` skips finished stages
+and continues an interrupted one from its last checkpoint, only when `<out>/run_record.json` says the folder
+holds this same run (image, prompts, seed, preset, representation, priors).
 """
 
 from __future__ import annotations
 
-import json
 import resource
 import sys
 import time
@@ -19,10 +20,14 @@ from typing import Any
 
 import torch
 
+from .checkpoint import atomic_path, atomic_write_json
+from .devices import resolve_device
 from .presets import PRESETS, STAGES, Preset, preset
 from .prompts import RunPrompts, derive_prompts
+from .run_record import RunFingerprint, check_resume, make_fingerprint, prior_identity, write_record
 from .training.config import config_to_dict
 from .training.representations import REPRESENTATIONS
+from .weight_files import check_weight_files
 
 SMOKE_WARNING = (
     "SMOKE PRESET: tiny random-weight priors and a tiny grid. This checks that everything runs; "
@@ -95,6 +100,14 @@ class RunSettings:
     """The reference image; None for text-to-4D (no textual inversion, Zero123, reconstruction or refinement)."""
     prompt: str
     out: Path
+    mask: Path | None = None
+    """Foreground mask image (white = object) for an image without alpha (else rembg cuts the object out)."""
+    depth: Path | None = None
+    """Depth image aligned with the reference (larger = nearer); turns the depth loss on."""
+    depth_model: Path | None = None
+    """A transformers depth-estimation model folder (e.g. DPT) to estimate the depth instead."""
+    rembg_model: str = "u2net"
+    """rembg model used without alpha or mask; its .onnx is looked for in rembg's folders and <models_dir>/rembg."""
     preset: str = "smoke"
     representation: str = "grid4d"
     """Dynamic field: 'grid4d' (the paper's) or 'deformation' (Dream-in-4D's; one mesh with morph targets)."""
@@ -136,15 +149,61 @@ def check_output_folder(out: Path) -> None:
         raise ValueError(f"Output folder {out} is not writable ({error.strerror}); choose another --out.") from error
 
 
-def validate(settings: RunSettings) -> RunPrompts:
-    """All checks that need no model: raises ValueError / FileNotFoundError naming the value and the fix."""
+@dataclass
+class CheckedInputs:
+    """What `validate` decoded and checked; nothing is built or written yet."""
+
+    prompts: RunPrompts
+    device: torch.device
+    image: Any
+    """The decoded reference image (PIL), None for text-to-4D; likewise `mask` and `depth`."""
+    mask: Any
+    depth: Any
+    fingerprint: RunFingerprint
+
+
+def _reference_config(settings: RunSettings) -> Any:
+    from .reference.reference import ReferenceConfig
+
+    return ReferenceConfig(rembg_model=settings.rembg_model)
+
+
+def _rembg_dirs(settings: RunSettings) -> list[Path]:
+    return [Path(settings.models_dir) / "rembg"] if settings.models_dir is not None else []
+
+
+def run_fingerprint(settings: RunSettings, prompts: RunPrompts) -> RunFingerprint:
+    """What decides this run's results (compared by `--resume`): inputs by content, priors by content identity."""
+    if settings.preset == "smoke":
+        priors: dict[str, Any] = {"all": "tiny-random (a124_core.priors.tiny, fixed seeds)"}
+    else:
+        paths = ModelPaths.from_models_dir(settings.models_dir, settings.video_model)
+        priors = {name: getattr(paths, name) for name in ("sd15", "zero123", "video", "controlnet")}
+    depth_model = prior_identity(settings.depth_model) if settings.depth_model is not None else None
+    return make_fingerprint(
+        image=settings.image,
+        mask=settings.mask,
+        depth=settings.depth,
+        prompts={k: v for k, v in asdict(prompts).items() if k != "warnings"},
+        seed=settings.seed,
+        preset=settings.preset,
+        representation=settings.representation,
+        priors=priors,
+        extra={"depth_model": depth_model, "rembg_model": settings.rembg_model},
+    )
+
+
+def validate(settings: RunSettings) -> CheckedInputs:
+    """All checks that need no model, before anything is written (the output folder is checked last): raises
+    ValueError / FileNotFoundError naming the value and the fix."""
+    from .reference.inputs import load_image_file
+    from .reference.reference import check_reference_inputs
+
     if settings.preset not in PRESETS:
         raise ValueError(f"Unknown preset {settings.preset!r}; choose one of {', '.join(PRESETS)}.")
     prompts = derive_prompts(
         settings.prompt, settings.static_prompt, settings.token, settings.initializer, settings.refine_prompt
     )
-    if settings.image is not None and not Path(settings.image).is_file():
-        raise FileNotFoundError(f"Reference image {settings.image} does not exist.")
     if settings.representation not in REPRESENTATIONS:
         raise ValueError(
             f"Unknown representation {settings.representation!r}; choose one of {', '.join(REPRESENTATIONS)}."
@@ -153,14 +212,46 @@ def validate(settings: RunSettings) -> RunPrompts:
         value = getattr(settings, name)
         if value is not None and value < 1:
             raise ValueError(f"{name} must be a positive number, got {value}.")
-    check_output_folder(Path(settings.out))
+    device = resolve_device(settings.device)
+    image = mask = depth = None
+    if settings.image is None:
+        given = [
+            flag
+            for flag, value in (
+                ("--mask", settings.mask),
+                ("--depth", settings.depth),
+                ("--depth-model", settings.depth_model),
+            )
+            if value is not None
+        ]
+        if given:
+            raise ValueError(f"{', '.join(given)} describe the reference image; pass --image too (or drop them).")
+    else:
+        image = load_image_file(settings.image)
+        mask = load_image_file(settings.mask, "mask image") if settings.mask is not None else None
+        depth = load_image_file(settings.depth, "depth image") if settings.depth is not None else None
+        check_reference_inputs(
+            image,
+            mask,
+            depth,
+            depth_model=settings.depth_model,
+            rembg_dirs=_rembg_dirs(settings),
+            config=_reference_config(settings),
+        )
     if settings.preset != "smoke":
         if settings.models_dir is None:
             raise ValueError("Presets other than smoke need --models-dir (ComfyUI's models folder with the priors).")
-        missing = ModelPaths.from_models_dir(settings.models_dir, settings.video_model).missing_files()
+        paths = ModelPaths.from_models_dir(settings.models_dir, settings.video_model)
+        missing = paths.missing_files()
         if missing:
             raise FileNotFoundError("Model files are missing (see README: model files):\n  " + "\n  ".join(missing))
-    return prompts
+        for folder in (paths.sd15, paths.zero123, paths.video, paths.controlnet):
+            check_weight_files(folder)  # headers only: a truncated download fails here, in one line
+    fingerprint = run_fingerprint(settings, prompts)
+    if settings.resume:
+        check_resume(settings.out, fingerprint)
+    check_output_folder(Path(settings.out))
+    return CheckedInputs(prompts, device, image, mask, depth, fingerprint)
 
 
 class _Progress:
@@ -178,9 +269,9 @@ class _Progress:
         if preview is not None and self.preview_dir is not None:
             from PIL import Image
 
-            self.preview_dir.mkdir(parents=True, exist_ok=True)
             array = (preview.detach().float().clamp(0, 1).cpu().numpy() * 255).astype("uint8")
-            Image.fromarray(array).save(self.preview_dir / f"{self.stage}.png")
+            with atomic_path(self.preview_dir / f"{self.stage}.png", suffix=".png") as tmp:
+                Image.fromarray(array).save(tmp)
 
 
 def _peak_memory_gb(device: torch.device) -> float:
@@ -227,6 +318,8 @@ class PreparedRun:
     reference: Any
     priors: dict[str, Any]
     summary: RunSummary
+    should_cancel: Callable[[], bool] | None = None
+    """Polled before every training step (True: checkpoint, then TrainingCancelled) and between phases."""
 
     @property
     def checkpoints(self) -> Path:
@@ -237,19 +330,29 @@ class PreparedRun:
         return self.preset.name == "smoke"
 
 
-def prepare(settings: RunSettings) -> PreparedRun:
-    """Validate, then preprocess the image and load the priors (tiny random ones for the smoke preset)."""
-    from PIL import Image
+def check_cancelled(should_cancel: Callable[[], bool] | None, where: str) -> None:
+    """Between phases that do not poll for themselves: raise RunInterrupted when a cancel was asked for."""
+    from .interrupts import RunInterrupted
 
+    if should_cancel is not None and should_cancel():
+        raise RunInterrupted(f"interrupted during {where}")
+
+
+def prepare(settings: RunSettings, should_cancel: Callable[[], bool] | None = None) -> PreparedRun:
+    """Validate, record the run, then preprocess the image and load the priors (tiny random ones for smoke)."""
     from .reference.reference import build_reference
 
-    prompts = validate(settings)
+    checked = validate(settings)
+    prompts, device = checked.prompts, checked.device
     out = Path(settings.out)
-    device = torch.device(settings.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    write_record(out, checked.fingerprint)
     summary = RunSummary(
         settings={k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
         prompts=asdict(prompts),
     )
+    for warning in prompts.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+        summary.notes.append(warning)
     presets = preset(settings.preset, settings.representation).with_seed(settings.seed)
     summary.settings["stage_configs"] = {name: config_to_dict(presets.stage(name)) for name in STAGES}
     if presets.name == "smoke":
@@ -265,10 +368,24 @@ def prepare(settings: RunSettings) -> PreparedRun:
         summary.notes.append(TEXT_ONLY_NOTE)
         sys.stderr.write(TEXT_ONLY_NOTE + "\n")
     else:
-        reference = _timed(summary, "preprocess", device, lambda: build_reference(Image.open(settings.image)))
+        reference = _timed(
+            summary,
+            "preprocess",
+            device,
+            lambda: build_reference(
+                checked.image,
+                checked.mask,
+                checked.depth,
+                depth_model=settings.depth_model,
+                rembg_dirs=_rembg_dirs(settings),
+                config=_reference_config(settings),
+            ),
+        )
         reference.save(out / "reference.safetensors")
         summary.outputs["reference"] = str(out / "reference.safetensors")
+    check_cancelled(should_cancel, "preprocessing")
     priors = _timed(summary, "load_priors", device, lambda: _load_priors(models_root, settings.video_model))
+    check_cancelled(should_cancel, "loading the priors")
     if (
         presets.name == "smoke"
         and len(priors["sd"].tokenizer.encode(prompts.initializer, add_special_tokens=False)) != 1
@@ -278,7 +395,7 @@ def prepare(settings: RunSettings) -> PreparedRun:
             f"smoke: initializer {prompts.initializer!r} is unknown to the tiny tokenizer; used 'object'"
         )
         prompts = replace(prompts, initializer="object")
-    return PreparedRun(settings, prompts, presets, device, out, reference, priors, summary)
+    return PreparedRun(settings, prompts, presets, device, out, reference, priors, summary, should_cancel)
 
 
 def train_all(run: PreparedRun) -> Any:
@@ -295,7 +412,7 @@ def train_all(run: PreparedRun) -> Any:
         summary.outputs["embedding"] = str(token_file)
 
     def stage(name: str, make: Any) -> Any:
-        callbacks = Callbacks(on_progress=_Progress(name, run.out / "previews"))
+        callbacks = Callbacks(on_progress=_Progress(name, run.out / "previews"), should_cancel=run.should_cancel)
         train = lambda: run_stage(name, make, run.checkpoints, resume, callbacks)  # noqa: E731
         return _timed(summary, name, run.device, train)
 
@@ -341,7 +458,7 @@ def _textual_inversion(run: PreparedRun) -> Path:
         output_dir=embedding_file.parent,
         checkpoint_path=checkpoint,
         resume_from=checkpoint if run.settings.resume and checkpoint.is_file() else None,
-        callbacks=Callbacks(on_progress=_Progress("textual_inversion")),
+        callbacks=Callbacks(on_progress=_Progress("textual_inversion"), should_cancel=run.should_cancel),
     )
     sd.to("cpu")
     return result.path
@@ -381,12 +498,17 @@ def render_outputs(run: PreparedRun, scene: Any) -> None:
     summary.notes.append(f"animated mesh: {exported.bytes:,} bytes; {exported.note}")
 
 
-def run(settings: RunSettings) -> RunSummary:
-    """The whole job: prepare, train, render; returns (and writes) the summary. Raises before any work on bad input."""
-    prepared = prepare(settings)
+def run(settings: RunSettings, should_cancel: Callable[[], bool] | None = None) -> RunSummary:
+    """The whole job: prepare, train, render; returns (and writes) the summary. Raises before any work on bad input.
+
+    `should_cancel` (e.g. `interrupts.cancel_on_signals()`'s flag) is polled before every training step: the
+    running stage is checkpointed and `TrainingCancelled` raised; between phases `RunInterrupted` is raised.
+    """
+    prepared = prepare(settings, should_cancel)
     scene = train_all(prepared)
+    check_cancelled(should_cancel, "training (all stages are saved)")
     _timed(prepared.summary, "render", prepared.device, lambda: render_outputs(prepared, scene))
-    (prepared.out / "summary.json").write_text(json.dumps(asdict(prepared.summary), indent=2, default=str))
+    atomic_write_json(prepared.out / "summary.json", asdict(prepared.summary), indent=2, default=str)
     if prepared.smoke:
         sys.stderr.write(SMOKE_WARNING + "\n")
     return prepared.summary
