@@ -239,7 +239,9 @@ def vertex_colour_material(gltf) -> int:
 
     pbr = pygltflib.PbrMetallicRoughness(baseColorFactor=[1.0, 1.0, 1.0, 1.0], metallicFactor=0.0)
     pbr.roughnessFactor = 1.0
-    gltf.materials.append(pygltflib.Material(name="vertex_colour", pbrMetallicRoughness=pbr))
+    # alphaCutoff=None: pygltflib before 1.16.1 defaults it to 0.5, which the validator rejects in OPAQUE mode.
+    material = pygltflib.Material(name="vertex_colour", pbrMetallicRoughness=pbr, alphaCutoff=None)
+    gltf.materials.append(material)
     return len(gltf.materials) - 1
 
 

@@ -9,6 +9,11 @@ import validator from "gltf-validator";
 import { AnimationMixer, InterpolateDiscrete } from "three";
 import { GLTFLoader } from "three/examples/jsm/loaders/GLTFLoader.js";
 
+// node has no DOM: GLTFLoader reads `self.URL` and decodes textures with createImageBitmap. The stand-in bitmap
+// keeps the loader's path real (blob URL, fetch, texture objects) without decoding pixels.
+globalThis.self ??= globalThis;
+globalThis.createImageBitmap ??= async (blob) => ({ width: 1, height: 1, close() {} });
+
 const [file, samplesArg] = process.argv.slice(2);
 const bytes = new Uint8Array(readFileSync(file));
 const report = await validator.validateBytes(bytes, { maxIssues: 50 });
@@ -38,6 +43,8 @@ const three = {
     morphTargets: (m.geometry.morphAttributes.position ?? []).length,
     morphTargetsRelative: m.geometry.morphTargetsRelative,
     hasColors: "color" in m.geometry.attributes,
+    hasTexture: Boolean(m.material?.map),
+    hasUVs: "uv" in m.geometry.attributes,
   })),
 };
 const mesh = meshes[0];

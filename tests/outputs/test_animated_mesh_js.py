@@ -1,13 +1,7 @@
-"""The exported GLBs in the tools users open them with: the Khronos glTF validator and three.js's GLTFLoader
-(what ComfyUI's Preview 3D runs). Needs node; the npm packages (tests/js/package.json, pinned) are installed by
-.ci/run, or here on first use."""
+"""The exported GLBs in the tools users open them with (tests/glb_check.py: the Khronos glTF validator and
+three.js's GLTFLoader, what ComfyUI's Preview 3D runs)."""
 
 from __future__ import annotations
-
-import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,36 +9,15 @@ import pytest
 from a124_core.outputs.animated_mesh import AnimatedMeshConfig, export_animated_mesh
 from a124_core.outputs.gltf_morph import add_morph_animation, write_glb
 from a124_core.outputs.mesh import MeshConfig, extract_mesh_sequence, write_animated_glb
+from tests import glb_check
 
 from .test_animated_mesh import _gltf_with, _two_part_motion
 from .test_mesh import _scene
 
-JS = Path(__file__).resolve().parents[1] / "js"
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None, reason="node is not installed (needed to run gltf-validator and three.js)"
-)
-
 
 @pytest.fixture(scope="module")
 def check_glb():
-    if not (JS / "node_modules" / "gltf-validator").is_dir() or not (JS / "node_modules" / "three").is_dir():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.fail(f"node is installed but npm is not: install npm, then `npm ci --prefix {JS}`")
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--prefix", str(JS)], capture_output=True, text=True
-        )
-        if done.returncode:
-            pytest.fail(f"`npm ci --prefix {JS}` failed:\n{done.stderr[-2000:]}")
-
-    def run(path: Path, samples: int = 64) -> dict:
-        done = subprocess.run(
-            ["node", str(JS / "check_glb.mjs"), str(path), str(samples)], capture_output=True, text=True, timeout=120
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        return json.loads(done.stdout)
-
-    return run
+    return glb_check.check_glb
 
 
 @pytest.mark.parametrize("encoding", ["float", "int16"])
