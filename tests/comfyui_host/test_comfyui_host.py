@@ -139,6 +139,19 @@ def test_full_workflow_then_render_only(comfy):
     assert len(entry["outputs"]) == 4
 
 
+def test_animated_mesh_workflow_reaches_preview_3d_animation(comfy):
+    """The deformation workflow on tiny priors: core Preview 3D - Animation receives our GLB (one morph target per
+    frame, one clip), by a path relative to the output folder, as the frontend's viewer fetches it."""
+    import pygltflib
+
+    entry = comfy.wait(submit(comfy, api("animate124_animated_mesh")), timeout=600)
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[-3000:]
+    model_file = entry["outputs"]["12"]["result"][0]
+    assert model_file.startswith("animate124/meshes/") and model_file.endswith(".glb")
+    glb = pygltflib.GLTF2.load(str(comfy.root / "output" / model_file))
+    assert len(glb.animations) == 1 and len(glb.meshes[0].primitives[0].targets) == 3
+
+
 def test_bad_prompt_is_refused_with_node_errors(comfy):
     prompt = api("animate124_full")
     prompt["10"]["inputs"]["dynamic_scene"] = ["8", 0]  # a static scene into the refine node
