@@ -23,8 +23,23 @@ from . import grid_kernels
 _CORNERS = torch.tensor([[(c >> d) & 1 for d in range(3)] for c in range(8)], dtype=torch.long)  # [8, 3]
 
 
+class LevelScales:
+    """What the multi-resolution grids share: a geometric resolution ladder and the concatenated feature width
+    (the config needs num_levels, base_resolution, finest_resolution and features_per_level)."""
+
+    @property
+    def per_level_scale(self) -> float:
+        if self.num_levels == 1:
+            return 1.0
+        return math.exp(math.log(self.finest_resolution / self.base_resolution) / (self.num_levels - 1))
+
+    @property
+    def output_dim(self) -> int:
+        return self.num_levels * self.features_per_level
+
+
 @dataclass(frozen=True)
-class GridConfig:
+class GridConfig(LevelScales):
     """Sizes of the multi-resolution grid (reference values of SPEC 3)."""
 
     num_levels: int = 16
@@ -66,16 +81,6 @@ class GridConfig:
             )
         if self.backend not in ("auto", "torch"):
             raise ValueError(f"backend must be 'auto' or 'torch', got {self.backend!r}")
-
-    @property
-    def per_level_scale(self) -> float:
-        if self.num_levels == 1:
-            return 1.0
-        return math.exp(math.log(self.finest_resolution / self.base_resolution) / (self.num_levels - 1))
-
-    @property
-    def output_dim(self) -> int:
-        return self.num_levels * self.features_per_level
 
 
 @dataclass(frozen=True)

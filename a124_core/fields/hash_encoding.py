@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .encoding import _tcnn_available, gather_features
+from .encoding import LevelScales, _tcnn_available, gather_features
 
 PRIMES = (1, 2654435761, 805459861, 3674653429, 2097192037, 1434869437, 2165219737)
 """tcnn's coherent prime hash factors, one per input dimension."""
@@ -28,7 +28,7 @@ MAX_DENSE_BASE = (0, 0xFFFFFFFF, 0xFFFF, 0x659, 0xFF, 0x54, 0x28, 0x17)
 
 
 @dataclass(frozen=True)
-class HashGridConfig:
+class HashGridConfig(LevelScales):
     """Sizes of a D-dimensional hash grid. Defaults: Dream-in-4D's deformation grid over (x, y, z, t)."""
 
     input_dims: int = 4
@@ -63,16 +63,6 @@ class HashGridConfig:
             raise ValueError(f"log2_hashmap_size must lie in [4, 30], got {self.log2_hashmap_size}")
         if self.backend not in ("auto", "torch", "tcnn"):
             raise ValueError(f"backend must be 'auto', 'torch' or 'tcnn', got {self.backend!r}")
-
-    @property
-    def per_level_scale(self) -> float:
-        if self.num_levels == 1:
-            return 1.0
-        return math.exp(math.log(self.finest_resolution / self.base_resolution) / (self.num_levels - 1))
-
-    @property
-    def output_dim(self) -> int:
-        return self.num_levels * self.features_per_level
 
 
 @dataclass(frozen=True)
