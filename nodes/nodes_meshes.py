@@ -143,7 +143,7 @@ class A124_AnimateMesh:
             "optional": {
                 "model_file": (
                     "STRING",
-                    {"default": "", "tooltip": "A mesh under ComfyUI's input folder, e.g. 3d/robot.glb (Load 3D)."},
+                    {"forceInput": True, "tooltip": "Load 3D's mesh_path: a mesh under input/, e.g. 3d/robot.glb."},
                 ),
                 "mesh": ("MESH", {"tooltip": "A MESH from a 3D node (used instead of model_file)."}),
                 "video_prior": (PRIOR_TYPES[PriorKind.VIDEO_TEXT], {"tooltip": "Video-text prior."}),
