@@ -97,8 +97,6 @@ class A124_ExportAnimatedMesh:
         return {"ui": ui, "result": (model_file, comfy_mesh(vertices, faces))}
 
 
-
-
 class A124_AnimateMesh:
     """Animates the user's own mesh from a motion prompt and writes it back with a morph target per frame."""
 
