@@ -32,6 +32,10 @@ from . import setup
 from .priors import VideoOracle
 
 RENDER = RenderConfig(num_samples=24, num_importance=8)
+#: ARAP weight of the oracle runs. The default (1000, Animate3D's lambda_arap / lambda_sds) measured no different
+#: from ARAP off here (mean rigid edge change 6.4 % vs 6.1 %, 100 steps); 1e5 keeps the edges (4.4 %, p95 14 % vs
+#: 24 %) while the arms still follow the motion; 1e6 holds them (1.4 %) but slows the motion below the error bound.
+ORACLE_ARAP_WEIGHT = 1e5
 #: Times no clip is rendered at (clips start on the 1/31 lattice of setup.DYNAMIC; these are between its points).
 HELD_OUT_TIMES = [0.2, 0.5, 0.85]
 DEFORMATION = DeformationConfig(
@@ -123,6 +127,7 @@ def edge_change(rest: np.ndarray, frames: np.ndarray, edges: np.ndarray) -> np.n
 
 
 def mesh_run(steps: int = 100, arap_weight: float | None = None, motion: float = 1.0) -> MeshRun:
+    """arap_weight None: ORACLE_ARAP_WEIGHT."""
     """Fit the limb mesh, animate it with the video oracle alone, measure the output vertices at held-out times."""
     mesh = builder.build_test_mesh()
     asset = mesh_from_tensors(torch.tensor(mesh.vertices), torch.tensor(mesh.faces))
@@ -137,8 +142,8 @@ def mesh_run(steps: int = 100, arap_weight: float | None = None, motion: float =
         displacement_tv=DisplacementTVConfig(weight=0.0),
         render=RENDER,
     )
-    if arap_weight is not None:
-        stage_config = replace(stage_config, arap=replace(stage_config.arap, weight=arap_weight))
+    weight = ORACLE_ARAP_WEIGHT if arap_weight is None else arap_weight
+    stage_config = replace(stage_config, arap=replace(stage_config.arap, weight=weight))
     config = MeshAnimationConfig(FIT, stage_config, AnimatedMeshConfig(num_frames=2), reference_size=setup.SIZE)
     video = MeshVideoOracle(mesh, fit.transform.to_scene, motion)
     stage = setup.watch(animation_stage(fit, config, DynamicPriors(video=video), "arms are raised"), video)
@@ -147,7 +152,8 @@ def mesh_run(steps: int = 100, arap_weight: float | None = None, motion: float =
     seconds["stage"] = time.perf_counter() - start
     positions, _ = animated_positions(scene.field, fit, config.export, times=HELD_OUT_TIMES)
     rest = fit.transform.to_scene(mesh.vertices)
-    target = {t: video.positions(t) for t in HELD_OUT_TIMES}
+    # The expected motion is always the arms raised: with motion=-1 (the mutation) the oracle shows them lowered.
+    target = {t: fit.transform.to_scene(builder.articulated_positions(mesh, t)) for t in HELD_OUT_TIMES}
     errors = {t: float(np.linalg.norm(p - target[t], axis=-1).mean()) for t, p in zip(HELD_OUT_TIMES, positions)}
     still = {t: float(np.linalg.norm(rest - target[t], axis=-1).mean()) for t in HELD_OUT_TIMES}
     change = edge_change(rest, positions, rigid_edges(mesh))
@@ -158,4 +164,4 @@ if __name__ == "__main__":  # python -m tests.oracle.mesh_animation: the runs th
     torch.set_num_threads(1)
     print("ARAP on:", mesh_run())
     print("ARAP off:", mesh_run(arap_weight=0.0))
-    print("motion reversed:", mesh_run(motion=-1.0))
+    print("the oracle's motion reversed:", mesh_run(motion=-1.0))
