@@ -1,8 +1,9 @@
 """Command-line runner: `python -m a124_core run --image IMG --prompt "a panda is dancing" --preset smoke --out OUT`.
 
 `run` does the whole job (preprocess, textual inversion, static, coarse, refine, render); `render` re-renders a
-saved scene. Presets: paper (the paper's schedule), fast (about half), smoke (tiny random priors, minutes on a CPU,
-not meaningful images). Errors in the arguments stop the run before any work.
+saved scene; `animate-mesh` animates an existing 3D model (a124_core/animate_mesh_cli.py). Presets: paper (the
+paper's schedule), fast (about half), smoke (tiny random priors, minutes on a CPU, not meaningful images). Errors
+in the arguments stop the run before any work.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import animate_mesh_cli
 from .presets import PRESETS
 
 
@@ -26,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m a124_core", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    animate_mesh_cli.add_parser(sub)
     run = sub.add_parser("run", help="one image + a motion prompt -> a 4D scene and its videos")
     run.add_argument(
         "--image",
@@ -109,6 +112,8 @@ def _quiet_libraries() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_libraries()
+    if hasattr(args, "handler"):  # subcommands in their own modules
+        return args.handler(args)
     from .interrupts import RunInterrupted, cancel_on_signals, resume_hint
     from .training.runner import TrainingCancelled
 

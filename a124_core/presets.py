@@ -17,6 +17,7 @@ from .fields.deformation import DeformationConfig
 from .fields.encoding import GridConfig
 from .fields.hash_encoding import HashGridConfig
 from .fields.static import FieldConfig
+from .meshes.fit import MeshFitConfig
 from .outputs.animated_mesh import AnimatedMeshConfig
 from .outputs.mesh import MeshConfig
 from .outputs.render import OrbitConfig
@@ -40,7 +41,7 @@ STAGES = ("static", "coarse", "refine")
 
 @dataclass(frozen=True)
 class Preset:
-    """Textual inversion, the three stages, the test orbit and the animated-mesh export of one preset."""
+    """Textual inversion, the three stages, the test orbit, the animated-mesh export and the mesh fit of one preset."""
 
     name: str
     textual_inversion: TextualInversionConfig
@@ -49,6 +50,8 @@ class Preset:
     refine: RefineStageConfig
     orbit: OrbitConfig
     mesh: AnimatedMeshConfig = field(default_factory=AnimatedMeshConfig)
+    mesh_fit: MeshFitConfig = field(default_factory=MeshFitConfig)
+    """Fitting the canonical field to a user's mesh (animate-mesh; its field and occupancy come from `static`)."""
 
     def stage(self, name: str) -> StageConfig:
         if name not in STAGES:
@@ -133,6 +136,16 @@ def _smoke() -> Preset:
         RefineStageConfig(steps=4, controlnet=controlnet, **common, **dynamic),
         OrbitConfig(num_views=4, num_frames=8, resolution=64),
         AnimatedMeshConfig(mesh=MeshConfig(resolution=32), target_faces=0, num_frames=8),
+        MeshFitConfig(
+            steps=60,
+            batch_points=1024,
+            voxel_resolution=64,
+            photometric_steps=10,
+            photometric_views=4,
+            photometric_size=32,
+            photometric_rays=256,
+            surface_pool=8192,
+        ),
     )
 
 

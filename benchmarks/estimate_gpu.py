@@ -14,7 +14,9 @@ Why: which tensors are alive at once decides a step's GPU memory, and that can b
   - render graph: a + b * valid samples per render call, a and b fitted on the real full-size field on CPU at two
     ray counts, times the valid samples of one step, counted with the renderer's own sampling through an
     occupancy grid of a sphere of radius `--object-radius` (0.4 spans a recentred reference's 60 % of the frame);
-  - temporal TV graph (steps 2-3), measured on the real field; the frozen condition field of step 3.
+  - temporal TV graph (steps 2-3), measured on the real field; the frozen condition field of step 3;
+  - animate mesh (`--stages animate_mesh`): the coarse stage on the deformation field plus the ARAP term's graph
+    over `--mesh-vertices` welded vertices x the clip's frames, fitted linear in vertices on two real icospheres.
 The sum is an estimate of torch.cuda.max_memory_allocated (no allocator fragmentation or library workspaces).
 Time floor: counted FLOPs (matmuls, convolutions, attention; grid gathers are memory-bound and not counted) at
 `--utilisation` of the H100's dense fp16 peak; SDS steps weighted by how many steps of the stage are SDS steps.
@@ -237,6 +239,28 @@ def valid_samples_per_frame(config, radius: float, time_slots: int, cameras: int
     return sum(counts) / len(counts), sum(slots) / len(slots)
 
 
+def arap_cost(field, frames: int, vertices: int) -> StepCost:
+    """Peak bytes and FLOPs of the ARAP term's forward + backward (training/terms/arap.py) for `vertices` welded
+    vertices at `frames` times: measured on icospheres of 642 and 2562 vertices, extrapolated linearly."""
+    import trimesh
+
+    from a124_core.training.terms.arap import ARAP, ARAPTermConfig
+
+    measured = []
+    for subdivisions in (3, 4):
+        sphere = trimesh.creation.icosphere(subdivisions=subdivisions, radius=0.5)
+        term = ARAP(ARAPTermConfig(), sphere.vertices, sphere.faces)
+        term.stage = SimpleNamespace(scene=SimpleNamespace(field=field), generator=torch.Generator().manual_seed(0))
+        ctx = SimpleNamespace(view=SimpleNamespace(times=torch.linspace(0, 1, frames)))
+        measured.append((term.rest.shape[0], measure(lambda t=term, c=ctx: t.losses(c)["arap"].backward())))
+        field.zero_grad(set_to_none=True)
+    (n0, c0), (n1, c1) = measured
+    scale = (vertices - n0) / (n1 - n0)
+    return StepCost(
+        int(c0.peak_bytes + scale * (c1.peak_bytes - c0.peak_bytes)), int(c0.flops + scale * (c1.flops - c0.flops))
+    )
+
+
 def adam_state_bytes(field) -> int:
     """Parameters + gradients + Adam's exp_avg and exp_avg_sq, all fp32."""
     return 4 * parameter_bytes(field)
@@ -263,7 +287,8 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
         priors = build_priors(args.tiny, configs)
         for prior in priors.values():
             set_vae_gradient_checkpointing(prior, args.vae_checkpointing)
-    stages = {stage: probe_stage(stage, priors, configs) for stage in STAGES if stage in args.stages}  # real tensors
+    probed = [s for s in STAGES if s in args.stages or (s == "coarse" and "animate_mesh" in args.stages)]
+    stages = {stage: probe_stage(stage, priors, configs) for stage in probed}  # real tensors
     views = {name: stage.views.draw(stage)[0] for name, stage in stages.items()}  # data-dependent: not in fake mode
     with context:
         ti = ti_cost(priors["sd"], args) if "ti" in args.stages else None
@@ -278,8 +303,15 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
         ti_steps = configs.textual_inversion.steps
         rows.append(StageEstimate("textual inversion", *weights["ti"], 0, 0, 0, ti, 0, 0.0, ti_steps, 1.0))
 
-    for stage, field in (("static", static_field), ("coarse", dynamic_field), ("refine", dynamic_field)):
-        if stage not in args.stages:
+    mesh_field = REPRESENTATIONS["deformation"](static_field, configs.coarse)
+    rows_to_count = (  # (row, stage config and priors, field)
+        ("static", "static", static_field),
+        ("coarse", "coarse", dynamic_field),
+        ("refine", "refine", dynamic_field),
+        ("animate_mesh", "coarse", mesh_field),
+    )
+    for row, stage, field in rows_to_count:
+        if row not in args.stages:
             continue
         c = getattr(configs, stage)
         t = None if stage == "static" else 0.5
@@ -302,14 +334,18 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
             extra += temporal_tv_bytes(field, c.temporal_tv.points)
         if stage == "refine":
             extra += parameter_bytes(field)  # the frozen condition copy of the coarse field
+        flops = frames * per_frame("flops")
+        if row == "animate_mesh":  # ARAP runs after the render: its graph is held until the backward too
+            arap = arap_cost(field, frames, args.mesh_vertices)
+            extra += arap.peak_bytes
+            flops += arap.flops
         steps = c.steps
         schedule = stage == "static" or c.first_frame_supervision == "schedule"  # else every step is an SDS step
         reference_steps = min(steps, c.reference_warmup + (steps - c.reference_warmup) / c.reference_every)
         sds_fraction = 1.0 - reference_steps / steps if schedule else 1.0
-        flops = frames * per_frame("flops")
         rows.append(
             StageEstimate(
-                stage,
+                row.replace("_", " "),
                 *weights[stage],
                 adam_state_bytes(field),
                 int(held),
@@ -321,11 +357,11 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
                 sds_fraction,
             )  # fmt: skip
         )
-        info[f"{stage}_valid_samples_per_frame"] = valid
-        info[f"{stage}_sample_slots_per_frame"] = slots
+        info[f"{row}_valid_samples_per_frame"] = valid
+        info[f"{row}_sample_slots_per_frame"] = slots
         for key in ("held", "peak"):
-            info[f"{stage}_render_{key}_bytes_per_valid_sample"] = m[f"{key}_per_sample"]
-            info[f"{stage}_render_{key}_bytes_per_slot"] = m[f"{key}_per_slot"]
+            info[f"{row}_render_{key}_bytes_per_valid_sample"] = m[f"{key}_per_sample"]
+            info[f"{row}_render_{key}_bytes_per_slot"] = m[f"{key}_per_slot"]
     return rows, info
 
 
@@ -364,9 +400,15 @@ def main() -> None:
     parser.add_argument(
         "--stages",
         nargs="+",
-        choices=("ti", *STAGES),
+        choices=("ti", *STAGES, "animate_mesh"),
         default=["ti", *STAGES],
-        help="which steps to count (default all)",
+        help="which steps to count (default the image-to-4D ones; animate_mesh: the mesh animation stage)",
+    )
+    parser.add_argument(
+        "--mesh-vertices",
+        type=int,
+        default=100_000,
+        help="welded vertices of the animated mesh (animate_mesh; 100 k ~ a 200 k-face model)",
     )
     parser.add_argument("--utilisation", type=float, default=0.5, help="fraction of the H100 dense fp16 peak")
     args = parser.parse_args()

@@ -83,6 +83,26 @@ CORE_NODES["Preview3DAnimation"] = NodeSpec(
     "Preview 3D - Animation",
     preview=True,
 )
+CORE_NODES["Load3D"] = NodeSpec(
+    (
+        Slot("model_file", "COMBO", True, "3d/model.glb"),
+        Slot("width", "INT", True, 1024),
+        Slot("height", "INT", True, 1024),
+        # The 3D canvas: the frontend captures its views and camera into this value when the prompt is queued.
+        Slot("image", "LOAD_3D", True, "", ui_only=True),
+    ),
+    (
+        ("image", "IMAGE"),
+        ("mask", "MASK"),
+        ("mesh_path", "STRING"),
+        ("normal", "IMAGE"),
+        ("lineart", "IMAGE"),
+        ("camera_info", "LOAD3D_CAMERA"),
+        ("recording_video", "VIDEO"),
+    ),
+    "Load 3D",
+    preview=True,
+)
 NOTE = NodeSpec((Slot("text", "STRING", True, "", multiline=True),), (), "Note")
 
 # ------------------------------------------------------------------------------------------------ descriptions
@@ -329,10 +349,53 @@ def animated_mesh() -> Workflow:
     return Workflow(full.name, note, (*groups, outputs))
 
 
+def animate_mesh() -> Workflow:
+    """A user's own 3D model animated by a motion prompt: Load 3D -> Animate Mesh -> Preview 3D - Animation."""
+    note = f"""\
+Animate124 on your own 3D model: the SAME mesh (vertices, faces, UVs, textures, materials) comes back with one
+morph target per frame, played by Preview 3D - Animation and usable in Blender, three.js or game engines.
+
+Put the model (.glb, .gltf, .obj, .stl) in ComfyUI/input/3d/ and pick it in Load 3D (or wire a MESH from a 3D
+node into Animate Mesh instead). Write what it does in the motion prompt ("a robot is waving its arms"), queue.
+The front of the model (+z, glTF's front) is what Zero123 sees as the reference view.
+Nothing is downloaded while it runs. Put these folders under ComfyUI/models/ first:
+- {MODELSCOPE}
+- diffusers/zero123-xl/ [bennyguo/zero123-xl-diffusers]: frame 0 from the mesh's front render (optional)
+Preset "paper" is the paper's coarse schedule, "fast" halves it, "smoke" only checks the installation."""
+    animate = {"prompt": "a robot is waving its arms", "preset": "paper", "steps": 0, "training_seed": 3407}
+    animate |= {"frames": 64, "fps": 25.0, "arap_weight": 1000.0, "model_file": [1, 2]}
+    animate |= {"video_prior": [3, 0], "zero123_prior": [2, 0], "negative_prompt": "", "run_name": "animate124_mesh"}
+    return Workflow(
+        "animate124_animate_mesh",
+        note,
+        (
+            Group(
+                "Your 3D model", (Node(1, "Load3D", {"model_file": "3d/model.glb", "width": 1024, "height": 1024}),)
+            ),
+            Group(
+                "Priors",
+                (
+                    Node(2, "A124_LoadZero123Prior", {"model": "diffusers/zero123-xl"}),
+                    Node(
+                        3, "A124_LoadVideoPrior", {"model": "diffusers/text-to-video-ms-1.7b", "width": 0, "height": 0}
+                    ),
+                ),
+            ),
+            Group("Animate", (Node(4, "A124_AnimateMesh", animate),), "#8a5a3f"),
+            Group(
+                "Outputs",
+                (Node(5, "Preview3DAnimation", {"model_file": [4, 0]}),),
+                "#3f8a5a",
+            ),
+        ),
+    )
+
+
 def workflows() -> list[Workflow]:
     return [
         pack_loaders("animate124_full", "diffusers/text-to-video-ms-1.7b", (0, 0), MODELSCOPE),
         animated_mesh(),
+        animate_mesh(),
         pack_loaders("animate124_zeroscope", "diffusers/zeroscope_v2_576w", (144, 80), ZEROSCOPE),
         comfy_loaders(),
         render_only(),

@@ -96,7 +96,8 @@ def spec_from_class(cls: type, display_name: str) -> NodeSpec:
     for section in ("required", "optional"):
         for name, entry in declared.get(section, {}).items():
             kind, options = entry[0], (entry[1] if len(entry) > 1 else {})
-            widget = isinstance(kind, list) or kind in WIDGET_TYPES
+            # forceInput: a socket only (no widget value in the canvas), as Animate Mesh's model_file from Load 3D
+            widget = (isinstance(kind, list) or kind in WIDGET_TYPES) and not options.get("forceInput")
             default = options.get("default", kind[0] if isinstance(kind, list) and kind else None)
             inputs.append(
                 Slot(

@@ -7,14 +7,18 @@ per glTF primitive in that primitive's own (node-local) coordinates.
   asset's vertex order: positions, UVs (v flipped back to glTF's top-left origin), COLOR_0 (linear) and a
   material whose factor and PNG texture reproduce the colours the field was fitted to.
 `PrimitiveSegment`s of the returned list say which asset vertices are which primitive's, in accessor order.
+`write_animated_source` adds one morph target per frame to every animated glTF mesh of that GLB and joins their
+weight channels into one animation clip, then writes it atomically.
 """
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 
+from ..outputs.gltf_morph import MorphReport, add_morph_animation, write_glb
 from .asset import MeshAsset, PrimitiveSegment, srgb_to_linear
 from .container import glb_bytes
 from .normalise import MeshTransform
@@ -123,4 +127,38 @@ def primitive_positions(
     return {mesh: [p for _, p in sorted(prims, key=lambda item: item[0])] for mesh, prims in out.items()}
 
 
-__all__ = ["asset_glb", "primitive_positions", "source_glb"]
+def write_animated_source(
+    asset: MeshAsset,
+    transform: MeshTransform,
+    scene_positions: np.ndarray,
+    path: str | Path,
+    fps: float,
+    interpolation: str = "LINEAR",
+    encoding: str = "auto",
+) -> tuple[Path, list[MorphReport]]:
+    """The user's mesh (source_glb) with its vertices animated by `scene_positions` [frames, V, 3] (scene units,
+    asset order): a morph target per frame on each glTF mesh, one clip named 'animate124'; written atomically."""
+    import pygltflib
+
+    positions = np.asarray(scene_positions)
+    if positions.ndim != 3 or positions.shape[1:] != asset.vertices.shape:
+        raise ValueError(f"scene_positions must be [frames, {asset.num_vertices}, 3], got {positions.shape}")
+    data, segments = source_glb(asset)
+    gltf = pygltflib.GLTF2.load_from_bytes(data)
+    first_new = len(gltf.animations)
+    reports = [
+        add_morph_animation(gltf, mesh, per_primitive, fps, interpolation, encoding, name="animate124")
+        for mesh, per_primitive in sorted(primitive_positions(segments, transform, positions).items())
+    ]
+    clip, extra = gltf.animations[first_new], gltf.animations[first_new + 1 :]
+    for animation in extra:  # one clip: every mesh's weights channel driven by its own sampler in the first one
+        offset = len(clip.samplers)
+        clip.samplers.extend(animation.samplers)
+        for channel in animation.channels:
+            channel.sampler += offset
+            clip.channels.append(channel)
+    del gltf.animations[first_new + 1 :]
+    return write_glb(gltf, path), reports
+
+
+__all__ = ["asset_glb", "primitive_positions", "source_glb", "write_animated_source"]

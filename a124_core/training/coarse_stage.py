@@ -20,6 +20,7 @@ from .config import CoarseStageConfig
 from .representations import REPRESENTATIONS
 from .scene import Scene
 from .stage import Stage, View
+from .terms.arap import ARAP
 from .terms.base import GuidanceTerm
 from .terms.displacement_tv import DisplacementTV
 from .terms.reconstruction import Reconstruction
@@ -69,9 +70,11 @@ def dynamic_terms(
     negative: str,
     extra: tuple = (),
     with_reference: bool = True,
+    mesh: tuple | None = None,
 ) -> list[GuidanceTerm]:
     """The coarse stage's terms in the order their losses are summed; `extra` (the refine stage's ControlNet
-    target) goes after the first-frame terms. Without a reference (text-to-4D) there is no first-frame term."""
+    target) goes after the first-frame terms. Without a reference (text-to-4D) there is no first-frame term.
+    `mesh` (scene-space vertices [V, 3], faces [F, 3]) is the mesh being animated: ARAP on its vertices."""
     if not with_reference and priors.zero123 is not None:
         raise ValueError("Zero123 is conditioned on the reference image: wire a reference, or no Zero123 prior.")
     clip_start = config.first_frame_supervision == "clip_start"
@@ -83,6 +86,7 @@ def dynamic_terms(
         *extra,
         Regularisers(config.regularisers),
         TemporalTV(config.temporal_tv) if grid4d else DisplacementTV(config.displacement_tv),
+        ARAP(config.arap, *mesh) if mesh is not None else None,
     ]
     return [t for t in terms if t]
 
@@ -107,11 +111,14 @@ class CoarseStage(Stage):
         prompt: str = "",
         negative_prompt: str = "",
         device: str | torch.device | None = None,
+        mesh: tuple | None = None,
     ):
         """
         Args:
             scene: the static stage's result (Scene or its checkpoint file); it is read, not changed.
             prompt: the motion prompt ("a panda is dancing").
+            mesh: (vertices [V, 3] in scene units, faces [F, 3]) of the mesh the scene was fitted to, for the ARAP
+                term (mesh animation, deformation representation only).
         """
         check_config(config, CoarseStageConfig, self.name)
         static = as_scene(scene)
@@ -120,9 +127,12 @@ class CoarseStage(Stage):
                 f"The coarse stage starts from the static stage's result, but got a dynamic scene (written by the "
                 f"{static.stage} stage). To continue a coarse run pass resume_from=<its checkpoint> to train()."
             )
+        if mesh is not None and config.representation != "deformation":
+            raise ValueError("ARAP on a mesh needs representation='deformation' (vertices keep their identity).")
         field = REPRESENTATIONS[config.representation](static.field, config)
         occupancy = OccupancyGrid(config.occupancy, config.occupancy_slots, static.field.config.grid.bound)
-        terms = dynamic_terms(config, priors or DynamicPriors(), prompt, negative_prompt, (), reference is not None)
+        with_reference = reference is not None
+        terms = dynamic_terms(config, priors or DynamicPriors(), prompt, negative_prompt, (), with_reference, mesh)
         schedule = config.first_frame_supervision == "schedule"
         super().__init__(config, reference, Scene(field, occupancy, "coarse"), terms, ClipViews(), device, schedule)
 

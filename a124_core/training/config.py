@@ -17,6 +17,7 @@ from ..fields.deformation_losses import DisplacementTVConfig
 from ..fields.static import FieldConfig
 from ..rendering.occupancy import OccupancyConfig
 from ..rendering.renderer import RenderConfig
+from .terms.arap import ARAPTermConfig
 from .terms.controlnet import ControlNetConfig
 from .terms.reconstruction import ReconstructionConfig
 from .terms.regularisers import RegularisersConfig
@@ -169,6 +170,8 @@ class CoarseStageConfig(StageConfig):
     """SDS of the video prior (one t per clip, gradient clipped at 1)."""
     zero123: Zero123Config = dfield(default_factory=Zero123Config)
     """SDS of the image-pose prior on frame 0 of clips that start at t = 0."""
+    arap: ARAPTermConfig = dfield(default_factory=ARAPTermConfig)
+    """ARAP on the vertices of a mesh being animated (only when the stage is given one: `meshes/animate.py`)."""
     temporal_tv: TemporalTVConfig = dfield(default_factory=TemporalTVConfig)
     """Temporal TV of the 4D grid (weight 0.1 over 1e5 points)."""
     first_frame_supervision: str = "clip_start"

@@ -197,3 +197,28 @@ def test_comfy_loaders_variant_wires_into_comfyui_loaders(comfy):
     assert failing <= {"CheckpointLoaderSimple", "ControlNetLoader", "ImageOnlyCheckpointLoader"}, body["node_errors"]
     assert failing, body
     print("comfy-loaders variant: only", sorted(failing), "refused (no checkpoints in the test models folder)")
+
+
+def test_animate_mesh_workflow_from_input_3d_ends_in_preview_3d(comfy):
+    """Load 3D (a GLB in input/3d) -> Animate Mesh (tiny priors) -> Preview 3D - Animation, in real ComfyUI: the
+    preview gets the written GLB, which is the input mesh with a morph target per frame and one clip."""
+    import pygltflib
+
+    from a124_core.outputs.gltf_morph import read_accessor
+    from tests.meshes.builder import build_test_mesh, write_glb
+
+    mesh = build_test_mesh()
+    (comfy.root / "input" / "3d").mkdir(exist_ok=True)
+    write_glb(mesh, comfy.root / "input" / "3d" / "model.glb")
+    prompt = api("animate124_animate_mesh")
+    # What the frontend puts into Load 3D's canvas input when it queues: its captured views (any images here).
+    views = dict.fromkeys(("image", "mask", "normal", "lineart"), "panda.png")
+    prompt["1"]["inputs"]["image"] = {**views, "recording": "", "camera_info": {}}
+    entry = comfy.wait(submit(comfy, prompt), timeout=600)
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[-3000:]
+    model_file = entry["outputs"]["5"]["result"][0]
+    glb = pygltflib.GLTF2.load(str(comfy.root / "output" / model_file))
+    [prim] = glb.meshes[0].primitives
+    assert model_file.startswith("animate124/meshes/") and len(prim.targets) == 3 and len(glb.animations) == 1
+    assert read_accessor(glb, prim.attributes.POSITION).shape == mesh.vertices.shape
+    assert read_accessor(glb, prim.indices).size == mesh.faces.size

@@ -82,6 +82,25 @@ def save_video_stand_in(output_dir: Path) -> type:
     return SaveVideo
 
 
+def load_3d_stand_in(input_dir: Path) -> type:
+    """ComfyUI's Load3D (0.3.64) without its canvas: lists input/3d, passes model_file on as mesh_path (output 2)."""
+
+    class Load3D:
+        RETURN_TYPES = ("IMAGE", "MASK", "STRING", "IMAGE", "IMAGE", "LOAD3D_CAMERA", "VIDEO")
+        FUNCTION = "process"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            files = sorted(p.relative_to(input_dir).as_posix() for p in (input_dir / "3d").rglob("*") if p.is_file())
+            return {"required": {"model_file": (files,), "width": ("INT", {}), "height": ("INT", {})}}
+
+        def process(self, model_file, width, height):
+            blank = torch.zeros(1, 8, 8, 3)
+            return (blank, torch.zeros(1, 8, 8), model_file, blank, blank, {}, None)
+
+    return Load3D
+
+
 def preview_3d_stand_in(output_dir: Path) -> type:
     """ComfyUI's Preview3DAnimation (0.3.64): takes model_file (relative to the output folder), shows it."""
 
@@ -219,7 +238,8 @@ def ui_to_api(ui: dict, mappings: dict[str, type]) -> dict[str, dict]:
         values = list(node.get("widgets_values", []))
         for name, spec in declared.items():
             kind = spec[0]
-            is_widget = isinstance(kind, list) or kind in WIDGET_TYPES
+            force_input = len(spec) > 1 and spec[1].get("forceInput")
+            is_widget = (isinstance(kind, list) or kind in WIDGET_TYPES) and not force_input
             if is_widget and values:
                 value = values.pop(0)
                 if name not in linked:

@@ -52,6 +52,7 @@ def make_folder_paths(models_dir: Path, output_dir: Path) -> types.ModuleType:
     fp.get_filename_list = get_filename_list
     fp.get_full_path = get_full_path
     fp.get_output_directory = lambda: str(output_dir)
+    fp.get_input_directory = lambda: str(output_dir.parent / "input")  # Load 3D's folder is input/3d
     return fp
 
 

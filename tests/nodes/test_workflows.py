@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import executor
 import pytest
@@ -16,6 +17,8 @@ from tiny_settings import tiny
 WORKFLOWS = REPO / "workflows"
 sys.path.insert(0, str(REPO / "scripts"))
 from build_workflows import workflows  # noqa: E402
+
+from tests.meshes.builder import build_test_mesh, write_glb  # noqa: E402
 
 NAMES = tuple(w.name for w in workflows())
 
@@ -28,7 +31,8 @@ def load(name: str) -> dict:
 def mappings(pack, comfy_env, models_dir, tmp_path):
     """Our nodes plus a LoadImage stand-in reading panda.png; the Zeroscope folder aliases the tiny video model."""
     inputs = tmp_path / "input"
-    inputs.mkdir()
+    (inputs / "3d").mkdir(parents=True)
+    write_glb(build_test_mesh(), inputs / "3d" / "model.glb")
     Image.open(EXAMPLES / "panda-dance" / "rgba.png").convert("RGBA").resize((96, 96)).save(inputs / "panda.png")
     for alias, target in (
         (models_dir / "diffusers" / "zeroscope_v2_576w", models_dir / "diffusers" / "text-to-video-ms-1.7b"),
@@ -45,6 +49,7 @@ def mappings(pack, comfy_env, models_dir, tmp_path):
         "LoadImage": executor.load_image_stand_in(inputs),
         "SaveVideo": executor.save_video_stand_in(output),
         "Preview3DAnimation": executor.preview_3d_stand_in(output),
+        "Load3D": executor.load_3d_stand_in(inputs),
         **core_loaders(models_dir),
     }
 
@@ -166,6 +171,36 @@ def test_animated_mesh_workflow_ends_in_preview_3d(mappings, comfy_env):
     a = render(scene, "fixed camera", "albedo", 1, 2, 24, 10.0, False, "a")["result"][0]
     b = render(loaded, "fixed camera", "albedo", 1, 2, 24, 10.0, False, "b")["result"][0]
     assert (a - b).abs().max() < 1e-5
+
+
+def test_animate_mesh_workflow_writes_the_users_mesh_back_to_preview_3d(mappings, comfy_env):
+    """Load 3D -> Animate Mesh -> Preview 3D - Animation on tiny priors: the GLB is the input's mesh (vertices, faces,
+    UVs) with a morph target per frame and one clip; the MESH input (a MESH the test makes) works the same way."""
+    import pygltflib
+    import torch
+
+    from a124_core.outputs.gltf_morph import read_accessor
+
+    mesh = build_test_mesh()
+    prompt = tiny(load("animate124_animate_mesh_api.json"))
+    results = executor.run(prompt, mappings)
+    model_file, out_mesh, orbit = results["4"]
+    out = Path(comfy_env["folder_paths"].get_output_directory())
+    glb = pygltflib.GLTF2.load(str(out / model_file))
+    [prim] = glb.meshes[0].primitives
+    assert model_file.startswith("animate124/meshes/") and len(glb.animations) == 1 and len(prim.targets) == 3
+    assert read_accessor(glb, prim.attributes.POSITION).shape == mesh.vertices.shape
+    assert read_accessor(glb, prim.indices).size == mesh.faces.size
+    assert read_accessor(glb, prim.attributes.TEXCOORD_0).shape == (len(mesh.vertices), 2)
+    assert out_mesh.vertices.shape == (3, len(mesh.vertices), 3) and out_mesh.faces.shape == (3, len(mesh.faces), 3)
+    assert orbit.shape[0] == 3 and orbit.shape[-1] == 3
+    node = mappings["A124_AnimateMesh"]()
+    made = SimpleNamespace(vertices=torch.tensor(mesh.vertices)[None].float(), faces=torch.tensor(mesh.faces)[None])
+    with torch.inference_mode():  # as ComfyUI runs nodes
+        result = node.animate("a robot is waving", "smoke", 2, 0, 2, 10.0, 1000.0, mesh=made)["result"]
+    glb = pygltflib.GLTF2.load(str(out / result[0]))
+    assert read_accessor(glb, glb.meshes[0].primitives[0].attributes.POSITION).shape == mesh.vertices.shape
+    assert result[1].vertices.shape == (2, len(mesh.vertices), 3)
 
 
 def test_comfy_loaders_variant_runs(mappings):

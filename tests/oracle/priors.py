@@ -196,11 +196,15 @@ class VideoOracle(OraclePrior):
             raise AssertionError(f"the stage gave {num_frames} frames for a view of {len(cams)} cameras")
         h, w = self.frame_size(noisy)
         frames = [
-            scenes.image(self.scene, tk, float(p), float(a), h, w)
+            self.frame(tk, float(p), float(a), h, w)
             for tk, p, a in zip(self.frame_times(num_frames), cams.polar_deg.cpu(), cams.azimuth_deg.cpu())
         ]
         truth = torch.stack(frames).permute(1, 0, 2, 3)[None]  # [1, 3, F, H, W]
         return self.guided_eps(noisy, t, truth, guidance_scale)
+
+    def frame(self, t: float, polar_deg: float, azimuth_deg: float, height: int, width: int) -> Tensor:
+        """The true frame [3, H, W] at time t from (polar, azimuth)."""
+        return scenes.image(self.scene, t, polar_deg, azimuth_deg, height, width)
 
 
 class ImageControlOracle(OraclePrior):
