@@ -85,11 +85,15 @@ CORE_NODES["Preview3DAnimation"] = NodeSpec(
 )
 CORE_NODES["Load3D"] = NodeSpec(
     (
+        # In the frontend's widget order: the three buttons and the 3D canvas come before width and height. The
+        # canvas captures its views and camera into `image` when the prompt is queued.
         Slot("model_file", "COMBO", True, "3d/model.glb"),
+        Slot("upload 3d model", "BUTTON", True, "upload3dmodel", ui_only=True),
+        Slot("upload extra resources", "BUTTON", True, "uploadExtraResources", ui_only=True),
+        Slot("clear", "BUTTON", True, "clear", ui_only=True),
+        Slot("image", "LOAD_3D", True, "", ui_only=True),
         Slot("width", "INT", True, 1024),
         Slot("height", "INT", True, 1024),
-        # The 3D canvas: the frontend captures its views and camera into this value when the prompt is queued.
-        Slot("image", "LOAD_3D", True, "", ui_only=True),
     ),
     (
         ("image", "IMAGE"),

@@ -4,12 +4,19 @@ JavaScript in it. The host tests use it to load the UI workflows into ComfyUI's 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+
+
+def _above_nine(fd: int) -> int:
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+    os.close(fd)
+    return high
 
 
 class Browser:
@@ -19,10 +26,13 @@ class Browser:
         self.profile = tempfile.mkdtemp(prefix="a124-chromium-")
         to_chrome, self._write = os.pipe()
         self._read, from_chrome = os.pipe()
+        # bash maps them onto fds 3 and 4 (dash reads only one-digit fds); were either already 3 or 4, the
+        # first redirection would overwrite the other. Move both above 9 first.
+        to_chrome, from_chrome = (_above_nine(fd) for fd in (to_chrome, from_chrome))
         flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-pipe"]
         command = " ".join([executable, *flags, f"--user-data-dir={self.profile}", "--window-size=1600,1000"])
         self.proc = subprocess.Popen(
-            ["sh", "-c", f"exec {command} 3<&{to_chrome} 4>&{from_chrome}"],
+            ["bash", "-c", f"exec {command} 3<&{to_chrome} 4>&{from_chrome}"],
             pass_fds=(to_chrome, from_chrome),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

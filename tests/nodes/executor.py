@@ -224,6 +224,11 @@ def run(prompt: dict[str, dict], mappings: dict[str, type], on_node: Callable[[s
     return outputs
 
 
+#: Widgets the frontend inserts after a declared one and saves in widgets_values, never sent to the server as the
+#: API twin has it: Load 3D's three buttons and its 3D canvas (the canvas value exists only once a browser drew it).
+FRONTEND_WIDGETS_AFTER = {("Load3D", "model_file"): 4}
+
+
 def ui_to_api(ui: dict, mappings: dict[str, type]) -> dict[str, dict]:
     """The API prompt a UI workflow describes: links from `links`, widget values by INPUT_TYPES widget order."""
     links = {link[0]: link for link in ui["links"]}
@@ -246,6 +251,7 @@ def ui_to_api(ui: dict, mappings: dict[str, type]) -> dict[str, dict]:
                     inputs[name] = value
                 if len(spec) > 1 and spec[1].get("control_after_generate"):
                     values.pop(0)
+                del values[: FRONTEND_WIDGETS_AFTER.get((node["type"], name), 0)]
             if name in linked:
                 link = linked[name]
                 inputs[name] = [str(link[1]), link[2]]
