@@ -117,7 +117,13 @@ def test_ctrl_c_saves_the_running_stage_and_the_rerun_continues(tmp_path, capsys
     monkeypatch.setattr(pipeline._Progress, "__call__", interrupt_at_static_step_2)
     small = ["--render-views", "1", "--render-frames", "2", "--render-resolution", "16"]
     argv = ["run", "--image", str(PANDA / "rgba.png"), "--prompt", "a panda is dancing", "--out", str(out), *small]
-    assert main(argv) == 130
+    # A shell's background job (CI's) starts with SIGINT ignored, and ignored signals stay ignored: a terminal's
+    # foreground run has Python's own handler.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert main(argv) == 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
     err = capsys.readouterr().err
     assert "interrupted at static step 2: rerun the same command with --resume" in err and "Traceback" not in err
     assert (out / "checkpoints" / "static_latest.safetensors").is_file()
