@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoint import atomic_write_text
 from ..priors.tiny import write_clip_tokenizer
 
 
@@ -90,5 +91,5 @@ def write_tiny_clip(folder: str | Path, config: TinyClipConfig | None = None) ->
     processor.save_pretrained(str(folder))
     meta = json.loads((folder / "config.json").read_text())
     meta["_a124_note"] = "tiny random-weight CLIP for tests; its scores are not meaningful"
-    (folder / "config.json").write_text(json.dumps(meta, indent=2))
+    atomic_write_text(folder / "config.json", json.dumps(meta, indent=2))
     return folder

@@ -10,6 +10,7 @@ inputs are None at validation time, as in ComfyUI).
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image, ImageOps
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from build_workflows import CORE_NODES  # noqa: E402
 
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
 #: Canvas-only nodes the frontend leaves out of the prompt it queues.
@@ -224,9 +228,15 @@ def run(prompt: dict[str, dict], mappings: dict[str, type], on_node: Callable[[s
     return outputs
 
 
-#: Widgets the frontend inserts after a declared one and saves in widgets_values, never sent to the server as the
-#: API twin has it: Load 3D's three buttons and its 3D canvas (the canvas value exists only once a browser drew it).
-FRONTEND_WIDGETS_AFTER = {("Load3D", "model_file"): 4}
+def frontend_widgets_after(node_type: str, name: str) -> int:
+    """How many widgets only the frontend has (`Slot.ui_only` in scripts/build_workflows.py: Load 3D's buttons and
+    canvas, LoadImage's upload) follow widget `name` in widgets_values; the API twin leaves them out."""
+    spec = CORE_NODES.get(node_type)
+    names = [slot.name for slot in spec.inputs] if spec else []
+    if name not in names:
+        return 0
+    following = spec.inputs[names.index(name) + 1 :]
+    return next((i for i, slot in enumerate(following) if not slot.ui_only), len(following))
 
 
 def ui_to_api(ui: dict, mappings: dict[str, type]) -> dict[str, dict]:
@@ -251,7 +261,7 @@ def ui_to_api(ui: dict, mappings: dict[str, type]) -> dict[str, dict]:
                     inputs[name] = value
                 if len(spec) > 1 and spec[1].get("control_after_generate"):
                     values.pop(0)
-                del values[: FRONTEND_WIDGETS_AFTER.get((node["type"], name), 0)]
+                del values[: frontend_widgets_after(node["type"], name)]
             if name in linked:
                 link = linked[name]
                 inputs[name] = [str(link[1]), link[2]]
