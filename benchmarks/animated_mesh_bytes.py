@@ -29,7 +29,7 @@ from a124_core.outputs.animated_mesh import (
     canonical_mesh,
     frame_positions,
 )
-from a124_core.outputs.gltf_morph import write_glb
+from a124_core.gltf.container import write_glb
 from a124_core.outputs.mesh import MeshConfig
 
 

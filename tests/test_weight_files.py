@@ -129,7 +129,7 @@ def test_single_files_sd15_and_controlnet(tiny_models, tmp_path):
 
 def test_depth_and_clip_folders(tmp_path):
     from a124_core.outputs.metrics import ClipEvaluator
-    from a124_core.outputs.tiny_clip import write_tiny_clip
+    from tests.tiny_clip import write_tiny_clip
     from a124_core.reference.depth import DepthEstimator
     from a124_core.reference.tiny_depth import build_tiny_dpt
 

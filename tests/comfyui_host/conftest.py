@@ -34,7 +34,7 @@ from comfy_server import (  # noqa: E402
 def comfy(tmp_path_factory):
     if not COMFYUI_PATH:
         pytest.skip("COMFYUI_PATH is not set")
-    from a124_core.outputs.tiny_clip import write_tiny_clip
+    from tests.tiny_clip import write_tiny_clip
     from a124_core.priors.tiny import build_tiny_models
 
     root = tmp_path_factory.mktemp("comfy")

@@ -204,7 +204,7 @@ def test_animate_mesh_workflow_from_input_3d_ends_in_preview_3d(comfy):
     preview gets the written GLB, which is the input mesh with a morph target per frame and one clip."""
     import pygltflib
 
-    from a124_core.outputs.gltf_morph import read_accessor
+    from a124_core.gltf.accessors import read_accessor
     from tests.meshes.builder import build_test_mesh, write_glb
 
     mesh = build_test_mesh()

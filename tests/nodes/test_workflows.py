@@ -179,7 +179,7 @@ def test_animate_mesh_workflow_writes_the_users_mesh_back_to_preview_3d(mappings
     import pygltflib
     import torch
 
-    from a124_core.outputs.gltf_morph import read_accessor
+    from a124_core.gltf.accessors import read_accessor
 
     mesh = build_test_mesh()
     prompt = tiny(load("animate124_animate_mesh_api.json"))

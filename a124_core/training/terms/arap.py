@@ -1,7 +1,7 @@
 """As-rigid-as-possible guidance on the user's own mesh (mesh animation, Animate3D Eq. 9-11): limbs bend, not stretch.
 
 Each step the mesh's vertices (scene units, welded: one point per position) are moved by the deformation field to
-the step's frame times and their ARAP energy against the rest mesh (`meshes/arap.py`) is added. The field is a
+the step's frame times and their ARAP energy against the rest mesh (`geometry/arap.py`) is added. The field is a
 backward warp (x_c = x_d + d(x_d, t)), so a vertex's position at t solves x + d(x, t) = x_c: the fixed point is
 found without gradients by a fixed number of iterations x <- x_c - d(x, t) (all frames in one batch, warm-started
 at the last step's answer for the same frame index, no host sync), then one differentiable step x = x_c - d(x*, t)
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...meshes.arap import ARAPConfig, ARAPNeighbourhood, arap_energy, arap_neighbourhood
+from ...geometry.arap import ARAPConfig, ARAPNeighbourhood, arap_energy, arap_neighbourhood
 from .base import GuidanceTerm, StepContext
 
 _DEFAULT = ARAPConfig()

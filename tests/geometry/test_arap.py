@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from a124_core.meshes import ARAPConfig, arap_energy, arap_neighbourhood
-from a124_core.meshes.arap import best_rotations
+from a124_core.geometry.arap import ARAPConfig, arap_energy, arap_neighbourhood, best_rotations
 
-from .builder import articulated_positions, build_test_mesh, joint
+from tests.meshes.builder import articulated_positions, build_test_mesh, joint
 
 
 def random_rotations(n: int, seed: int) -> torch.Tensor:
