@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from a124_core.fields.deformation import DeformationConfig, DeformationField
 from a124_core.fields.hash_encoding import HashGridConfig
 from a124_core.fields.static import StaticField
+from a124_core.gltf.container import write_glb
 from a124_core.outputs.animated_mesh import (
     AnimatedMesh,
     AnimatedMeshConfig,
@@ -29,7 +30,6 @@ from a124_core.outputs.animated_mesh import (
     canonical_mesh,
     frame_positions,
 )
-from a124_core.gltf.container import write_glb
 from a124_core.outputs.mesh import MeshConfig
 
 

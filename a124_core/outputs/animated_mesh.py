@@ -128,7 +128,8 @@ def canonical_mesh(field, config: AnimatedMeshConfig, device: str | torch.device
     canonical = field.canonical
     mesh = extract_mesh(canonical.density, None, config.mesh, device)
     mesh, note = decimate(mesh, config.target_faces)
-    albedo = evaluate_in_chunks(lambda p: canonical(p)[1], torch.from_numpy(mesh.vertices), config.mesh.chunk_size, device)
+    vertices = torch.from_numpy(mesh.vertices)
+    albedo = evaluate_in_chunks(lambda p: canonical(p)[1], vertices, config.mesh.chunk_size, device)
     mesh.colors = albedo.clamp(0, 1).numpy()
     return mesh, note
 

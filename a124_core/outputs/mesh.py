@@ -72,7 +72,9 @@ def _check_config(config: MeshConfig) -> None:
 
 
 @torch.no_grad()
-def evaluate_in_chunks(fn: Callable[[Tensor], Tensor], points: Tensor, chunk_size: int, device: torch.device) -> Tensor:
+def evaluate_in_chunks(
+    fn: Callable[[Tensor], Tensor], points: Tensor, chunk_size: int, device: torch.device
+) -> Tensor:
     """Call `fn` over `points` [N, 3] in chunks; returns the float32 CPU results concatenated."""
     outs = []
     for start in range(0, points.shape[0], chunk_size):

@@ -34,8 +34,8 @@ from comfy_server import (  # noqa: E402
 def comfy(tmp_path_factory):
     if not COMFYUI_PATH:
         pytest.skip("COMFYUI_PATH is not set")
-    from tests.tiny_clip import write_tiny_clip
     from a124_core.priors.tiny import build_tiny_models
+    from tests.tiny_clip import write_tiny_clip
 
     root = tmp_path_factory.mktemp("comfy")
     models = root / "models"

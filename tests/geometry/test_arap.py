@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from a124_core.geometry.arap import ARAPConfig, arap_energy, arap_neighbourhood, best_rotations
-
 from tests.meshes.builder import articulated_positions, build_test_mesh, joint
 
 

@@ -20,9 +20,9 @@ from a124_core.cameras import make_cameras
 from a124_core.fields.deformation import DeformationConfig
 from a124_core.fields.deformation_losses import DisplacementTVConfig
 from a124_core.fields.hash_encoding import HashGridConfig
+from a124_core.geometry.topology import welded_edges
 from a124_core.meshes import MeshFitConfig, MeshSurface, mesh_from_tensors, render_mesh, scene_from_mesh
 from a124_core.meshes.animate import MeshAnimationConfig, animated_positions, animation_stage
-from a124_core.geometry.topology import welded_edges
 from a124_core.outputs.animated_mesh import AnimatedMeshConfig
 from a124_core.rendering.renderer import RenderConfig
 from a124_core.training.coarse_stage import DynamicPriors
