@@ -50,7 +50,7 @@ def _validate(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """Every check that needs no model, in order; returns (asset, preset, device). Writes nothing."""
     from .devices import resolve_device
     from .meshes import MeshCheckConfig, MeshLoadConfig
-    from .meshes.animate import load_input
+    from .meshes.animate import MESH_REPRESENTATION, load_input
     from .pipeline import ModelPaths
     from .presets import preset
 
@@ -58,9 +58,7 @@ def _validate(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         raise ValueError("The motion prompt is empty; say what the model does, e.g. 'a robot is waving'.")
     if args.arap_weight is not None and args.arap_weight < 0:
         raise ValueError(f"--arap-weight must be >= 0, got {args.arap_weight}.")
-    if args.preset not in PRESETS:
-        raise ValueError(f"Unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}.")
-    chosen = preset(args.preset, "deformation").with_seed(args.seed)
+    chosen = preset(args.preset, MESH_REPRESENTATION).with_seed(args.seed)  # an unknown preset: one line
     device = resolve_device(args.device)
     load = MeshLoadConfig(MeshCheckConfig(args.max_faces), args.allow_missing_textures)
     asset = load_input(args.mesh, load)
@@ -101,10 +99,11 @@ def animate_mesh(args: argparse.Namespace, should_cancel: Any = None) -> dict[st
     """Validate, fit, train, write; returns the summary (also written as OUT/summary.json). `should_cancel` is polled
     before every training step (True: the stage is checkpointed and TrainingCancelled raised)."""
     from .checkpoint import atomic_write_json
+    from .console import ConsoleProgress
     from .meshes import scene_from_mesh
     from .meshes.animate import animation_stage, mesh_animation_config, orbit_videos, write_animation
     from .outputs.export import write_video
-    from .pipeline import SMOKE_WARNING, _Progress, check_output_folder
+    from .pipeline import SMOKE_WARNING, check_output_folder
     from .training.runner import Callbacks, run_stage
 
     asset, chosen, device = _validate(args)
@@ -126,7 +125,7 @@ def animate_mesh(args: argparse.Namespace, should_cancel: Any = None) -> dict[st
     fit.scene.save(checkpoints / "mesh_fit.safetensors")
     start = time.perf_counter()
     stage = lambda: animation_stage(fit, config, priors, args.prompt, device=device)  # noqa: E731
-    callbacks = Callbacks(on_progress=_Progress("animate_mesh", out / "previews"), should_cancel=should_cancel)
+    callbacks = Callbacks(on_progress=ConsoleProgress("animate_mesh", out / "previews"), should_cancel=should_cancel)
     scene = run_stage("coarse", stage, checkpoints, False, callbacks)
     seconds["animate"] = time.perf_counter() - start
     start = time.perf_counter()

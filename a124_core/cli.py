@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import animate_mesh_cli
 from .presets import PRESETS
+from .training.representations import DEFAULT_REPRESENTATION, REPRESENTATIONS
 
 
 def _positive_int(text: str) -> int:
@@ -37,9 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--representation",
-        choices=("grid4d", "deformation"),
-        default="grid4d",
-        help="dynamic field: grid4d (the paper's 4D grid) or deformation (Dream-in-4D's: one animated mesh)",
+        choices=tuple(REPRESENTATIONS),
+        default=DEFAULT_REPRESENTATION,
+        help="dynamic field: "
+        + "; ".join(f"{name}: {r.description}" for name, r in REPRESENTATIONS.items())
+        + f" (default {DEFAULT_REPRESENTATION})",
     )
     run.add_argument("--mask", type=Path, help="foreground mask image (white = object) for an image without alpha")
     run.add_argument("--depth", type=Path, help="depth image aligned with --image (larger = nearer): depth loss on")

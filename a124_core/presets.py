@@ -31,12 +31,19 @@ from .training.config import (
     RefineStageConfig,
     StageConfig,
     StaticStageConfig,
-    TemporalTVConfig,
 )
+from .training.representations import (
+    DEFAULT_REPRESENTATION,
+    Deformation,
+    Grid4D,
+    Representation,
+    representation_named,
+)
+from .training.scene import STAGES
+from .training.terms.temporal_tv import TemporalTVConfig
 from .training.time_sampling import TimeSamplingConfig
 
 PRESETS = ("paper", "fast", "smoke")
-STAGES = ("static", "coarse", "refine")
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,14 @@ class Preset:
     mesh: AnimatedMeshConfig = field(default_factory=AnimatedMeshConfig)
     mesh_fit: MeshFitConfig = field(default_factory=MeshFitConfig)
     """Fitting the canonical field to a user's mesh (animate-mesh; its field and occupancy come from `static`)."""
+    representations: tuple[Representation, ...] = ()
+    """The preset's own settings of representations it sizes (e.g. smoke's tiny deformation grid); any other
+    registered representation runs with its default settings."""
+
+    def representation(self, name: str) -> Representation:
+        """The preset's settings of representation `name` (ValueError for an unknown name)."""
+        default = representation_named(name)
+        return next((r for r in self.representations if r.name == name), default)
 
     def stage(self, name: str) -> StageConfig:
         if name not in STAGES:
@@ -64,14 +79,13 @@ class Preset:
         return replace(self, textual_inversion=replace(self.textual_inversion, seed=seed), **stages)
 
 
-def preset(name: str, representation: str = "grid4d") -> Preset:
-    """The named preset (see the module docstring) with its dynamic stages on `representation` ('grid4d', the paper's
-    4D grid, or 'deformation', Dream-in-4D's deformation field)."""
+def preset(name: str, representation: str = DEFAULT_REPRESENTATION) -> Preset:
+    """The named preset (see the module docstring) with its dynamic stages on the registered `representation`
+    (`training/representations`: 'grid4d', the paper's 4D grid, 'deformation', Dream-in-4D's deformation field).
+    Raises ValueError naming the choices for an unknown preset or representation: the one check callers need."""
     chosen = _preset(name)
-    if representation == "grid4d":
-        return chosen
-    dynamic = {s: replace(chosen.stage(s), representation=representation) for s in ("coarse", "refine")}
-    return replace(chosen, **dynamic)
+    settings = chosen.representation(representation)
+    return replace(chosen, **{s: replace(chosen.stage(s), representation=settings) for s in ("coarse", "refine")})
 
 
 def _preset(name: str) -> Preset:
@@ -85,15 +99,16 @@ def _preset(name: str) -> Preset:
             OrbitConfig(),
         )
     if name == "fast":
-        tv = TemporalTVConfig(points=20_000)
+        grid4d = Grid4D(temporal_tv=TemporalTVConfig(points=20_000))
         controlnet = ControlNetConfig(sds=replace(ControlNetConfig().sds, image_size=512))
         return Preset(
             "fast",
             TextualInversionConfig(steps=1500),
             StaticStageConfig(steps=2500),
-            CoarseStageConfig(steps=5000, temporal_tv=tv),
-            RefineStageConfig(steps=2500, temporal_tv=tv, controlnet=controlnet),
+            CoarseStageConfig(steps=5000),
+            RefineStageConfig(steps=2500, controlnet=controlnet),
             OrbitConfig(),
+            representations=(grid4d,),
         )
     if name == "smoke":
         return _smoke()
@@ -120,13 +135,8 @@ def _smoke() -> Preset:
         start_levels=2,
         levels_every=2,
     )
-    dynamic = dict(
-        num_knots=4,
-        deformation=deformation,
-        temporal_tv=TemporalTVConfig(points=1024),
-        time=TimeSamplingConfig(num_frames=4, lattice=16),
-        occupancy_slots=2,
-    )
+    grid4d = Grid4D(num_knots=4, temporal_tv=TemporalTVConfig(points=1024))
+    dynamic = dict(time=TimeSamplingConfig(num_frames=4, lattice=16), occupancy_slots=2)
     controlnet = ControlNetConfig(sds=replace(ControlNetConfig().sds, image_size=64))  # 2x the tiny priors' 32 px
     return Preset(
         "smoke",
@@ -146,7 +156,8 @@ def _smoke() -> Preset:
             photometric_rays=256,
             surface_pool=8192,
         ),
+        representations=(grid4d, Deformation(deformation=deformation)),
     )
 
 
-__all__ = ["PRESETS", "STAGES", "Preset", "preset"]
+__all__ = ["PRESETS", "Preset", "preset"]

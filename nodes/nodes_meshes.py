@@ -75,7 +75,7 @@ class A124_ExportAnimatedMesh:
     def export(self, scene, frames, fps, resolution, target_faces, filename_prefix):
         from a124_core.outputs.animated_mesh import AnimatedMeshConfig
         from a124_core.outputs.mesh import MeshConfig
-        from a124_core.outputs.scene_export import export_scene_glb
+        from a124_core.training.representations import export_animated_glb
 
         config = AnimatedMeshConfig(
             mesh=MeshConfig(resolution=int(resolution)),
@@ -88,7 +88,7 @@ class A124_ExportAnimatedMesh:
         path = folder / f"{filename_prefix}_{index:05d}.glb"
         with training_mode():
             local = clone_tree(scene).to(torch_device())
-            exported = export_scene_glb(local.field, path, config, torch_device())
+            exported = export_animated_glb(local.field, path, config, torch_device())
         count = len(exported.vertices) if exported.shared_topology else 1
         vertices = torch.from_numpy(np.stack(exported.vertices[:count]))
         faces = torch.from_numpy(exported.faces[0].astype(np.int64))[None].expand(count, -1, -1)
@@ -168,7 +168,13 @@ class A124_AnimateMesh:
         run_name="animate124_mesh",
     ):
         from a124_core.meshes import scene_from_mesh
-        from a124_core.meshes.animate import animation_stage, load_input, mesh_animation_config, write_animation
+        from a124_core.meshes.animate import (
+            MESH_REPRESENTATION,
+            animation_stage,
+            load_input,
+            mesh_animation_config,
+            write_animation,
+        )
         from a124_core.outputs.render import render_orbit_animating
         from a124_core.presets import preset as get_preset
         from a124_core.training.coarse_stage import DynamicPriors
@@ -176,7 +182,7 @@ class A124_AnimateMesh:
         from .nodes_stages import train_stage_node
 
         asset = load_input(mesh if mesh is not None else input_mesh_path(model_file))
-        chosen = get_preset(preset, "deformation").with_seed(int(training_seed))
+        chosen = get_preset(preset, MESH_REPRESENTATION).with_seed(int(training_seed))
         config = mesh_animation_config(chosen, float(arap_weight))
         if steps:
             config = replace(config, stage=replace(config.stage, steps=int(steps)))

@@ -13,6 +13,7 @@ from typing import Any
 
 from a124_core.presets import PRESETS
 from a124_core.priors.base import PriorKind
+from a124_core.training.representations import DEFAULT_REPRESENTATION, REPRESENTATIONS
 
 from .glue import (
     CATEGORY,
@@ -35,11 +36,10 @@ REFERENCE_INPUT = {
 }
 REPRESENTATION_INPUT = {
     "representation": (
-        ["grid4d", "deformation"],
+        list(REPRESENTATIONS),
         {
-            "default": "grid4d",
-            "tooltip": "grid4d: the paper's 4D grid. deformation: Dream-in-4D's field (the static scene frozen and "
-            "warped): exports as one animated mesh with morph targets (Export Animated Mesh).",
+            "default": DEFAULT_REPRESENTATION,
+            "tooltip": " ".join(f"{name}: {r.description}." for name, r in REPRESENTATIONS.items()),
         },
     )
 }
@@ -93,7 +93,9 @@ def check_resume(resume_from: str, stage: str) -> bool | str:
     return True
 
 
-def stage_config(stage: str, preset_name: str, steps: int, seed: int, representation: str = "grid4d") -> Any:
+def stage_config(
+    stage: str, preset_name: str, steps: int, seed: int, representation: str = DEFAULT_REPRESENTATION
+) -> Any:
     from a124_core.presets import preset
 
     config = preset(preset_name, representation).stage(stage)
@@ -232,7 +234,7 @@ class A124_CoarseStage(_StageNode):
         steps,
         training_seed,
         reference=None,
-        representation="grid4d",
+        representation=DEFAULT_REPRESENTATION,
         video_prior=None,
         zero123_prior=None,
         negative_prompt="",
@@ -319,7 +321,7 @@ class A124_RefineStage(_StageNode):
         from a124_core.training.refine_stage import RefinePriors, RefineStage
         from a124_core.training.representations import representation_of
 
-        representation = representation_of(dynamic_scene.field)  # the refine stage continues what it is given
+        representation = representation_of(dynamic_scene.field).name  # the refine stage continues what it is given
         return train_stage_node(
             lambda: RefineStage(
                 stage_config("refine", preset, steps, training_seed, representation),

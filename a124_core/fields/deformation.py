@@ -163,14 +163,5 @@ class DeformationField(nn.Module):
             groups += [{**g, "name": f"canonical_{g['name']}"} for g in self.canonical.parameter_groups()]
         return groups
 
-    def metadata(self) -> dict[str, Any]:
-        """What a scene file stores beside `field_config` to rebuild this field."""
-        return {"representation": "deformation", "deformation_config": self.deformation_config.to_dict()}
-
-    @classmethod
-    def from_metadata(cls, field_config: FieldConfig, meta: dict[str, Any]) -> DeformationField:
-        """An untrained field of the stored sizes; load the scene's `field/*` tensors into it next."""
-        return cls(field_config, DeformationConfig.from_dict(meta["deformation_config"]))
-
 
 __all__ = ["DeformationConfig", "DeformationField", "active_levels"]

@@ -17,7 +17,7 @@ from torch import Tensor
 from ..priors.base import Prior
 
 
-@dataclass
+@dataclass(frozen=True)
 class SDSConfig:
     """How timesteps are drawn and how the SDS gradient is shaped."""
 

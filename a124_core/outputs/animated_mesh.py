@@ -23,7 +23,7 @@ from ..gltf.morph import ENCODINGS, INTERPOLATIONS, MorphReport, add_morph_anima
 from .mesh import Mesh, MeshConfig, evaluate_in_chunks, extract_mesh, mesh_primitive, vertex_colour_material
 
 
-@dataclass
+@dataclass(frozen=True)
 class AnimatedMeshConfig:
     """Canonical mesh, inverse warp and GLB settings."""
 

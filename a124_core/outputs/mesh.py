@@ -34,7 +34,7 @@ DensityFn = Callable[[Tensor], Tensor]  # points [N, 3] -> density [N]
 AlbedoFn = Callable[[Tensor], Tensor]  # points [N, 3] -> albedo [N, 3] in [0, 1]
 
 
-@dataclass
+@dataclass(frozen=True)
 class MeshConfig:
     """How the density grid is sampled and cut."""
 

@@ -24,7 +24,7 @@ from .recentre import checkerboard, object_bbox, recentre
 FORMAT = "a124-reference"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReferenceConfig:
     """How a reference image is turned into a `Reference` (defaults follow SPEC 8)."""
 

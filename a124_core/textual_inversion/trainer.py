@@ -58,7 +58,7 @@ OBJECT_TEMPLATES = (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class TextualInversionConfig:
     """Textual-inversion settings (defaults follow SPEC 9)."""
 

@@ -12,16 +12,20 @@ from dataclasses import field as dfield
 
 from ..cameras import CameraConfig
 from ..config_io import config_from_dict, config_to_dict
-from ..fields.deformation import DeformationConfig
-from ..fields.deformation_losses import DisplacementTVConfig
 from ..fields.static import FieldConfig
 from ..rendering.occupancy import OccupancyConfig
 from ..rendering.renderer import RenderConfig
+from .representations import (
+    DEFAULT_REPRESENTATION,
+    REPRESENTATIONS,
+    Representation,
+    representation_from_dict,
+    representation_to_dict,
+)
 from .terms.arap import ARAPTermConfig
 from .terms.controlnet import ControlNetConfig
 from .terms.reconstruction import ReconstructionConfig
 from .terms.regularisers import RegularisersConfig
-from .terms.temporal_tv import TemporalTVConfig
 from .terms.text_sds import TextSDSConfig
 from .terms.video_sds import VideoSDSConfig
 from .terms.zero123_sds import Zero123Config
@@ -144,22 +148,21 @@ class StaticStageConfig(StageConfig):
 
 @dataclass(frozen=True)
 class CoarseStageConfig(StageConfig):
-    """Step 2: 4D grid from the static result; video SDS, Zero123 on frame 0, temporal TV."""
+    """Step 2: a dynamic field from the static result; video SDS, Zero123 on frame 0, the representation's
+    smoothness term."""
 
     steps: int = 10000
     """Training iterations of the stage."""
     prompt_suffix: str = ", high-resolution, 8k, good quality"
     """Appended to the motion prompt."""
-    representation: str = "grid4d"
-    """The dynamic field: 'grid4d' (Animate124's T copies of the static grid, paper Eq. 1) or 'deformation'
-    (Dream-in-4D: the static field frozen as the canonical scene, warped by a 4D hash grid + MLP; vertices keep
-    their identity over time, so the scene exports as one mesh with morph targets)."""
-    num_knots: int = 64
-    """T, time grids of the 4D field ('grid4d')."""
-    deformation: DeformationConfig = dfield(default_factory=DeformationConfig)
-    """The deformation network and its level schedule ('deformation')."""
-    displacement_tv: DisplacementTVConfig = dfield(default_factory=DisplacementTVConfig)
-    """TV of rendered displacement videos, weight 1000 ('deformation'; in place of the temporal TV)."""
+    representation: Representation = dfield(
+        default_factory=lambda: REPRESENTATIONS[DEFAULT_REPRESENTATION],
+        metadata={"to_dict": representation_to_dict, "from_dict": representation_from_dict},
+    )
+    """The dynamic field and its settings (`training/representations`): Grid4D (Animate124's T copies of the static
+    grid, paper Eq. 1, with temporal TV) or Deformation (Dream-in-4D: the static field frozen as the canonical scene,
+    warped by a 4D hash grid + MLP, with displacement TV; vertices keep their identity over time, so the scene
+    exports as one mesh with morph targets)."""
     time: TimeSamplingConfig = dfield(default_factory=TimeSamplingConfig)
     """Temporal balanced sampling (F = 16 frames, alpha = 0.2)."""
     p_moving_camera: float = 0.9
@@ -172,8 +175,6 @@ class CoarseStageConfig(StageConfig):
     """SDS of the image-pose prior on frame 0 of clips that start at t = 0."""
     arap: ARAPTermConfig = dfield(default_factory=ARAPTermConfig)
     """ARAP on the vertices of a mesh being animated (only when the stage is given one: `meshes/animate.py`)."""
-    temporal_tv: TemporalTVConfig = dfield(default_factory=TemporalTVConfig)
-    """Temporal TV of the 4D grid (weight 0.1 over 1e5 points)."""
     first_frame_supervision: str = "clip_start"
     """When the reference-view reconstruction runs. 'clip_start' (paper Eq. 8, SPEC 7): on the SDS steps whose clip
     starts at t = 0, beside the video SDS and Zero123 on frame 0 (P ~ 0.107 at alpha 0.2). 'schedule': the static
@@ -181,10 +182,13 @@ class CoarseStageConfig(StageConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.num_knots < 1 or self.occupancy_slots < 1:
-            raise ValueError("num_knots and occupancy_slots must be >= 1")
-        if self.representation not in ("grid4d", "deformation"):
-            raise ValueError(f"representation must be 'grid4d' or 'deformation', got {self.representation!r}")
+        if self.occupancy_slots < 1:
+            raise ValueError(f"occupancy_slots must be >= 1, got {self.occupancy_slots}")
+        if not isinstance(self.representation, Representation):
+            raise ValueError(
+                f"representation must be a Representation (e.g. REPRESENTATIONS['grid4d']), got "
+                f"{self.representation!r}"
+            )
         if self.first_frame_supervision not in ("clip_start", "schedule"):
             raise ValueError(
                 f"first_frame_supervision must be 'clip_start' or 'schedule', got {self.first_frame_supervision!r}"
@@ -218,7 +222,6 @@ __all__ = [
     "ShadingConfig",
     "StageConfig",
     "StaticStageConfig",
-    "TemporalTVConfig",
     "TextSDSConfig",
     "VideoSDSConfig",
     "Zero123Config",

@@ -19,11 +19,12 @@ from ..priors.base import Prior
 from ..rendering.occupancy import OccupancyGrid
 from .config import StaticStageConfig
 from .scene import Scene
-from .stage import Stage, View
+from .stage import Stage, slot_priors
 from .terms.reconstruction import Reconstruction
 from .terms.regularisers import Regularisers
 from .terms.text_sds import TextSDS
 from .terms.zero123_sds import Zero123SDS
+from .view import View
 
 
 @dataclass
@@ -86,14 +87,16 @@ class StaticStage(Stage):
             )
         if reference is None and priors.zero123 is not None:
             raise ValueError("Zero123 is conditioned on the reference image: wire a reference, or no Zero123 prior.")
+        c, azimuth = config, config.camera.reference_azimuth_deg
         terms = [
-            TextSDS(priors.sd, config.sd, prompt, negative_prompt, config.prompt_suffix) if priors.sd else None,
-            Zero123SDS(priors.zero123, config.zero123) if priors.zero123 else None,
-            Reconstruction(config.reconstruction) if reference is not None else None,
-            Regularisers(config.regularisers),
+            TextSDS(priors.sd, c.sd, prompt, negative_prompt, c.prompt_suffix, azimuth) if priors.sd else None,
+            Zero123SDS(priors.zero123, config.zero123, reference.rgb, config.camera) if priors.zero123 else None,
+            Reconstruction(config.reconstruction, config.reference_size) if reference is not None else None,
+            Regularisers(config.regularisers, config.steps),
         ]
         scene = scene if scene is not None else new_static_scene(config)
-        super().__init__(config, reference, scene, [t for t in terms if t], StaticViews(), device)
+        terms = [t for t in terms if t]
+        super().__init__(config, reference, scene, terms, StaticViews(), slot_priors(priors), device)
 
 
 __all__ = ["StaticPriors", "StaticStage", "StaticViews", "new_static_scene"]

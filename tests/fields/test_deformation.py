@@ -9,6 +9,7 @@ from a124_core.fields.encoding import GridConfig
 from a124_core.fields.hash_encoding import HashGridConfig
 from a124_core.fields.static import FieldConfig, StaticField
 from a124_core.rendering.renderer import RenderConfig, render_cameras
+from a124_core.training.representations import REPRESENTATIONS
 
 SMALL = FieldConfig(grid=GridConfig(num_levels=4, base_resolution=4, finest_resolution=32, log2_entries_per_level=12))
 DEFORM = DeformationConfig(grid=HashGridConfig(num_levels=6, finest_resolution=32, log2_hashmap_size=12))
@@ -142,14 +143,14 @@ def test_scene_tensors_and_metadata_round_trip(tmp_path):
     with torch.no_grad():
         field.mlp[-1].weight.normal_(std=0.1)
     field.set_progress(700)
-    meta = {"field_config": SMALL, **field.metadata()}
+    representation = REPRESENTATIONS["deformation"]
     path = save_checkpoint(
         tmp_path / "scene.safetensors",
         {f"field/{k}": v for k, v in field.state_dict().items()},
-        {"deformation": field.metadata()},
+        {"deformation": representation.metadata(field)},
     )
     tensors, stored = load_checkpoint(path)
-    loaded = DeformationField.from_metadata(meta["field_config"], stored["deformation"])
+    loaded = representation.from_metadata(SMALL, stored["deformation"])
     loaded.load_state_dict({k[len("field/") :]: v for k, v in tensors.items()})
     assert loaded.deformation_config == field.deformation_config and int(loaded.levels) == 5
     x, t = torch.rand(64, 3) * 2 - 1, torch.rand(64)

@@ -26,6 +26,7 @@ from a124_core.meshes.animate import MeshAnimationConfig, animated_positions, an
 from a124_core.outputs.animated_mesh import AnimatedMeshConfig
 from a124_core.rendering.renderer import RenderConfig
 from a124_core.training.coarse_stage import DynamicPriors
+from a124_core.training.representations import Deformation
 
 from ..meshes import builder
 from . import setup
@@ -137,9 +138,7 @@ def mesh_run(steps: int = 100, arap_weight: float | None = None, motion: float =
     seconds = {"fit": time.perf_counter() - start}
     stage_config = setup.coarse_config(
         steps,
-        representation="deformation",
-        deformation=DEFORMATION,
-        displacement_tv=DisplacementTVConfig(weight=0.0),
+        representation=Deformation(DEFORMATION, DisplacementTVConfig(weight=0.0)),
         render=RENDER,
     )
     weight = ORACLE_ARAP_WEIGHT if arap_weight is None else arap_weight

@@ -28,11 +28,12 @@ from a124_core.training.config import (
     RegularisersConfig,
     ShadingConfig,
     StaticStageConfig,
-    TemporalTVConfig,
 )
+from a124_core.training.representations import Grid4D
 from a124_core.training.runner import train
-from a124_core.training.stage import View
+from a124_core.training.terms.temporal_tv import TemporalTVConfig
 from a124_core.training.time_sampling import TimeSamplingConfig
+from a124_core.training.view import View
 
 from . import scenes
 
@@ -52,8 +53,7 @@ FIELD = FieldConfig(
     grid=GridConfig(num_levels=6, base_resolution=8, finest_resolution=96, log2_entries_per_level=15), hidden_dim=32
 )
 DYNAMIC = dict(
-    num_knots=8,
-    temporal_tv=TemporalTVConfig(points=4096),
+    representation=Grid4D(num_knots=8, temporal_tv=TemporalTVConfig(points=4096)),
     time=TimeSamplingConfig(num_frames=4, lattice=32),
     occupancy_slots=4,
 )
@@ -104,7 +104,7 @@ def held_out_psnr(
         for polar, azimuth in HELD_OUT:
             cams = make_cameras(polar, azimuth)
             view = View(cams, None if t is None else torch.tensor([t]), "albedo", None, 1.0, torch.ones(3))
-            pred = stage.render_view(field, view, SIZE, perturb=False)["rgb"][0].permute(2, 0, 1)
+            pred = stage.render_view(view, SIZE, field=field, perturb=False)["rgb"][0].permute(2, 0, 1)
             values.append(scenes.psnr(pred, scenes.image(scene, t or 0.0, polar, azimuth, SIZE, SIZE)))
         result[t] = sum(values) / len(values)
     return result

@@ -19,6 +19,7 @@ import torch
 from a124_core.fields.deformation import DeformationConfig
 from a124_core.fields.deformation_losses import DisplacementTVConfig
 from a124_core.fields.hash_encoding import HashGridConfig
+from a124_core.training.representations import Deformation
 
 from . import setup
 
@@ -43,9 +44,7 @@ def test_video_oracle_moves_the_frozen_canonical_scene(oracle_static):
         result = setup.coarse_run(
             oracle_static.scene,
             STEPS,
-            representation="deformation",
-            deformation=DEFORMATION,
-            displacement_tv=DisplacementTVConfig(0.0),
+            representation=Deformation(DEFORMATION, DisplacementTVConfig(0.0)),
         )
     finally:
         torch.set_num_threads(threads)

@@ -42,7 +42,7 @@ def test_deformation_coarse_stage_trains_unmasks_levels_and_round_trips(
     panda_reference, tiny_priors, smoke_run, tmp_path
 ):
     stage = _deformation_coarse(panda_reference, smoke_run.static, tiny_priors)
-    config = stage.config.deformation
+    config = stage.config.representation.deformation
     canonical = {k: v.clone() for k, v in stage.scene.field.canonical.state_dict().items()}
     levels = []
     stage.view_observers.append(lambda view: levels.append(int(stage.scene.field.levels)))

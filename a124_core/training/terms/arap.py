@@ -13,6 +13,7 @@ translation, which is what ARAP asks for.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -68,13 +69,13 @@ class ARAP(GuidanceTerm):
         self.neighbourhood, self.rest = welded_neighbourhood(vertices, faces, config.arap.weighting)
         self.warm: Tensor | None = None  # [F, W, 3] last step's positions per frame index
 
-    def attach(self) -> None:
-        self.neighbourhood = self.neighbourhood.to(self.stage.device)
-        self.rest = self.rest.to(self.stage.device)
+    def attach(self, device: torch.device) -> None:
+        self.neighbourhood = self.neighbourhood.to(device)
+        self.rest = self.rest.to(device)
 
-    def positions(self, times: Tensor) -> Tensor:
-        """Observed positions [F, W, 3] of the welded vertices at times [F], differentiable in the field."""
-        field = self.stage.scene.field
+    def positions(self, field: Any, times: Tensor) -> Tensor:
+        """Observed positions [F, W, 3] of the welded vertices at times [F], differentiable in `field` (a
+        deformation field: `field.displacement(x, t)`)."""
         f, w = times.shape[0], self.rest.shape[0]
         rest = self.rest.expand(f, w, 3).reshape(-1, 3)
         t = times.to(rest).repeat_interleave(w)
@@ -93,9 +94,9 @@ class ARAP(GuidanceTerm):
             return {}
         energy = arap_energy(
             self.neighbourhood,
-            self.positions(times),
+            self.positions(ctx.field, times),
             max_vertices=self.config.arap.max_vertices,
-            generator=self.stage.generator,
+            generator=ctx.generator,
         )
         return {self.name: self.config.weight * energy}
 

@@ -13,9 +13,10 @@ class DisplacementTV(GuidanceTerm):
 
     name = "displacement_tv"
 
-    def __init__(self, config: DisplacementTVConfig):
+    def __init__(self, config: DisplacementTVConfig, bound: float):
+        """bound: the scene bound of the renders (displacements are measured in unit-cube units)."""
         super().__init__()
-        self.config = config
+        self.config, self.bound = config, bound
 
     @property
     def needs_displacement(self) -> bool:
@@ -24,5 +25,4 @@ class DisplacementTV(GuidanceTerm):
     def losses(self, ctx: StepContext) -> dict[str, Tensor]:
         if not ctx.sds or self.config.weight <= 0:
             return {}
-        bound = self.stage.config.render.bound
-        return {self.name: self.config.weight * displacement_tv(ctx.render["displacement"], bound)}
+        return {self.name: self.config.weight * displacement_tv(ctx.render["displacement"], self.bound)}

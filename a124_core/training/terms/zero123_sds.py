@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ...cameras import angle_from_reference_deg
+from ...cameras import CameraConfig, angle_from_reference_deg
 from ...guidance.sds import SDSConfig, center_square, score_distillation
 from ...priors.base import PriorKind
 from ...priors.zero123 import pose_embedding
@@ -33,18 +33,20 @@ class Zero123SDS(GuidanceTerm):
     name = "zero123"
     kind = PriorKind.IMAGE_POSE
 
-    def __init__(self, prior: Any, config: Zero123Config):
+    def __init__(self, prior: Any, config: Zero123Config, reference_image: Tensor, camera: CameraConfig):
+        """reference_image: the input image [3, S, S] on white; camera: the stage's cameras (the reference pose
+        the relative poses are taken from)."""
         super().__init__(prior)
-        self.config = config
+        self.config, self.reference_image, self.camera = config, reference_image, camera
         self.reference: Any = None
 
     def build(self) -> None:
-        self.reference = self.prior.reference_condition(self.stage.reference.rgb[None].float())
+        self.reference = self.prior.reference_condition(self.reference_image[None].float())
 
     def losses(self, ctx: StepContext) -> dict[str, Tensor]:
         if not ctx.sds or not ctx.at_reference_time:
             return {}
-        stage, camera = self.stage, self.stage.config.camera
+        camera = self.camera
         cameras = ctx.view.cameras[0]
         pose = pose_embedding(
             cameras.polar_deg,
@@ -53,7 +55,7 @@ class Zero123SDS(GuidanceTerm):
             reference_azimuth=camera.reference_azimuth_deg,
         )
         cond = self.prior.pose_condition(self.reference, pose)
-        weight = angle_from_reference_deg(cameras, camera).to(stage.device) / 180.0
+        weight = angle_from_reference_deg(cameras, camera).to(ctx.images.device) / 180.0
         images = center_square(ctx.images[:1])
-        sds = score_distillation(self.prior, images, cond, self.config.sds, weight, ctx.progress, stage.generator)
+        sds = score_distillation(self.prior, images, cond, self.config.sds, weight, ctx.progress, ctx.generator)
         return {self.name: self.config.weight * sds["loss_sds"]}

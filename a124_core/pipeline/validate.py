@@ -1,0 +1,134 @@
+"""Every check of a run that needs no model, before anything is built or written (the output folder last).
+
+Each mistake raises ValueError / FileNotFoundError naming the value and the fix; the CLI prints it as one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..devices import resolve_device
+from ..presets import preset
+from ..prompts import RunPrompts, derive_prompts
+from ..run_record import RunFingerprint, check_resume, make_fingerprint, prior_identity
+from ..weight_files import check_weight_files
+from .models import ModelPaths
+from .settings import RunSettings
+
+
+def check_output_folder(out: Path) -> None:
+    """The output folder must be creatable and writable (checked before any work)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"Output folder {out} is not writable ({error.strerror}); choose another --out.") from error
+
+
+@dataclass
+class CheckedInputs:
+    """What `validate` decoded and checked; nothing is built or written yet."""
+
+    prompts: RunPrompts
+    device: torch.device
+    image: Any
+    """The decoded reference image (PIL), None for text-to-4D; likewise `mask` and `depth`."""
+    mask: Any
+    depth: Any
+    fingerprint: RunFingerprint
+
+
+def reference_config(settings: RunSettings) -> Any:
+    from ..reference.reference import ReferenceConfig
+
+    return ReferenceConfig(rembg_model=settings.rembg_model)
+
+
+def rembg_dirs(settings: RunSettings) -> list[Path]:
+    return [Path(settings.models_dir) / "rembg"] if settings.models_dir is not None else []
+
+
+def run_fingerprint(settings: RunSettings, prompts: RunPrompts) -> RunFingerprint:
+    """What decides this run's results (compared by `--resume`): inputs by content, priors by content identity."""
+    if settings.preset == "smoke":
+        priors: dict[str, Any] = {"all": "tiny-random (a124_core.priors.tiny, fixed seeds)"}
+    else:
+        paths = ModelPaths.from_models_dir(settings.models_dir, settings.video_model)
+        priors = {name: getattr(paths, name) for name in ("sd15", "zero123", "video", "controlnet")}
+    depth_model = prior_identity(settings.depth_model) if settings.depth_model is not None else None
+    return make_fingerprint(
+        image=settings.image,
+        mask=settings.mask,
+        depth=settings.depth,
+        prompts={k: v for k, v in asdict(prompts).items() if k != "warnings"},
+        seed=settings.seed,
+        preset=settings.preset,
+        representation=settings.representation,
+        priors=priors,
+        extra={"depth_model": depth_model, "rembg_model": settings.rembg_model},
+    )
+
+
+def validate(settings: RunSettings) -> CheckedInputs:
+    """All checks that need no model, before anything is written (the output folder is checked last): raises
+    ValueError / FileNotFoundError naming the value and the fix."""
+    from ..reference.inputs import load_image_file
+    from ..reference.reference import check_reference_inputs
+
+    preset(settings.preset, settings.representation)  # an unknown preset or representation: one line
+    prompts = derive_prompts(
+        settings.prompt, settings.static_prompt, settings.token, settings.initializer, settings.refine_prompt
+    )
+    for name in ("render_resolution", "render_frames", "render_views", "fps"):
+        value = getattr(settings, name)
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be a positive number, got {value}.")
+    device = resolve_device(settings.device)
+    image = mask = depth = None
+    if settings.image is None:
+        given = [
+            flag
+            for flag, value in (
+                ("--mask", settings.mask),
+                ("--depth", settings.depth),
+                ("--depth-model", settings.depth_model),
+            )
+            if value is not None
+        ]
+        if given:
+            raise ValueError(f"{', '.join(given)} describe the reference image; pass --image too (or drop them).")
+    else:
+        image = load_image_file(settings.image)
+        mask = load_image_file(settings.mask, "mask image") if settings.mask is not None else None
+        depth = load_image_file(settings.depth, "depth image") if settings.depth is not None else None
+        check_reference_inputs(
+            image,
+            mask,
+            depth,
+            depth_model=settings.depth_model,
+            rembg_dirs=rembg_dirs(settings),
+            config=reference_config(settings),
+        )
+    if settings.preset != "smoke":
+        if settings.models_dir is None:
+            raise ValueError("Presets other than smoke need --models-dir (ComfyUI's models folder with the priors).")
+        paths = ModelPaths.from_models_dir(settings.models_dir, settings.video_model)
+        missing = paths.missing_files()
+        if missing:
+            raise FileNotFoundError("Model files are missing (see README: model files):\n  " + "\n  ".join(missing))
+        for folder in (paths.sd15, paths.zero123, paths.video, paths.controlnet):
+            check_weight_files(folder)  # headers only: a truncated download fails here, in one line
+    fingerprint = run_fingerprint(settings, prompts)
+    if settings.resume:
+        check_resume(settings.out, fingerprint)
+    check_output_folder(Path(settings.out))
+    return CheckedInputs(prompts, device, image, mask, depth, fingerprint)
+
+
+__all__ = ["CheckedInputs", "check_output_folder", "reference_config", "rembg_dirs", "run_fingerprint", "validate"]
