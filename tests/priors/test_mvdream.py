@@ -172,6 +172,20 @@ def test_cfg_is_one_batched_call_and_conditions_are_cached(mvdream, monkeypatch)
     torch.testing.assert_close(flat.cameras, cond.cameras)
 
 
+def test_the_unet_reads_the_original_get_camera_vectors(mvdream, monkeypatch):
+    """What reaches the camera MLP is MVDream's get_camera(4, elevation 15, azimuth_start 30), row-major, in both
+    CFG branches (tests/test_multiview_cameras.py pins the matrices to those numbers)."""
+    from tests.test_multiview_cameras import MVDREAM_GET_CAMERA
+
+    seen = []
+    forward = mvdream.unet.forward
+    monkeypatch.setattr(mvdream.unet, "forward", lambda *a, **k: seen.append(k["class_labels"]) or forward(*a, **k))
+    cond = mvdream.multiview_condition(mvdream.text_condition("a panda"), orbit_group(15.0, 30.0).matrices)
+    mvdream.predict_noise(torch.zeros(4, 4, 16, 16), torch.full((4,), 10), cond, 50.0)
+    expected = torch.tensor(MVDREAM_GET_CAMERA)
+    torch.testing.assert_close(seen[0], torch.cat([expected, expected]), rtol=0, atol=2e-6)
+
+
 def test_kind_and_bad_input(mvdream, tiny_models):
     check_prior_kind(mvdream, PriorKind.IMAGE_TEXT_MULTIVIEW, "multi-view")
     with pytest.raises(ValueError, match="expects a prior of kind 'image-text'"):
