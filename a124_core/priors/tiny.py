@@ -14,11 +14,12 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
 
-from .ldm_format import text_encoder_to_ldm, unet_to_ldm, vae_to_ldm
+from .ldm_format import text_encoder_to_ldm, text_encoder_to_open_clip, unet_to_ldm, vae_to_ldm
 
 #: Whole-word tokens of the tiny CLIP vocabulary (prompt words the tests and the smoke preset use).
 from .tiny_tokenizer import TINY_WORDS, write_clip_tokenizer  # noqa: F401  (re-exported)
@@ -141,7 +142,7 @@ def _vae_and_scheduler(folder: Path, seed: int) -> None:
     DDIMScheduler(**SD_SCHEDULER).save_pretrained(folder / "scheduler")
 
 
-def _unet2d(in_channels: int, seed: int):
+def _unet2d(in_channels: int, seed: int, **overrides: Any):
     from diffusers import UNet2DConditionModel
 
     torch.manual_seed(seed + 2)
@@ -151,7 +152,7 @@ def _unet2d(in_channels: int, seed: int):
         out_channels=4,
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        **TINY_UNET,
+        **{**TINY_UNET, **overrides},
     )
 
 
@@ -183,21 +184,40 @@ def build_tiny_sd15(folder: Path, seed: int = 0) -> Path:
     return build_once(Path(folder), build)
 
 
-def build_tiny_sd15_single_file(sd15_folder: Path, checkpoint: Path, config_dir: Path) -> tuple[Path, Path]:
-    """Save the tiny SD1.5 as one original-layout .safetensors plus a weightless config folder."""
+def build_tiny_sd21(folder: Path, seed: int = 0) -> Path:
+    """SD2.1-base diffusers folder: OpenCLIP-style text encoder (GELU, "!" padding), linear transformer projections,
+    heads of width 4 (diffusers' attention_head_dim lists head counts per level), epsilon prediction."""
+
+    def build(out: Path) -> None:
+        text_stack(out, seed, open_clip=True)
+        _vae_and_scheduler(out, seed)
+        _unet2d(4, seed, attention_head_dim=[4, 8], use_linear_projection=True).save_pretrained(out / "unet")
+        model_index(out, "StableDiffusionPipeline", SD_COMPONENTS)
+
+    return build_once(Path(folder), build)
+
+
+def build_tiny_single_file(
+    folder: Path, checkpoint: Path, config_dir: Path, open_clip: bool = False
+) -> tuple[Path, Path]:
+    """Save a tiny SD folder as one original-layout .safetensors plus a weightless config folder; open_clip: the
+    text tower in SD2's OpenCLIP layout (`cond_stage_model.model.*`) instead of SD1's CLIP one."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel
 
     def build_config(out: Path) -> None:
-        shutil.copytree(sd15_folder, out, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+        shutil.copytree(folder, out, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
 
     def build_ckpt(out: Path) -> None:
-        unet = UNet2DConditionModel.from_pretrained(sd15_folder / "unet")
-        vae = AutoencoderKL.from_pretrained(sd15_folder / "vae")
-        text = CLIPTextModel.from_pretrained(sd15_folder / "text_encoder")
+        unet = UNet2DConditionModel.from_pretrained(folder / "unet")
+        vae = AutoencoderKL.from_pretrained(folder / "vae")
+        text = CLIPTextModel.from_pretrained(folder / "text_encoder")
         state = unet_to_ldm(unet.state_dict(), unet.config.layers_per_block)
         state.update(vae_to_ldm(vae.state_dict(), len(vae.config.block_out_channels)))
-        state.update(text_encoder_to_ldm(text.state_dict()))
+        if open_clip:
+            state.update(text_encoder_to_open_clip(text.state_dict(), text.config.projection_dim))
+        else:
+            state.update(text_encoder_to_ldm(text.state_dict()))
         save_file({k: v.contiguous() for k, v in state.items()}, str(out))
 
     return build_once(Path(checkpoint), build_ckpt), build_once(Path(config_dir), build_config)
@@ -319,21 +339,16 @@ def build_tiny_controlnet(folder: Path, sd15_folder: Path, seed: int = 0) -> Pat
 
 def build_tiny_models(models_dir: Path, seed: int = 0) -> TinyModels:
     """Build (or reuse) every tiny prior under a ComfyUI-like `models_dir`; see `TinyModels`."""
-    from .tiny_mvdream import (
-        build_tiny_mvdream,
-        build_tiny_mvdream_diffusers,
-        build_tiny_sd21,
-        build_tiny_sd21_single_file,
-    )
+    from .tiny_mvdream import build_tiny_mvdream, build_tiny_mvdream_diffusers
 
     root = Path(models_dir)
     sd15 = build_tiny_sd15(root / "diffusers" / "stable-diffusion-v1-5", seed)
-    ckpt, cfg_dir = build_tiny_sd15_single_file(
+    ckpt, cfg_dir = build_tiny_single_file(
         sd15, root / "checkpoints" / "tiny-sd15.safetensors", root / "configs" / "stable-diffusion-v1-5"
     )
     sd21 = build_tiny_sd21(root / "diffusers" / "stable-diffusion-2-1-base", seed)
-    sd21_ckpt, sd21_cfg = build_tiny_sd21_single_file(
-        sd21, root / "checkpoints" / "tiny-sd21-base.safetensors", root / "configs" / "stable-diffusion-2-1-base"
+    sd21_ckpt, sd21_cfg = build_tiny_single_file(
+        sd21, root / "checkpoints" / "tiny-sd21-base.safetensors", root / "configs" / "stable-diffusion-2-1-base", True
     )
     return TinyModels(
         models_dir=root,

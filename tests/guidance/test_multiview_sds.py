@@ -3,8 +3,6 @@ renders pulled to the views the camera matrices encode, and the real tiny MVDrea
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 import torch
 
@@ -16,7 +14,7 @@ from a124_core.guidance.multiview_sds import (
 )
 from a124_core.multiview_cameras import sample_multiview_cameras
 from tests.oracle import scenes
-from tests.oracle.multiview import MultiViewOracle
+from tests.oracle.multiview import oracle_with_views
 
 SIZE = 32
 
@@ -46,17 +44,7 @@ def test_rescale_is_threestudio_formula():
 
 
 def _scene(groups: int = 2, seed: int = 0):
-    oracle = MultiViewOracle(size=SIZE)
-    views = sample_multiview_cameras(groups, generator=torch.Generator().manual_seed(seed))
-    oracle.observe(SimpleNamespace(cameras=views.cameras))
-    c = views.cameras
-    truth = torch.stack(
-        [
-            scenes.image(scenes.still, 0.0, float(p), float(a), SIZE, SIZE, float(r), float(f))
-            for p, a, r, f in zip(c.polar_deg, c.azimuth_deg, c.radius, c.fov_y_deg)
-        ]
-    )
-    return oracle, views, truth
+    return oracle_with_views(groups, seed, SIZE)
 
 
 def test_target_is_the_truth_of_the_views_the_matrices_encode():

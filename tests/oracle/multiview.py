@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -64,6 +66,16 @@ def decode_mvdream_camera(m: Tensor, tol: float = 1e-4) -> tuple[float, float] |
     return math.degrees(math.acos(max(-1.0, min(1.0, y)))), math.degrees(math.atan2(x, z))
 
 
+def scene_views(polar, azimuth, distance, fov, height: int, width: int, scene=scenes.still) -> Tensor:
+    """The scene at t = 0 from each camera [B] (degrees, distances): [B, 3, H, W]."""
+    return torch.stack(
+        [
+            scenes.image(scene, 0.0, float(p), float(a), height, width, float(r), float(f))
+            for p, a, r, f in zip(polar, azimuth, distance, fov)
+        ]
+    )
+
+
 class MultiViewOracle(OraclePrior):
     """MVDream's slot: the still scene from the cameras its matrices encode, exact epsilon at CFG 50."""
 
@@ -91,13 +103,8 @@ class MultiViewOracle(OraclePrior):
     def truth(self, condition: OracleViews, height: int, width: int) -> Tensor:
         """The scene [B, 3, H, W] from each decoded camera (grey where the matrix was not a camera)."""
         distance, fov = self.framing(len(condition.valid))
-        images = [
-            scenes.image(self.scene, 0.0, float(p), float(a), height, width, float(r), float(f))
-            if ok
-            else torch.full((3, height, width), 0.5)
-            for p, a, r, f, ok in zip(condition.polar_deg, condition.azimuth_deg, distance, fov, condition.valid)
-        ]
-        return torch.stack(images)
+        images = scene_views(condition.polar_deg, condition.azimuth_deg, distance, fov, height, width, self.scene)
+        return torch.where(condition.valid.view(-1, 1, 1, 1), images, torch.full_like(images, 0.5))
 
     def predict_noise_branches(self, noisy: Tensor, t: Tensor, condition: OracleViews) -> tuple[Tensor, Tensor]:
         if noisy.shape[0] % self.num_views or noisy.shape[0] != len(condition.valid):
@@ -114,3 +121,14 @@ class MultiViewOracle(OraclePrior):
     def predict_noise(self, noisy: Tensor, t: Tensor, condition: OracleViews, guidance_scale: float) -> Tensor:
         self.scales.append(float(guidance_scale))
         return cfg_combine(torch.cat(self.predict_noise_branches(noisy, t, condition)), guidance_scale)
+
+
+def oracle_with_views(groups: int = 2, seed: int = 0, size: int = 32) -> tuple[MultiViewOracle, Any, Tensor]:
+    """An oracle that has observed `groups` sampled view groups, the views, and the scene's true renders of them."""
+    from a124_core.multiview_cameras import sample_multiview_cameras
+
+    oracle = MultiViewOracle(size=size)
+    views = sample_multiview_cameras(groups, generator=torch.Generator().manual_seed(seed))
+    oracle.observe(SimpleNamespace(cameras=views.cameras))
+    cams = views.cameras
+    return oracle, views, scene_views(cams.polar_deg, cams.azimuth_deg, cams.radius, cams.fov_y_deg, size, size)

@@ -3,35 +3,23 @@ residual for matrices that disagree with the views (shuffled, transposed, azimut
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 import torch
 
 from a124_core.cameras import make_cameras
 from a124_core.multiview_cameras import mvdream_camera_matrices, sample_multiview_cameras
 
-from . import scenes
-from .multiview import MultiViewOracle, decode_mvdream_camera
+from .multiview import decode_mvdream_camera, oracle_with_views
 
 SIZE = 32
 
 
 def _setup(seed: int = 0, groups: int = 2):
-    oracle = MultiViewOracle(size=SIZE)
-    views = sample_multiview_cameras(groups, generator=torch.Generator().manual_seed(seed))
-    oracle.observe(SimpleNamespace(cameras=views.cameras))
-    cams = views.cameras
-    truth = torch.stack(
-        [
-            scenes.image(scenes.still, 0.0, float(p), float(a), SIZE, SIZE, float(r), float(f))
-            for p, a, r, f in zip(cams.polar_deg, cams.azimuth_deg, cams.radius, cams.fov_y_deg)
-        ]
-    )
+    oracle, views, truth = oracle_with_views(groups, seed, SIZE)
     gen = torch.Generator().manual_seed(seed + 1)
     z0 = oracle.encode_images(truth)
     noise = torch.randn(z0.shape, generator=gen)
-    t = torch.full((len(cams),), 600)
+    t = torch.full((len(views),), 600)
     return oracle, views, z0, noise, t, oracle.schedule.add_noise(z0, noise, t)
 
 
