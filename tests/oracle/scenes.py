@@ -56,9 +56,17 @@ def camera_rays(polar_deg: float, azimuth_deg: float, height: int, width: int, r
     return eye.expand(height * width, 3), dirs / dirs.norm(dim=-1, keepdim=True)
 
 
-def trace(spheres: Sequence[Sphere], polar_deg: float, azimuth_deg: float, height: int, width: int) -> Tensor:
+def trace(
+    spheres: Sequence[Sphere],
+    polar_deg: float,
+    azimuth_deg: float,
+    height: int,
+    width: int,
+    radius: float = 1.8,
+    fov_deg: float = 40.0,
+) -> Tensor:
     """Albedo image [3, H, W] on white and its alpha [1, H, W] (hard edges, nearest hit wins)."""
-    origins, dirs = camera_rays(polar_deg, azimuth_deg, height, width)
+    origins, dirs = camera_rays(polar_deg, azimuth_deg, height, width, radius, fov_deg)
     best = torch.full((origins.shape[0],), math.inf)
     colour = torch.ones(origins.shape[0], 3)
     for centre, radius, rgb in spheres:
@@ -73,9 +81,18 @@ def trace(spheres: Sequence[Sphere], polar_deg: float, azimuth_deg: float, heigh
     return colour.T.reshape(3, height, width), alpha.reshape(1, height, width)
 
 
-def image(scene: SceneAt, t: float, polar_deg: float, azimuth_deg: float, height: int, width: int) -> Tensor:
-    """The scene at time t seen from (polar, azimuth): [3, H, W] in [0, 1] on white."""
-    return trace(scene(t), polar_deg, azimuth_deg, height, width)[0]
+def image(
+    scene: SceneAt,
+    t: float,
+    polar_deg: float,
+    azimuth_deg: float,
+    height: int,
+    width: int,
+    radius: float = 1.8,
+    fov_deg: float = 40.0,
+) -> Tensor:
+    """The scene at time t seen from (polar, azimuth) at `radius` with a vertical `fov_deg`: [3, H, W] in [0, 1]."""
+    return trace(scene(t), polar_deg, azimuth_deg, height, width, radius, fov_deg)[0]
 
 
 def psnr(a: Tensor, b: Tensor) -> float:
