@@ -127,7 +127,8 @@ class ReferenceClip:
         tensors = {k: getattr(self, k) for k in ("rgb", "alpha", "mask", "times", "source_index")}
         if self.depth is not None:
             tensors["depth"] = self.depth
-        tensors.update({f"first/{k}": v for k, v in self.first.tensors().items()})
+        # clones: the first frame's tensors may be views of the clip's (safetensors refuses shared storage)
+        tensors.update({f"first/{k}": v.clone() for k, v in self.first.tensors().items()})
         meta = {
             "format": FORMAT,
             "fps": self.fps,

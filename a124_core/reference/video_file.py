@@ -23,6 +23,7 @@ import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -129,17 +130,18 @@ def probe_video(path: str | Path, what: str = "video") -> VideoInfo:
     pts = sorted(int(row.split(",")[2]) for row in text.splitlines() if row and not row.startswith("#"))
     if base is None or size is None or not pts:
         raise _damaged(path, what, "no video frames were found")
-    tick = int(base.group(1)) / int(base.group(2))
-    intervals = tuple((b - a) * tick for a, b in zip(pts, pts[1:]))
+    tick = Fraction(int(base.group(1)), int(base.group(2)))
+    intervals = tuple(float((b - a) * tick) for a, b in zip(pts, pts[1:]))
+    span = (pts[-1] - pts[0]) * tick
     return VideoInfo(
         path=path,
         num_frames=len(pts),
-        fps=(len(pts) - 1) / ((pts[-1] - pts[0]) * tick) if len(pts) > 1 and pts[-1] > pts[0] else 0.0,
+        fps=float((len(pts) - 1) / span) if len(pts) > 1 and span > 0 else 0.0,  # exact for a whole rate
         width=int(size.group(1)),
         height=int(size.group(2)),
         has_alpha=vpx_alpha or _ALPHA_FORMAT.search(line) is not None,
         intervals_s=intervals,
-        tick_s=tick,
+        tick_s=float(tick),
         decoder=("libvpx-vp9" if codec == "vp9" else "libvpx") if vpx_alpha else None,
     )
 

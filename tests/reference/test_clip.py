@@ -3,6 +3,8 @@ the static stage's reference, and the safetensors round trip."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -115,6 +117,8 @@ def test_save_and_load_round_trip(tmp_path):
         assert torch.equal(getattr(first, name), getattr(again, name)), name
     assert again.meta == first.meta and again.border_ratio == first.border_ratio
     assert [p.name for p in tmp_path.iterdir()] == ["clip.safetensors"]  # no temporary file left behind
+    shared = replace(clip, first=replace(clip.first, rgb=clip.rgb[0]))  # a view of the clip's frames
+    assert torch.equal(ReferenceClip.load(shared.save(tmp_path / "shared.safetensors")).first.rgb, clip.rgb[0])
     single = tmp_path / "reference.safetensors"
     first.save(single)
     with pytest.raises(ValueError, match="not a reference clip"):
