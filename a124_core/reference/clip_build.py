@@ -57,18 +57,8 @@ def build_clip(
     frames' rate when known (a VIDEO's), kept for the clip's timing and the frame-budget note.
     """
     cfg = config or ClipConfig()
-    rc = cfg.reference
-    plan = check_clip_inputs(
-        frames,
-        masks,
-        depth,
-        fps=fps,
-        max_frames=cfg.max_frames,
-        threshold=rc.mask_threshold,
-        rembg_model=rc.rembg_model,
-        depth_model=depth_model if not isinstance(depth_model, DepthEstimator) else None,
-        rembg_dirs=rembg_dirs,
-    )
+    named_model = depth_model if not isinstance(depth_model, DepthEstimator) else None
+    plan = check_clip_inputs(frames, masks, depth, fps=fps, depth_model=named_model, rembg_dirs=rembg_dirs, config=cfg)
     pick = list(plan.keep)
     return _assemble(
         [frame_at(frames, i) for i in pick],
@@ -97,17 +87,9 @@ def load_clip_video(
     `plan` is the result of `check_clip_video` when the runner already called it (the files are probed once).
     """
     cfg = config or ClipConfig()
-    rc = cfg.reference
     if plan is None:
-        plan = check_clip_video(
-            video,
-            mask_video,
-            max_frames=cfg.max_frames,
-            fps_tolerance=cfg.fps_tolerance,
-            rembg_model=rc.rembg_model,
-            depth_model=depth_model if not isinstance(depth_model, DepthEstimator) else None,
-            rembg_dirs=rembg_dirs,
-        )
+        named_model = depth_model if not isinstance(depth_model, DepthEstimator) else None
+        plan = check_clip_video(video, mask_video, depth_model=named_model, rembg_dirs=rembg_dirs, config=cfg)
     keep = plan.frames.keep
     frames = read_video(plan.video, keep, cfg.max_input_side, what="video")
     masks = None

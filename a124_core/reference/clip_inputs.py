@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from .clip import ClipConfig
 from .depth import check_depth_model_dir
 from .foreground import find_rembg_model
 from .inputs import _mask_to_tensor, _size_of
@@ -217,19 +218,19 @@ def check_clip_inputs(
     depth: Frames | None = None,
     *,
     fps: float = 0.0,
-    max_frames: int = 64,
-    threshold: float = 0.5,
-    rembg_model: str = "u2net",
     depth_model: str | Path | None = None,
     rembg_dirs: Sequence[str | Path] = (),
+    config: ClipConfig | None = None,
 ) -> FramePlan:
     """Every check of a clip given as frames (+ masks, depth) that needs no model; returns the frame plan.
 
     Counts and sizes, the masks (or the frames' alpha) of every kept frame, the depth model folder, and without masks
     or alpha the rembg model file. A runner calls this before it builds or writes anything.
     """
+    cfg = config or ClipConfig()
+    threshold = cfg.reference.mask_threshold
     n = check_clip_shapes(frames, masks, depth)
-    plan = plan_frames(n, max_frames, fps)
+    plan = plan_frames(n, cfg.max_frames, fps)
     if depth is not None and depth_model is not None:
         raise ValueError("Pass either depth maps or a depth model, not both (the depth maps would win silently).")
     if isinstance(depth_model, (str, Path)):
@@ -242,7 +243,7 @@ def check_clip_inputs(
     if alphas is not None:
         check_clip_masks([alphas[i] for i in plan.keep], threshold, "alpha", plan.keep)
     else:
-        find_rembg_model(rembg_model, rembg_dirs, CLIP_NEED, CLIP_ALTERNATIVES)
+        find_rembg_model(cfg.reference.rembg_model, rembg_dirs, CLIP_NEED, CLIP_ALTERNATIVES)
     return plan
 
 
@@ -259,11 +260,9 @@ def check_clip_video(
     video: str | Path,
     mask_video: str | Path | None = None,
     *,
-    max_frames: int = 64,
-    fps_tolerance: float = 0.05,
-    rembg_model: str = "u2net",
     depth_model: str | Path | None = None,
     rembg_dirs: Sequence[str | Path] = (),
+    config: ClipConfig | None = None,
 ) -> VideoPlan:
     """Probe-level checks of a video file (and its mask video), in milliseconds, before any frame is decoded.
 
@@ -271,13 +270,14 @@ def check_clip_video(
     and the same size; without a mask video, a video without alpha needs the rembg model file. Per-frame checks
     (an empty mask, opaque alpha) run when the frames are decoded, still before any model is built.
     """
+    cfg = config or ClipConfig()
     info = probe_video(video, "video")
-    check_constant_rate(info, fps_tolerance, "video")
-    plan = plan_frames(info.num_frames, max_frames, info.fps, "video")
+    check_constant_rate(info, cfg.fps_tolerance, "video")
+    plan = plan_frames(info.num_frames, cfg.max_frames, info.fps, "video")
     mask_info = None
     if mask_video is not None:
         mask_info = probe_video(mask_video, "mask video")
-        check_constant_rate(mask_info, fps_tolerance, "mask video")
+        check_constant_rate(mask_info, cfg.fps_tolerance, "mask video")
         if mask_info.num_frames != info.num_frames:
             raise ValueError(
                 f"The mask video {mask_info.path} has {mask_info.num_frames} frames but the video has "
@@ -291,5 +291,5 @@ def check_clip_video(
     if isinstance(depth_model, (str, Path)):
         check_depth_model_dir(depth_model)
     if mask_info is None and not info.has_alpha:
-        find_rembg_model(rembg_model, rembg_dirs, CLIP_NEED, CLIP_ALTERNATIVES)
+        find_rembg_model(cfg.reference.rembg_model, rembg_dirs, CLIP_NEED, CLIP_ALTERNATIVES)
     return VideoPlan(video=info, mask=mask_info, frames=plan)

@@ -123,3 +123,22 @@ def test_save_and_load_round_trip(tmp_path):
     first.save(single)
     with pytest.raises(ValueError, match="not a reference clip"):
         ReferenceClip.load(single)
+
+
+def test_rembg_per_frame_with_one_session(empty_homes, monkeypatch):
+    rembg = pytest.importorskip("rembg")  # first import compiles numba (~1 min, cached afterwards)
+    from .tiny_rembg import write_brightness_u2net
+
+    frames, masks = moving_square(n=5, h=96, w=128, side=32, step=6)
+    dark = np.where(masks[..., None] > 0, np.uint8(230), np.uint8(20)).repeat(3, -1)  # bright object, dark ground
+    comfy = empty_homes / "ComfyUI" / "models" / "rembg"
+    write_brightness_u2net(comfy / "u2net.onnx")
+    sessions = []
+    new_session = rembg.new_session
+    monkeypatch.setattr(rembg, "new_session", lambda *a, **k: sessions.append(a) or new_session(*a, **k))
+    clip = build_clip(dark, rembg_dirs=[comfy])
+    expected = build_clip(dark, masks / 255.0)
+    assert clip.foreground_source == "rembg:u2net" and len(sessions) == 1
+    inter = (clip.mask.bool() & expected.mask.bool()).sum(dim=(1, 2, 3))
+    union = (clip.mask.bool() | expected.mask.bool()).sum(dim=(1, 2, 3))
+    assert float((inter / union).min()) >= 0.95, inter / union

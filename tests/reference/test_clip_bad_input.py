@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from a124_core.reference import build_clip, check_clip_inputs, plan_frames
+from a124_core.reference import ClipConfig, build_clip, check_clip_inputs, plan_frames
 
 from .videos import moving_square
 
@@ -18,17 +16,6 @@ def _one_line(err: pytest.ExceptionInfo, *parts: str) -> str:
     message = str(err.value)
     assert "\n" not in message and all(p in message for p in parts), message
     return message
-
-
-@pytest.fixture
-def no_rembg(tmp_path, monkeypatch):
-    """rembg's folders are empty and importing rembg fails: reaching it would be a bug."""
-    for var in ("U2NET_HOME", "REMBG_HOME"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setitem(sys.modules, "rembg", None)
-    return tmp_path
 
 
 def test_frames_and_masks_of_different_counts():
@@ -78,11 +65,11 @@ def test_empty_mask_names_the_frame():
 def test_empty_frame_outside_the_budget_is_not_used():
     frames, masks = moving_square(n=9, step=1)
     masks[1] = 0  # frame 1 is not among the frames kept (0, 2, 4, 6, 8)
-    plan = check_clip_inputs(frames, masks / 255.0, max_frames=5)
+    plan = check_clip_inputs(frames, masks / 255.0, config=ClipConfig(max_frames=5))
     assert plan.keep == (0, 2, 4, 6, 8)
     masks[4] = 0
     with pytest.raises(ValueError, match="frame 4 "):
-        check_clip_inputs(frames, masks / 255.0, max_frames=5)
+        check_clip_inputs(frames, masks / 255.0, config=ClipConfig(max_frames=5))
 
 
 def test_inverted_masks_are_named():

@@ -6,13 +6,11 @@ Every file is written by the test (tests/reference/videos.py) with imageio-ffmpe
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import torch
 
-from a124_core.reference import build_clip, check_clip_video, load_clip_video
+from a124_core.reference import ClipConfig, build_clip, check_clip_video, load_clip_video
 from a124_core.reference.video_file import probe_video
 
 from .videos import moving_square, write_gif, write_vfr_mp4, write_video, write_webp
@@ -77,7 +75,7 @@ def test_gif_with_centisecond_delays_is_constant_rate(tmp_path, square):
 def test_frame_budget_from_a_file(tmp_path):
     frames, masks = moving_square(n=30, step=1)
     video, mask = write_video(tmp_path / "clip.mp4", frames, 30.0), write_video(tmp_path / "mask.mp4", masks, 30.0)
-    plan = check_clip_video(video, mask, max_frames=12)
+    plan = check_clip_video(video, mask, config=ClipConfig(max_frames=12))
     assert plan.frames.keep == tuple(range(0, 30, 3))
     assert "every 3rd frame is used (10 frames: 0, 3, ..., 27) over the whole 0.97 s at 10 fps" in plan.frames.note
     clip = load_clip_video(video, mask, plan=plan)
@@ -157,12 +155,7 @@ def test_empty_mask_in_a_mask_video_names_the_frame(tmp_path, square):
     _one_line(err, "mask of frame 9 (counted from 0) is empty")
 
 
-def test_no_alpha_and_no_rembg_model(tmp_path, square, monkeypatch):
-    for var in ("U2NET_HOME", "REMBG_HOME"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setitem(sys.modules, "rembg", None)
+def test_no_alpha_and_no_rembg_model(tmp_path, square, no_rembg):
     frames, masks = square
     with pytest.raises(FileNotFoundError) as err:
         check_clip_video(write_video(tmp_path / "clip.mp4", frames))
