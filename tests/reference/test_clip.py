@@ -142,3 +142,14 @@ def test_rembg_per_frame_with_one_session(empty_homes, monkeypatch):
     inter = (clip.mask.bool() & expected.mask.bool()).sum(dim=(1, 2, 3))
     union = (clip.mask.bool() | expected.mask.bool()).sum(dim=(1, 2, 3))
     assert float((inter / union).min()) >= 0.95, inter / union
+
+
+def test_depth_model_per_frame(tiny_dpt, tmp_path):
+    frames, masks = moving_square(n=3)
+    clip = build_clip(frames, masks / 255.0, depth_model=tiny_dpt)
+    assert clip.depth is not None and clip.depth.shape == (3, 1, 256, 256) and clip.depth_source == "model:dpt-tiny"
+    assert float(clip.depth[:, 0][clip.mask[:, 0] == 0].abs().max()) == 0.0
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        build_clip(frames, masks / 255.0, depth_model=tmp_path / "missing")
+    with pytest.raises(ValueError, match="either depth maps or a depth model"):
+        build_clip(frames, masks / 255.0, depth=np.ones((3, 48, 64), np.float32), depth_model=tiny_dpt)
