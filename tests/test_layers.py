@@ -2,7 +2,8 @@
 
 Layers of `a124_core` (a module may import its own layer and any lower one, never a higher one; circles inside a
 layer are caught by the circle check):
- 1. base: cameras, rays, checkpoint, config_io, compat, devices, interrupts, weight_files, prompts, console, run_record
+ 1. base: cameras (and MVDream's multiview_cameras), rays, checkpoint, config_io, compat, devices, interrupts,
+    weight_files, prompts, console, run_record
  2. fields, geometry (mesh topology, ARAP energy), gltf (the GLB writer, accessors, morph targets)
  3. rendering, priors, reference
  4. guidance (prior scores), outputs (renders, meshes, videos, metrics)
@@ -26,6 +27,7 @@ LIBRARY = ROOT / "a124_core"
 LAYERS = [
     {
         "cameras",
+        "multiview_cameras",
         "rays",
         "checkpoint",
         "config_io",

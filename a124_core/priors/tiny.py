@@ -7,11 +7,7 @@ FACTS.md: each model is a few hundred K parameters and runs a forward pass in mi
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +18,8 @@ from safetensors.torch import save_file
 from .ldm_format import text_encoder_to_ldm, text_encoder_to_open_clip, unet_to_ldm, vae_to_ldm
 
 #: Whole-word tokens of the tiny CLIP vocabulary (prompt words the tests and the smoke preset use).
+from .tiny_files import SD_SCHEDULER, build_once, model_index, write_json
+from .tiny_mvdream import build_tiny_mvdream, build_tiny_mvdream_diffusers
 from .tiny_tokenizer import TINY_WORDS, write_clip_tokenizer  # noqa: F401  (re-exported)
 
 TINY_UNET = {
@@ -42,15 +40,6 @@ TINY_VAE = {
 }
 #: Native render size of the tiny priors: latent 16 (unet sample_size) x VAE factor 2.
 TINY_IMAGE_SIZE = 32
-SD_SCHEDULER = {
-    "num_train_timesteps": 1000,
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "clip_sample": False,
-    "set_alpha_to_one": False,
-    "steps_offset": 1,
-}
 _CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 _CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
@@ -90,26 +79,6 @@ class TinyModels:
     sd21_single_file: Path | None = None
     #: configs/stable-diffusion-2-1-base: its configs + tokenizer, no weights.
     sd21_config_dir: Path | None = None
-
-
-def build_once(target: Path, build: Callable[[Path], None]) -> Path:
-    """Build into a temporary sibling and rename into place: idempotent, never half-written."""
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        out = tmp / target.name
-        build(out)
-        os.replace(out, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
-def write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2))
 
 
 def text_stack(folder: Path, seed: int, open_clip: bool = False) -> None:
@@ -154,10 +123,6 @@ def _unet2d(in_channels: int, seed: int, **overrides: Any):
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
         **{**TINY_UNET, **overrides},
     )
-
-
-def model_index(folder: Path, cls: str, components: dict[str, list]) -> None:
-    write_json(folder / "model_index.json", {"_class_name": cls, "_diffusers_version": "0.42.1", **components})
 
 
 SD_COMPONENTS = {
@@ -339,7 +304,6 @@ def build_tiny_controlnet(folder: Path, sd15_folder: Path, seed: int = 0) -> Pat
 
 def build_tiny_models(models_dir: Path, seed: int = 0) -> TinyModels:
     """Build (or reuse) every tiny prior under a ComfyUI-like `models_dir`; see `TinyModels`."""
-    from .tiny_mvdream import build_tiny_mvdream, build_tiny_mvdream_diffusers
 
     root = Path(models_dir)
     sd15 = build_tiny_sd15(root / "diffusers" / "stable-diffusion-v1-5", seed)

@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 from .ldm_format import UNET_PREFIX
 from .mvdream_arch import MVDreamArchitecture, build_networks
 from .mvdream_weights import to_original
-from .tiny import SD_SCHEDULER, build_once, model_index, write_json
+from .tiny_files import SD_SCHEDULER, build_once, model_index, write_json
 from .tiny_tokenizer import write_clip_tokenizer
 
 #: The tiny MVDream networks in the original config's terms, by text layout (vocab_size is the tokenizer's).
