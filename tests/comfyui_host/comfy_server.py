@@ -1,9 +1,10 @@
 """Harness of the host tests: a real ComfyUI, started headless on CPU (only when COMFYUI_PATH is set).
 
-Setup: tiny models in a temporary models folder (`--extra-model-paths-config`), the pack linked into
-`$COMFYUI_PATH/custom_nodes/` under a temporary name (removed afterwards), a free loopback port, temporary
-input/output/temp folders and an in-memory database. ComfyUI runs under `$COMFYUI_PYTHON` (default: this
-interpreter), which needs ComfyUI's requirements, this pack's requirements and torchvision.
+Setup: tiny models in a temporary models folder (`--extra-model-paths-config`), a temporary base directory
+(`--base-directory`: custom_nodes with the pack linked in, user data; ComfyUI's own folder is only read), a free
+loopback port, temporary input/output/temp folders and an in-memory database. ComfyUI runs under
+`$COMFYUI_PYTHON` (default: this interpreter), which needs ComfyUI's requirements, this pack's requirements and
+torchvision (tests/comfyui_host/host_venv.sh builds one).
 
 torchvision workaround: ComfyUI imports torchvision at start-up, and no CPU build of torchvision 0.28.0 (the
 match of torch 2.13.0) exists; the registry's CUDA build fails on import with `operator torchvision::nms does not
@@ -95,6 +96,8 @@ def torchvision_path(python: str, workdir: Path) -> str | None:
             f"{python} cannot import torchvision (install torchvision==0.28.0 --no-deps): {probe.stderr[-500:]}"
         )
     target = workdir / "torchvision-patched"
+    if (target / "torchvision").is_dir():
+        return str(target)
     shutil.copytree(where.stdout.strip(), target / "torchvision")
     (target / "torchvision" / "_meta_registrations.py").write_text(
         '"""Emptied by the Animate124 host tests: the C++ ops these fakes describe are not loaded."""\n'
