@@ -159,7 +159,8 @@ def test_every_shipped_api_workflow_is_posted(comfy):
             status, body = comfy.post("/prompt", {"prompt": api(name)})
             assert status == 400, body
             failing = {v["class_type"] for v in body["node_errors"].values()}
-            assert failing == {"CheckpointLoaderSimple", "ControlNetLoader", "ImageOnlyCheckpointLoader"}, body
+            # The SD1.5 checkpoint's file name is there (a tiny file): only the two missing files are refused.
+            assert failing == {"ControlNetLoader", "ImageOnlyCheckpointLoader"}, body
             print(f"{name}: refused only by ComfyUI's loaders {sorted(failing)} (no full-size checkpoints here)")
             continue
         entry = comfy.wait(submit(comfy, api(name)), timeout=900)
