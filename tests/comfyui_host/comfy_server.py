@@ -31,7 +31,9 @@ import pytest
 
 from tests.paths import EXAMPLES, REPO  # noqa: F401  (re-exported to the host tests)
 
-COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
+#: Paths from the environment may be relative to where pytest started (CI: ../shared/comfyui/0.8.0); ComfyUI runs in
+#: its own folder, so they are made absolute here.
+COMFYUI_PATH = os.path.abspath(os.environ["COMFYUI_PATH"]) if os.environ.get("COMFYUI_PATH") else None
 requires_comfyui = pytest.mark.skipif(
     not COMFYUI_PATH, reason="COMFYUI_PATH is not set: these tests start a real ComfyUI checkout (see docs/nodes.md)"
 )
@@ -74,7 +76,8 @@ class Comfy:
 
 
 def _python_for_comfy() -> str:
-    return os.environ.get("COMFYUI_PYTHON", sys.executable)
+    python = os.environ.get("COMFYUI_PYTHON", sys.executable)
+    return os.path.abspath(python) if os.sep in python else python
 
 
 def torchvision_path(python: str, workdir: Path) -> str | None:
