@@ -46,7 +46,7 @@ class A124_SD15PriorFromComfy(io.ComfyNode):
             ],
             outputs=[
                 PRIOR_TYPES[PriorKind.IMAGE_TEXT].Output(
-                    "sd_prior", tooltip="An image-text prior for the static stage."
+                    "sd_prior", display_name="sd_prior", tooltip="An image-text prior for the static stage."
                 )
             ],
         )
@@ -78,7 +78,9 @@ class A124_ControlNetTilePriorFromComfy(io.ComfyNode):
             ],
             outputs=[
                 PRIOR_TYPES[PriorKind.IMAGE_CONTROL].Output(
-                    "controlnet_prior", tooltip="An image-control prior for the refine stage."
+                    "controlnet_prior",
+                    display_name="controlnet_prior",
+                    tooltip="An image-control prior for the refine stage.",
                 )
             ],
         )
@@ -114,7 +116,9 @@ class A124_Zero123PriorFromComfy(io.ComfyNode):
             ],
             outputs=[
                 PRIOR_TYPES[PriorKind.IMAGE_POSE].Output(
-                    "zero123_prior", tooltip="An image-pose prior for the static, coarse and refine stages."
+                    "zero123_prior",
+                    display_name="zero123_prior",
+                    tooltip="An image-pose prior for the static, coarse and refine stages.",
                 )
             ],
         )

@@ -55,11 +55,11 @@ class A124_Evaluate(io.ComfyNode):
                 io.Int.Input("resolution", default=224, min=16, max=1024, step=8, tooltip="Render size."),
             ],
             outputs=[
-                io.String.Output("scores_json", tooltip="All scores as JSON."),
-                io.Float.Output("clip_r", tooltip="CLIP-R"),
-                io.Float.Output("clip_t", tooltip="CLIP-T"),
-                io.Float.Output("clip_i", tooltip="CLIP-I"),
-                io.Float.Output("clip_f", tooltip="CLIP-F"),
+                io.String.Output("scores_json", display_name="scores_json", tooltip="All scores as JSON."),
+                io.Float.Output("clip_r", display_name="clip_r", tooltip="CLIP-R"),
+                io.Float.Output("clip_t", display_name="clip_t", tooltip="CLIP-T"),
+                io.Float.Output("clip_i", display_name="clip_i", tooltip="CLIP-I"),
+                io.Float.Output("clip_f", display_name="clip_f", tooltip="CLIP-F"),
             ],
         )
 

@@ -90,7 +90,7 @@ class A124_LoadStaticScene(io.ComfyNode):
             category=f"{CATEGORY}/outputs",
             description="Loads a static scene (the static stage's result) to render it or to start the coarse stage.",
             inputs=[_file_input()],
-            outputs=[SceneStatic.Output("scene", tooltip="The static scene.")],
+            outputs=[SceneStatic.Output("scene", display_name="scene", tooltip="The static scene.")],
         )
 
     @classmethod
@@ -113,7 +113,7 @@ class A124_LoadDynamicScene(io.ComfyNode):
             category=f"{CATEGORY}/outputs",
             description="Loads a dynamic (4D) scene (coarse or refine result) to render it or to refine it.",
             inputs=[_file_input()],
-            outputs=[SceneDynamic.Output("scene", tooltip="The dynamic scene.")],
+            outputs=[SceneDynamic.Output("scene", display_name="scene", tooltip="The dynamic scene.")],
         )
 
     @classmethod

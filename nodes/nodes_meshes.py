@@ -99,9 +99,11 @@ class A124_ExportAnimatedMesh(io.ComfyNode):
             ],
             outputs=[
                 io.String.Output(
-                    "model_file", tooltip="The GLB, relative to the output folder (Preview 3D's model_file)."
+                    "model_file",
+                    display_name="model_file",
+                    tooltip="The GLB, relative to the output folder (Preview 3D's model_file).",
                 ),
-                io.Mesh.Output("mesh", tooltip="The mesh frames."),
+                io.Mesh.Output("mesh", display_name="mesh", tooltip="The mesh frames."),
             ],
         )
 
@@ -190,12 +192,20 @@ class A124_AnimateMesh(io.ComfyNode):
                 ),
             ],
             outputs=[
+                # Output ids differ from input ids (ComfyUI 0.3.x requires it); the names shown are display names.
                 io.String.Output(
-                    "model_file", tooltip="The animated GLB, relative to the output folder (Preview 3D's model_file)."
+                    "glb_file",
+                    display_name="model_file",
+                    tooltip="The animated GLB, relative to the output folder (Preview 3D's model_file).",
                 ),
-                io.Mesh.Output("mesh", tooltip="The animated mesh, one batch item per frame."),
+                io.Mesh.Output(
+                    "animated_mesh",
+                    display_name="mesh",
+                    tooltip="The animated mesh, one batch item per frame.",
+                ),
                 io.Image.Output(
                     "orbit",
+                    display_name="orbit",
                     tooltip="One turn around the animated field while it moves (the render path's orbit video).",
                 ),
             ],

@@ -69,7 +69,9 @@ class A124_LoadSD15Prior(io.ComfyNode):
             ],
             outputs=[
                 PRIOR_TYPES[PriorKind.IMAGE_TEXT].Output(
-                    "sd_prior", tooltip="An image-text prior (SD1.5) for the static stage and textual inversion."
+                    "sd_prior",
+                    display_name="sd_prior",
+                    tooltip="An image-text prior (SD1.5) for the static stage and textual inversion.",
                 )
             ],
         )
@@ -107,7 +109,9 @@ class A124_LoadZero123Prior(io.ComfyNode):
             ],
             outputs=[
                 PRIOR_TYPES[PriorKind.IMAGE_POSE].Output(
-                    "zero123_prior", tooltip="An image-pose prior for the static, coarse and refine stages."
+                    "zero123_prior",
+                    display_name="zero123_prior",
+                    tooltip="An image-pose prior for the static, coarse and refine stages.",
                 )
             ],
         )
@@ -151,7 +155,9 @@ class A124_LoadVideoPrior(io.ComfyNode):
             ],
             outputs=[
                 PRIOR_TYPES[PriorKind.VIDEO_TEXT].Output(
-                    "video_prior", tooltip="A video-text prior for the coarse and refine stages."
+                    "video_prior",
+                    display_name="video_prior",
+                    tooltip="A video-text prior for the coarse and refine stages.",
                 )
             ],
         )
@@ -210,7 +216,9 @@ class A124_LoadControlNetTilePrior(io.ComfyNode):
             ],
             outputs=[
                 PRIOR_TYPES[PriorKind.IMAGE_CONTROL].Output(
-                    "controlnet_prior", tooltip="An image-control prior for the refine stage."
+                    "controlnet_prior",
+                    display_name="controlnet_prior",
+                    tooltip="An image-control prior for the refine stage.",
                 )
             ],
         )

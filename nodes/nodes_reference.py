@@ -64,9 +64,20 @@ class A124_Reference(io.ComfyNode):
                 ),
             ],
             outputs=[
-                Reference.Output("reference", tooltip="The reference for the textual-inversion and stage nodes."),
-                io.Image.Output("preview", tooltip="The recentred object over a checkerboard (256 x 256)."),
-                io.Mask.Output("mask", tooltip="The recentred foreground mask (1 = object)."),
+                Reference.Output(
+                    "reference",
+                    display_name="reference",
+                    tooltip="The reference for the textual-inversion and stage nodes.",
+                ),
+                io.Image.Output(
+                    "preview", display_name="preview", tooltip="The recentred object over a checkerboard (256 x 256)."
+                ),
+                # Output ids differ from input ids (ComfyUI 0.3.x requires it); the name shown stays "mask".
+                io.Mask.Output(
+                    "recentred_mask",
+                    display_name="mask",
+                    tooltip="The recentred foreground mask (1 = object).",
+                ),
             ],
         )
 

@@ -53,10 +53,16 @@ class A124_OrbitRender(io.ComfyNode):
             ],
             # VIDEO comes last so links of workflows saved before it existed keep their slots.
             outputs=[
-                io.Image.Output("images", tooltip="Rendered frames [N, H, W, 3]."),
-                io.String.Output("video_path", tooltip="The mp4 file written (empty when save_mp4 is off)."),
+                io.Image.Output("images", display_name="images", tooltip="Rendered frames [N, H, W, 3]."),
+                io.String.Output(
+                    "video_path",
+                    display_name="video_path",
+                    tooltip="The mp4 file written (empty when save_mp4 is off).",
+                ),
                 io.Video.Output(
-                    "video", tooltip="The frames as ComfyUI's VIDEO at `fps` (Save Video, Get Video Components)."
+                    "video",
+                    display_name="video",
+                    tooltip="The frames as ComfyUI's VIDEO at `fps` (Save Video, Get Video Components).",
                 ),
             ],
         )

@@ -23,7 +23,7 @@ class A124_SaveScene(io.ComfyNode):
                 scene_input("scene", ANY_SCENE, "The scene to save."),
                 io.String.Input("filename_prefix", default="animate124", tooltip="File name prefix."),
             ],
-            outputs=[io.String.Output("path", tooltip="The file written.")],
+            outputs=[io.String.Output("path", display_name="path", tooltip="The file written.")],
         )
 
     @classmethod

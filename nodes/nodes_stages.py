@@ -80,9 +80,9 @@ def _run_inputs() -> list:
 
 def _outputs(scene: Any, scene_tooltip: str, preview_tooltip: str) -> list:
     return [
-        scene.Output("scene", tooltip=scene_tooltip),
-        io.Image.Output("preview", tooltip=preview_tooltip),
-        io.String.Output("checkpoint", tooltip="The final checkpoint file."),
+        scene.Output("scene", display_name="scene", tooltip=scene_tooltip),
+        io.Image.Output("preview", display_name="preview", tooltip=preview_tooltip),
+        io.String.Output("checkpoint", display_name="checkpoint", tooltip="The final checkpoint file."),
     ]
 
 

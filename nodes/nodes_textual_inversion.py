@@ -39,8 +39,13 @@ def check_resume_file(resume_from: str | None) -> bool | str:
 
 def _outputs() -> list:
     return [
-        Embedding.Output("embedding", tooltip="The learned token for the refine stage."),
-        io.String.Output("token", tooltip="The token text, for prompts."),
+        # Output ids differ from input ids (ComfyUI 0.3.x requires it); the names shown are display names.
+        Embedding.Output(
+            "learned_embedding",
+            display_name="embedding",
+            tooltip="The learned token for the refine stage.",
+        ),
+        io.String.Output("token_text", display_name="token", tooltip="The token text, for prompts."),
     ]
 
 

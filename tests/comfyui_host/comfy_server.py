@@ -108,6 +108,20 @@ def torchvision_path(python: str, workdir: Path) -> str | None:
     return str(target)
 
 
+def comfy_env(python: str, workdir: Path) -> dict[str, str]:
+    """The environment ComfyUI runs in: offline, no bytecode written into its (read-only) folder, one OpenMP thread,
+    the patched torchvision copy if needed, and `$COMFYUI_EXTRA_PYTHONPATH` first (CI: the frontend and templates
+    packages ComfyUI 0.3.64 pins, beside a venv built for 0.8.0)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")
+    # One intra-op thread per server: the tiny models' ops are too small to split, and with two servers (and the
+    # rest of the machine) on two cores, OpenMP waiting threads made a 100-step smoke stage 5x slower (150 s vs 30 s).
+    env.setdefault("OMP_NUM_THREADS", "1")
+    extra = [os.path.abspath(p) for p in os.environ.get("COMFYUI_EXTRA_PYTHONPATH", "").split(os.pathsep) if p]
+    paths = [*extra, torchvision_path(python, workdir), env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    return env
+
+
 def static_smoke_prompt(steps: int, seed: int, run_name: str) -> dict:
     """LoadImage panda.png -> Reference -> a smoke-preset static stage without priors (nodes 1-3 of an API prompt):
     the cheapest graph that trains and writes checkpoints."""

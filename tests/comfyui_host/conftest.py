@@ -9,7 +9,6 @@ first at the end of the session.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -28,8 +27,8 @@ from comfy_server import (  # noqa: E402
     REPO,
     Comfy,
     _python_for_comfy,
+    comfy_env,
     free_port,
-    torchvision_path,
 )
 
 
@@ -92,13 +91,7 @@ def start_server(
         shutil.copytree(root / "input" / "3d", inputs / "3d")
     port = free_port()
     python = _python_for_comfy()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")
-    # One intra-op thread per server: the tiny models' ops are too small to split, and with two servers (and the
-    # rest of the machine) on two cores, OpenMP waiting threads made a 100-step smoke stage 5x slower (150 s vs 30 s).
-    env.setdefault("OMP_NUM_THREADS", "1")
-    patched = torchvision_path(python, root)
-    if patched:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [patched, env.get("PYTHONPATH")]))
+    env = comfy_env(python, root)
     log = root / f"comfyui-{port}.log"
     cmd = [
         python,

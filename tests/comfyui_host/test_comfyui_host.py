@@ -118,17 +118,12 @@ print(json.dumps({"installed": first, "without_diffusers": load("without diffuse
 def test_pack_loads_in_comfyui_without_touching_sys_path_even_without_diffusers(comfy):
     """ComfyUI's own loader: sys.path unchanged, every node registered, no warning; with diffusers unimportable one
     log line names it and the pip command, and every node still registers."""
-    import os
     import subprocess
 
-    from comfy_server import COMFYUI_PATH, _python_for_comfy, torchvision_path
+    from comfy_server import COMFYUI_PATH, _python_for_comfy, comfy_env
 
     pack = comfy.root / "custom_nodes" / comfy.link_name
-    env = dict(os.environ, A124_PACK=str(pack), A124_BASE=str(comfy.root), HF_HUB_OFFLINE="1")
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    patched = torchvision_path(_python_for_comfy(), comfy.root)
-    if patched:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [patched, env.get("PYTHONPATH")]))
+    env = comfy_env(_python_for_comfy(), comfy.root) | {"A124_PACK": str(pack), "A124_BASE": str(comfy.root)}
     run = subprocess.run(
         [_python_for_comfy(), "-c", LOAD_PACK], cwd=COMFYUI_PATH, env=env, capture_output=True, text=True, timeout=600
     )

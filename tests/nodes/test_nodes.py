@@ -26,6 +26,10 @@ def test_every_node_is_documented(pack, comfy_env):
         assert schema.display_name.endswith("(Animate124)")
         assert schema.category.startswith("Animate124/") and schema.description
         assert all(o.tooltip for o in schema.outputs), name
+        # ComfyUI 0.3.x refuses a schema whose input and output ids overlap, and names an output without a display
+        # name by its type.
+        assert not {i.id for i in schema.inputs} & {o.id for o in schema.outputs}, name
+        assert all(o.display_name for o in schema.outputs), name
         for section in ("required", "optional"):
             for input_name, spec in cls.INPUT_TYPES().get(section, {}).items():
                 assert spec[1].get("tooltip"), f"{name}.{input_name} has no tooltip"
