@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from a124_core.reference import ClipConfig, build_clip, check_clip_video, load_clip_video
-from a124_core.reference.video_file import probe_video
+from a124_core.reference.video_file import probe_video, read_video
 
-from .videos import moving_square, write_gif, write_vfr_mp4, write_video, write_webp
+from .videos import add_audio, moving_square, write_gif, write_rotated, write_vfr_mp4, write_video, write_webp
 
 
 def _one_line(err: pytest.ExceptionInfo, *parts: str) -> str:
@@ -112,6 +112,23 @@ def test_truncated_file(tmp_path, layout):
     _one_line(err, str(path), "cannot be read to its end", "truncated")
 
 
+def test_rotation_metadata_is_applied(tmp_path, square):
+    frames, _ = square
+    rotated = write_rotated(tmp_path / "rotated.mp4", write_video(tmp_path / "clip.mp4", frames), degrees=90)
+    info = probe_video(rotated)
+    assert (info.width, info.height, info.num_frames) == (64, 48, 12)  # coded size: before rotation
+    decoded = read_video(info, keep=[0, 11])
+    assert decoded.shape == (2, 64, 48, 3)
+    assert np.abs(decoded.astype(int) - np.rot90(frames[[0, 11]], 1, axes=(1, 2))).mean() < 1
+
+
+def test_audio_outlasting_the_video_is_not_a_truncation(tmp_path, square):
+    frames, _ = square
+    video = add_audio(tmp_path / "clip.mp4", write_video(tmp_path / "silent.mp4", frames), seconds=1.2)
+    info = probe_video(video)  # the container declares 1.2 s, the 12 frames end at 0.5 s
+    assert info.num_frames == 12 and info.fps == 24.0 and not info.has_alpha
+
+
 def test_not_a_video(tmp_path):
     junk = tmp_path / "clip.mp4"
     junk.write_bytes(b"not a video at all" * 20)
@@ -129,6 +146,9 @@ def test_not_a_video(tmp_path):
     with pytest.raises(ValueError) as err:
         check_clip_video(gif)
     _one_line(err, "broken.gif")
+    with pytest.raises(ValueError) as err:
+        check_clip_video(add_audio(tmp_path / "tone.mp4", None, seconds=0.5))
+    _one_line(err, "tone.mp4 holds no video stream")
 
 
 def test_mask_video_must_match(tmp_path, square):
