@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from a124_core.reference import ClipConfig, build_clip, check_clip_video, load_clip_video
-from a124_core.reference.video_file import probe_video, read_video
+from a124_core.reference.video_file import check_constant_rate, probe_video, read_video
 
 from .videos import add_audio, moving_square, write_gif, write_rotated, write_vfr_mp4, write_video, write_webp
 
@@ -97,6 +97,13 @@ def test_variable_frame_rate_is_refused(tmp_path, square):
     with pytest.raises(ValueError) as err:
         check_clip_video(write_video(tmp_path / "ok.mp4", frames), mask)
     _one_line(err, "mask video", "variable frame rate")
+
+
+def test_millisecond_timestamps_are_constant_rate(tmp_path, square):
+    frames, _ = square
+    info = probe_video(write_video(tmp_path / "clip.mkv", frames, fps=60.0))  # Matroska keeps whole milliseconds
+    assert info.tick_s == 0.001 and {round(i * 1000) for i in info.intervals_s} == {16, 17}  # 6 % apart
+    check_constant_rate(info)
 
 
 @pytest.mark.parametrize("layout", ["moov-at-end", "faststart"])
