@@ -12,8 +12,9 @@ and `-xerror` (ffmpeg stops at the first demuxing or decoding error).
   VP8/VP9 alpha lives in side data only libvpx decodes, so those streams are probed again with libvpx.
 - Damage: read_frames reports neither ffmpeg's exit status nor its log after the header, so a file is refused as
   damaged when ffmpeg cannot open it (its last log line is quoted), when a frame is cut short, or when the frames
-  stop before the duration the container declares (a truncated mp4 or webm keeps the index or header that declares
-  the whole length; damage inside the file ends the frames early through `-xerror`).
+  stop before the duration the container declares, by more than two frame intervals + 0.1 s (+ 1 s when the file
+  holds audio, which may outlast the video): a truncated mp4 or webm keeps the index or header that declares the
+  whole length, and damage inside the file ends the frames early through `-xerror`.
 - Variable frame rate: a clip's frame i is time i / (N - 1), which is only the real time when frames are evenly
   spaced. Intervals that differ from their median by more than `tolerance` of it plus one timestamp tick (1 ms when
   every time is a whole millisecond, as in Matroska/WebM; 10 ms for GIF delays, 1 ms for WebP) mark a
