@@ -95,16 +95,17 @@ def run(stage: Any) -> Any:
 
 @torch.no_grad()
 def held_out_psnr(
-    stage: Any, field: Any, scene: scenes.SceneAt, times: list[float | None]
+    stage: Any, field: Any, scene: scenes.SceneAt, times: list[float | None], occupancy: Any = None
 ) -> dict[float | None, float]:
-    """Mean PSNR over HELD_OUT views at each time (None: a static field), rendered by the stage's own renderer."""
+    """Mean PSNR over HELD_OUT views at each time (None: a static field), rendered by the stage's own renderer
+    (without empty-space skipping unless an `occupancy` grid is given)."""
     result = {}
     for t in times:
         values = []
         for polar, azimuth in HELD_OUT:
             cams = make_cameras(polar, azimuth)
             view = View(cams, None if t is None else torch.tensor([t]), "albedo", None, 1.0, torch.ones(3))
-            pred = stage.render_view(view, SIZE, field=field, perturb=False)["rgb"][0].permute(2, 0, 1)
+            pred = stage.render_view(view, SIZE, field, occupancy, perturb=False)["rgb"][0].permute(2, 0, 1)
             values.append(scenes.psnr(pred, scenes.image(scene, t or 0.0, polar, azimuth, SIZE, SIZE)))
         result[t] = sum(values) / len(values)
     return result
