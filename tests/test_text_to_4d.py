@@ -3,6 +3,8 @@ asked for; never Zero123 or ControlNet-Tile), the defaults of --mvdream and --sd
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from a124_core.cli import main
@@ -23,6 +25,8 @@ def _models(tmp_path, tiny_models, *names: str):
         "sd21": "diffusers/stable-diffusion-2-1-base",
         "video": "diffusers/text-to-video-ms-1.7b",
         "mvdream": f"checkpoints/{MVDREAM_FILE}",
+        "zero123": "diffusers/zero123-xl",
+        "controlnet_tile": "controlnet/control_v11f1e_sd15_tile",
     }
     for name in names:
         target = root / places[name]
@@ -79,3 +83,14 @@ def test_mvdream_with_an_image_and_a_wrong_sd_file_are_refused_in_one_line(tmp_p
     assert main([*args, "--sd-model", "mvdream.safetensors", "--sd-config", str(tiny_models.sd21_config_dir)]) == 2
     err = capsys.readouterr().err.strip()
     assert "MVDream" in err and "\n" not in err and not out.exists()
+
+
+def test_an_image_run_refuses_an_sd2_model_as_controlnets_base(tmp_path, tiny_models):
+    from tests.paths import EXAMPLES
+
+    models = _models(tmp_path, tiny_models, "sd21", "zero123", "video", "controlnet_tile")
+    image = EXAMPLES / "panda-dance" / "rgba.png"
+    settings = replace(_settings(tmp_path, models, sd_model=models / "diffusers" / "stable-diffusion-2-1-base"),
+                       image=image)  # fmt: skip
+    with pytest.raises(ValueError, match="SD2.x model; with --image"):
+        validate(settings)

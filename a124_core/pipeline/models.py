@@ -10,6 +10,7 @@ anything loads.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ class ModelPaths:
         sd_path = resolve_model(root, sd, ("checkpoints", "diffusers")) if sd else root / "diffusers" / default_sd
         config = Path(sd_config) if sd_config is not None else None
         if config is None and is_weight_file(sd_path):
-            config = root / "configs" / (SD21_FOLDER if _open_clip_file(sd_path) else SD15_FOLDER)
+            config = root / "configs" / (SD21_FOLDER if has_open_clip_tower(sd_path) else SD15_FOLDER)
         return cls(
             sd=sd_path,
             zero123=root / "diffusers" / "zero123-xl",
@@ -132,6 +133,14 @@ class ModelPaths:
 def is_weight_file(path: Path) -> bool:
     """A model given as one weight file (by its suffix: a missing file still reads as one) rather than a folder."""
     return path.suffix in WEIGHT_SUFFIXES and not path.is_dir()
+
+
+def has_open_clip_tower(path: Path) -> bool:
+    """Whether an SD model (a diffusers folder or one file) is SD2.x: its text tower is OpenCLIP's (GELU)."""
+    if is_weight_file(path):
+        return _open_clip_file(path)
+    config = path / "text_encoder" / "config.json"
+    return config.is_file() and json.loads(config.read_text()).get("hidden_act") == "gelu"
 
 
 def _open_clip_file(path: Path) -> bool:
@@ -181,4 +190,4 @@ def load_priors(paths: ModelPaths) -> dict[str, Any]:
     return priors
 
 
-__all__ = ["MVDREAM_FILE", "ModelPaths", "is_weight_file", "load_priors", "resolve_model"]
+__all__ = ["MVDREAM_FILE", "ModelPaths", "has_open_clip_tower", "is_weight_file", "load_priors", "resolve_model"]

@@ -17,7 +17,7 @@ from ..priors.latent import check_sd_single_file
 from ..prompts import RunPrompts, derive_prompts
 from ..run_record import RunFingerprint, check_resume, make_fingerprint, prior_identity
 from ..weight_files import check_weight_files
-from .models import MVDREAM_FILE, ModelPaths, is_weight_file
+from .models import MVDREAM_FILE, ModelPaths, has_open_clip_tower, is_weight_file
 from .settings import RunSettings
 
 
@@ -147,6 +147,11 @@ def validate(settings: RunSettings) -> CheckedInputs:
             check_weight_files(folder)  # headers only: a truncated download fails here, in one line
         if is_weight_file(paths.sd):
             check_sd_single_file(paths.sd)  # an MVDream / ControlNet / SDXL file as the 2D prior: one line
+        if not paths.text_only and has_open_clip_tower(paths.sd):
+            raise ValueError(
+                f"{paths.sd} is an SD2.x model; with --image the 2D prior is also ControlNet-Tile's base, which is "
+                f"SD1.5's: pass an SD1.5 model as --sd-model (SD2.1-base is text-to-4D's, beside --mvdream)."
+            )
     fingerprint = run_fingerprint(settings, prompts)
     if settings.resume:
         check_resume(settings.out, fingerprint)
