@@ -26,8 +26,8 @@ def text_run(steps: int = STEPS, multiview: bool = True, text: bool = True, scen
     """The static stage in text mode with the oracle MVDream and/or the front-only 2D oracle (without MVDream: the
     Animate124 static cameras, one view per step, the 2D prior's front at the reference azimuth).
 
-    Held-out views are rendered with the scene's occupancy grid, as every output is: text mode has no mask loss, so
-    the initial density in cells the grid never let a ray sample stays as it started (a faint haze otherwise).
+    Held-out views are rendered with the scene's occupancy grid, as every output is (`setup.held_out_psnr`): text
+    mode has no mask loss, so the initial density in cells the grid never let a ray sample stays as it started.
     """
     config = text_config(steps) if multiview else setup.static_config(steps)
     mvdream = MultiViewOracle(scene) if multiview else None
@@ -35,7 +35,7 @@ def text_run(steps: int = STEPS, multiview: bool = True, text: bool = True, scen
     sd = FrontOnlyTextOracle(front, scene) if text else None
     stage = StaticStage(config, None, StaticPriors(sd=sd, mvdream=mvdream), "spheres")
     setup.watch(stage, mvdream, sd)
-    start = setup.held_out_psnr(stage, stage.scene.field, scene, [None], stage.scene.occupancy)
+    start = setup.held_out_psnr(stage, stage.scene, scene, [None])
     result = setup.run(stage)
-    psnr = setup.held_out_psnr(stage, result.field, scene, [None], result.occupancy)
+    psnr = setup.held_out_psnr(stage, result, scene, [None])
     return setup.Measured(psnr, start, result, {"mvdream": mvdream, "sd": sd})
