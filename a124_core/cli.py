@@ -1,7 +1,8 @@
 """Command-line runner: `python -m a124_core run --image IMG --prompt "a panda is dancing" --preset smoke --out OUT`.
 
 `run` does the whole job (preprocess, textual inversion, static, coarse, refine, render); `render` re-renders a
-saved scene; `animate-mesh` animates an existing 3D model (a124_core/animate_mesh_cli.py). Presets: paper (the
+saved scene; `animate-mesh` animates an existing 3D model (a124_core/animate_mesh_cli.py); `textual-inversion`
+learns a token from photos of a subject (a124_core/textual_inversion_cli.py). Presets: paper (the
 paper's schedule), fast (about half), smoke (tiny random priors, minutes on a CPU, not meaningful images). Errors
 in the arguments stop the run before any work.
 """
@@ -12,7 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import animate_mesh_cli
+from . import animate_mesh_cli, textual_inversion_cli
+from .pipeline.models import MVDREAM_FILE
 from .presets import PRESETS
 from .training.representations import DEFAULT_REPRESENTATION, REPRESENTATIONS
 
@@ -30,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     animate_mesh_cli.add_parser(sub)
+    textual_inversion_cli.add_parser(sub)
     run = sub.add_parser("run", help="one image + a motion prompt -> a 4D scene and its videos")
     run.add_argument(
         "--image",
@@ -60,6 +63,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--video-model",
         default="text-to-video-ms-1.7b",
         help="folder under models/diffusers/ of the video prior (e.g. zeroscope_v2_576w)",
+    )
+    run.add_argument(
+        "--sd-model",
+        type=Path,
+        help="2D prior: a diffusers folder or one .safetensors (e.g. a DreamBooth checkpoint; a bare name is looked "
+        "for in <--models-dir>/checkpoints and /diffusers); default diffusers/stable-diffusion-v1-5, with --mvdream "
+        "diffusers/stable-diffusion-2-1-base",
+    )
+    run.add_argument(
+        "--sd-config",
+        type=Path,
+        help="config folder (configs + tokenizer) of a single-file --sd-model (default configs/<its model's name>)",
+    )
+    run.add_argument(
+        "--mvdream",
+        type=Path,
+        nargs="?",
+        const=Path(MVDREAM_FILE),
+        help=f"text-to-4D only: MVDream as the static stage's 3D prior (Dream-in-4D); its file or diffusers folder, "
+        f"default <--models-dir>/checkpoints/{MVDREAM_FILE}",
     )
     run.add_argument("--static-prompt", help="appearance prompt of step 1 (default: derived from --prompt)")
     run.add_argument("--token", help="textual-inversion token (default: _<noun>_)")
@@ -138,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
             preset=args.preset,
             models_dir=args.models_dir,
             video_model=args.video_model,
+            sd_model=args.sd_model,
+            sd_config=args.sd_config,
+            mvdream=args.mvdream,
             static_prompt=args.static_prompt,
             token=args.token,
             initializer=args.initializer,

@@ -12,7 +12,7 @@ layer are caught by the circle check):
  6. meshes (a user's mesh: fit, animate), textual_inversion (trained by the training runner)
  7. presets
  8. pipeline (the whole CLI job)
- 9. cli, animate_mesh_cli, __main__
+ 9. cli, animate_mesh_cli, textual_inversion_cli, __main__
 Every import counts, also one inside a function: a lazy import is still a dependency.
 """
 
@@ -46,7 +46,7 @@ LAYERS = [
     {"meshes", "textual_inversion"},
     {"presets"},
     {"pipeline"},
-    {"cli", "animate_mesh_cli", "__main__"},
+    {"cli", "animate_mesh_cli", "textual_inversion_cli", "__main__"},
 ]
 TRAINING_LAYERS = [
     {"view", "losses", "time_sampling"},

@@ -18,7 +18,7 @@ from ..training.config import config_to_dict
 from ..training.scene import STAGES
 from .models import load_priors
 from .settings import SMOKE_WARNING, TEXT_ONLY_NOTE, RunSettings, RunSummary
-from .validate import CheckedInputs, reference_config, rembg_dirs, validate
+from .validate import CheckedInputs, model_paths, reference_config, rembg_dirs, validate
 
 
 @dataclass
@@ -114,7 +114,8 @@ def prepare(settings: RunSettings, should_cancel: Callable[[], bool] | None = No
         models_root = Path(settings.models_dir)
     run.reference = _build_reference(run, checked)
     check_cancelled(should_cancel, "preprocessing")
-    run.priors = run.timed("load_priors", lambda: load_priors(models_root, settings.video_model))
+    paths = model_paths(settings, models_root)
+    run.priors = run.timed("load_priors", lambda: load_priors(paths))
     check_cancelled(should_cancel, "loading the priors")
     initializer = run.prompts.initializer
     if run.smoke and len(run.priors["sd"].tokenizer.encode(initializer, add_special_tokens=False)) != 1:

@@ -13,7 +13,8 @@ from .prepare import PreparedRun
 
 def train_all(run: PreparedRun) -> Any:
     """Textual inversion, then the static, coarse and refine stages; returns the last stage's scene. Text-to-4D
-    (no reference) stops after the coarse stage: textual inversion and refinement need an image."""
+    (no reference) stops after the coarse stage: textual inversion and refinement need an image. MVDream, when
+    loaded, joins the static stage with the prompt minus the run's token (a personalised 2D prior's identifier)."""
     from ..training.coarse_stage import CoarseStage, DynamicPriors
     from ..training.refine_stage import RefinePriors, RefineStage
     from ..training.runner import Callbacks, run_stage
@@ -31,8 +32,11 @@ def train_all(run: PreparedRun) -> Any:
 
     c, device = run.preset, run.device
     zero123 = None if text_only else priors["zero123"]
-    static_priors = StaticPriors(priors["sd"], zero123)
-    static = stage("static", lambda: StaticStage(c.static, run.reference, static_priors, p.static, device=device))
+    static_priors = StaticPriors(priors["sd"], zero123, priors.get("mvdream"))
+    static = stage(
+        "static",
+        lambda: StaticStage(c.static, run.reference, static_priors, p.static, device=device, subject_word=p.token),
+    )
     coarse_priors = DynamicPriors(priors["video"], zero123)
     coarse = stage(
         "coarse", lambda: CoarseStage(c.coarse, run.reference, static, coarse_priors, p.motion, device=device)

@@ -13,10 +13,11 @@ import torch
 
 from ..devices import resolve_device
 from ..presets import preset
+from ..priors.latent import check_sd_single_file
 from ..prompts import RunPrompts, derive_prompts
 from ..run_record import RunFingerprint, check_resume, make_fingerprint, prior_identity
 from ..weight_files import check_weight_files
-from .models import ModelPaths
+from .models import MVDREAM_FILE, ModelPaths, has_open_clip_tower, is_weight_file
 from .settings import RunSettings
 
 
@@ -54,13 +55,29 @@ def rembg_dirs(settings: RunSettings) -> list[Path]:
     return [Path(settings.models_dir) / "rembg"] if settings.models_dir is not None else []
 
 
+def model_paths(settings: RunSettings, models_dir: Path | None = None) -> ModelPaths:
+    """The run's model paths under `models_dir` (default the settings'): the smoke preset's tiny models stand in for
+    every prior, so only whether MVDream is used carries over to them."""
+    smoke = settings.preset == "smoke"
+    mvdream = settings.mvdream
+    return ModelPaths.from_models_dir(
+        models_dir or settings.models_dir,
+        settings.video_model,
+        sd=None if smoke else settings.sd_model,
+        sd_config=None if smoke else settings.sd_config,
+        mvdream=(MVDREAM_FILE if smoke else mvdream) if mvdream is not None else None,
+        text_only=settings.text_only,
+    )
+
+
 def run_fingerprint(settings: RunSettings, prompts: RunPrompts) -> RunFingerprint:
     """What decides this run's results (compared by `--resume`): inputs by content, priors by content identity."""
     if settings.preset == "smoke":
         priors: dict[str, Any] = {"all": "tiny-random (a124_core.priors.tiny, fixed seeds)"}
+        if settings.mvdream is not None:
+            priors["mvdream"] = "tiny-random"
     else:
-        paths = ModelPaths.from_models_dir(settings.models_dir, settings.video_model)
-        priors = {name: getattr(paths, name) for name in ("sd15", "zero123", "video", "controlnet")}
+        priors = dict(model_paths(settings).used())
     depth_model = prior_identity(settings.depth_model) if settings.depth_model is not None else None
     return make_fingerprint(
         image=settings.image,
@@ -103,6 +120,10 @@ def validate(settings: RunSettings) -> CheckedInputs:
         ]
         if given:
             raise ValueError(f"{', '.join(given)} describe the reference image; pass --image too (or drop them).")
+    elif settings.mvdream is not None:
+        raise ValueError(
+            "--mvdream is text-to-4D's 3D prior; with --image the 3D prior is Zero123. Drop --mvdream or --image."
+        )
     else:
         image = load_image_file(settings.image)
         mask = load_image_file(settings.mask, "mask image") if settings.mask is not None else None
@@ -118,12 +139,19 @@ def validate(settings: RunSettings) -> CheckedInputs:
     if settings.preset != "smoke":
         if settings.models_dir is None:
             raise ValueError("Presets other than smoke need --models-dir (ComfyUI's models folder with the priors).")
-        paths = ModelPaths.from_models_dir(settings.models_dir, settings.video_model)
+        paths = model_paths(settings)
         missing = paths.missing_files()
         if missing:
             raise FileNotFoundError("Model files are missing (see README: model files):\n  " + "\n  ".join(missing))
-        for folder in (paths.sd15, paths.zero123, paths.video, paths.controlnet):
+        for folder in paths.used().values():
             check_weight_files(folder)  # headers only: a truncated download fails here, in one line
+        if is_weight_file(paths.sd):
+            check_sd_single_file(paths.sd)  # an MVDream / ControlNet / SDXL file as the 2D prior: one line
+        if not paths.text_only and has_open_clip_tower(paths.sd):
+            raise ValueError(
+                f"{paths.sd} is an SD2.x model; with --image the 2D prior is also ControlNet-Tile's base, which is "
+                f"SD1.5's: pass an SD1.5 model as --sd-model (SD2.1-base is text-to-4D's, beside --mvdream)."
+            )
     fingerprint = run_fingerprint(settings, prompts)
     if settings.resume:
         check_resume(settings.out, fingerprint)
@@ -131,4 +159,12 @@ def validate(settings: RunSettings) -> CheckedInputs:
     return CheckedInputs(prompts, device, image, mask, depth, fingerprint)
 
 
-__all__ = ["CheckedInputs", "check_output_folder", "reference_config", "rembg_dirs", "run_fingerprint", "validate"]
+__all__ = [
+    "CheckedInputs",
+    "check_output_folder",
+    "model_paths",
+    "reference_config",
+    "rembg_dirs",
+    "run_fingerprint",
+    "validate",
+]
