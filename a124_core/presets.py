@@ -41,6 +41,7 @@ from .training.representations import (
 )
 from .training.scene import STAGES
 from .training.terms.temporal_tv import TemporalTVConfig
+from .training.terms.video_x0 import DreamIn4DVideoConfig, StaticClipConfig, VideoPhase
 from .training.time_sampling import TimeSamplingConfig
 
 PRESETS = ("paper", "fast", "smoke")
@@ -136,6 +137,8 @@ def _smoke() -> Preset:
         levels_every=2,
     )
     grid4d = Grid4D(num_knots=4, temporal_tv=TemporalTVConfig(points=1024))
+    # 4-frame clips rendered at half the tiny priors' 32 px (a quarter would be 8 px)
+    smoke_video = DreamIn4DVideoConfig(phases=(VideoPhase(0.0, 0.5, 1000.0),), clips=StaticClipConfig(num_frames=4))
     dynamic = dict(time=TimeSamplingConfig(num_frames=4, lattice=16), occupancy_slots=2)
     controlnet = ControlNetConfig(sds=replace(ControlNetConfig().sds, image_size=64))  # 2x the tiny priors' 32 px
     return Preset(
@@ -156,7 +159,7 @@ def _smoke() -> Preset:
             photometric_rays=256,
             surface_pool=8192,
         ),
-        representations=(grid4d, Deformation(deformation=deformation)),
+        representations=(grid4d, Deformation(deformation=deformation, video=smoke_video)),
     )
 
 
