@@ -1,7 +1,7 @@
 """As-rigid-as-possible energy on the user's own mesh (Animate3D Eq. 9-10, after Sorkine and Alexa 2007), as a
 dimensionless strain energy:
 
-    E = sum_f sum_j sum_{k in N(j)} w_jk || (p_j^f - p_k^f) - R_j^f (p_j - p_k) ||^2 / ||p_j - p_k||^2 / (F sum_jk w_jk)
+    E = sum_f sum_j sum_{k in N(j)} w_jk |(p_j^f - p_k^f) - R_j^f (p_j - p_k)|^2 / |p_j - p_k|^2 / (F sum_jk w_jk)
 
 p are rest positions (the mesh as loaded, the canonical shape), p^f the positions in frame f, N(j) the one-ring of
 vertex j on the welded mesh (vertices split at UV seams are one vertex here, so seams cannot tear), R_j^f the

@@ -23,11 +23,11 @@ from ...fields.deformation_losses import DisplacementTVConfig
 from ...fields.static import FieldConfig, StaticField
 from ...outputs.animated_mesh import AnimatedMeshConfig
 from ...outputs.scene_export import ExportedMesh, export_morph_targets
-from ..static_clips import StaticCameraClips
 from ..terms.base import GuidanceTerm
 from ..terms.displacement_tv import DisplacementTV
 from ..terms.video_x0 import DreamIn4DVideo, DreamIn4DVideoConfig
 from .base import Representation, incompatible
+from .static_clips import StaticCameraClips
 
 
 def _video_from_dict(value: Any) -> DreamIn4DVideoConfig | None:

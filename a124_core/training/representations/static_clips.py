@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
-from ..cameras import static_camera_clip
-from .terms.video_x0 import StaticClipConfig
-from .view import View
+from ...cameras import static_camera_clip
+from ..terms.video_x0 import StaticClipConfig
+from ..view import View
 
 
 class StaticCameraClips:
