@@ -23,7 +23,6 @@ from .terms.arap import ARAP
 from .terms.base import GuidanceTerm
 from .terms.reconstruction import Reconstruction
 from .terms.regularisers import Regularisers
-from .terms.video_sds import VideoSDS
 from .terms.zero123_sds import Zero123SDS
 from .time_sampling import sample_clip_times
 from .view import View
@@ -78,13 +77,14 @@ def dynamic_terms(
     c = config
     with_reference = reference is not None
     recon = Reconstruction(c.reconstruction, c.reference_size, c.first_frame_supervision == "clip_start")
+    video = c.representation.video_term(c, priors.video, prompt, negative) if priors.video else None
     terms = [
-        VideoSDS(priors.video, c.video, prompt, negative, c.prompt_suffix) if priors.video else None,
+        video,
         Zero123SDS(priors.zero123, c.zero123, reference.rgb, c.camera) if priors.zero123 else None,
         recon if with_reference else None,
         *extra,
         Regularisers(c.regularisers, c.steps),
-        c.representation.smoothness_term(c),
+        c.representation.smoothness_term(c, video),
         ARAP(c.arap, *mesh) if mesh is not None else None,
     ]
     return [t for t in terms if t]
@@ -138,7 +138,8 @@ class CoarseStage(Stage):
         terms = dynamic_terms(config, priors, prompt, negative_prompt, reference, (), mesh)
         schedule = config.first_frame_supervision == "schedule"
         scene = Scene(field, occupancy, "coarse")
-        super().__init__(config, reference, scene, terms, ClipViews(), slot_priors(priors), device, schedule)
+        views = representation.clip_sampler(config) or ClipViews()
+        super().__init__(config, reference, scene, terms, views, slot_priors(priors), device, schedule)
 
 
 __all__ = ["ClipViews", "CoarseStage", "DynamicPriors", "as_scene", "dynamic_terms"]

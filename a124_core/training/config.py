@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from dataclasses import field as dfield
+from typing import ClassVar
 
 from ..cameras import CameraConfig
 from ..config_io import config_from_dict, config_to_dict
@@ -206,6 +207,8 @@ class CoarseStageConfig(StageConfig):
     """Step 2: a dynamic field from the static result; video SDS, Zero123 on frame 0, the representation's
     smoothness term."""
 
+    continues_coarse: ClassVar[bool] = False
+    """Whether the stage continues a coarse run (refine): a video term's schedule then stays at its end."""
     steps: int = 10000
     """Training iterations of the stage."""
     prompt_suffix: str = ", high-resolution, 8k, good quality"
@@ -254,6 +257,7 @@ class CoarseStageConfig(StageConfig):
 class RefineStageConfig(CoarseStageConfig):
     """Step 3: the coarse stage's losses plus ControlNet-Tile x0 targets with the learned token."""
 
+    continues_coarse: ClassVar[bool] = True
     steps: int = 5000
     """Training iterations of the stage."""
     shading: ShadingConfig = dfield(default_factory=lambda: ShadingConfig(p_textureless=0.0))

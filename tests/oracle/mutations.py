@@ -14,13 +14,18 @@ from collections.abc import Callable, Iterator
 import torch
 
 from a124_core.cameras import make_cameras
+from a124_core.fields.deformation import DeformationField, active_levels
+from a124_core.geometry import arap as arap_geometry
 from a124_core.multiview_cameras import mvdream_camera_matrices
 from a124_core.priors.zero123 import pose_embedding
 from a124_core.training import coarse_stage
+from a124_core.training.representations import Deformation, static_clips
+from a124_core.training.terms import arap as arap_term
 from a124_core.training.terms import controlnet, multiview_sds, zero123_sds
 from a124_core.training.time_sampling import sample_clip_times
 
-from . import multiview_setup, setup
+from . import mesh_animation, multiview_setup, scenes, setup
+from . import test_oracle_deformation as deformation
 
 
 @contextlib.contextmanager
@@ -73,6 +78,38 @@ def swapped_control_view(self, view):
     return _control_images(self, view.select(list(range(len(view.cameras)))[::-1]))
 
 
+_draw_clip = static_clips.StaticCameraClips.draw
+
+
+def reversed_clip(self, stage):
+    view, starts = _draw_clip(self, stage)
+    view.times = view.times.flip(0)
+    return view, starts
+
+
+def no_tv_weight(self, progress):
+    return 0.0
+
+
+def levels_reset(self, step):  # the code before issue 24: the count follows the step, also down
+    self.levels.fill_(active_levels(step, self.deformation_config))
+
+
+def canonical_frozen(self, field):  # the code before issue 24: refine trained the deformation only
+    return None
+
+
+def absolute_energy(neighbourhood, deformed, *args, **kwargs):
+    """The energy before issue 24: the weighted mean of squared residuals in scene units (not divided by the rest
+    lengths), on the same one-rings and rotations."""
+    n = neighbourhood
+    points = deformed[:, n.representative]
+    edges = points[:, n.source] - points[:, n.target]
+    rotations = arap_geometry.best_rotations(n.rest_edges, edges.detach(), n.weights, n.source, n.num_vertices)
+    residual = edges - (rotations[:, n.source] @ n.rest_edges[..., None]).squeeze(-1)
+    return (n.weights * residual.square().sum(-1)).sum() / (deformed.shape[0] * n.weights.sum())
+
+
 MUTATIONS: dict[str, tuple[str, Callable[[], contextlib.AbstractContextManager]]] = {
     "zero123-azimuth-sign": ("static", lambda: patched(zero123_sds, "pose_embedding", flipped_azimuth)),
     "zero123-polar-sign": ("static", lambda: patched(zero123_sds, "pose_embedding", flipped_polar)),
@@ -88,7 +125,47 @@ MUTATIONS: dict[str, tuple[str, Callable[[], contextlib.AbstractContextManager]]
         "refine",
         lambda: patched(controlnet.ControlNetTarget, "control_images", swapped_control_view),
     ),
+    "deformation-times-reversed": (
+        "deformation",
+        lambda: patched(static_clips.StaticCameraClips, "draw", reversed_clip),
+    ),
+    "deformation-tv-off": (
+        "deformation",
+        lambda: patched(deformation_terms(), "tv_weight", no_tv_weight),
+    ),
+    "deformation-refine-canonical-frozen": (
+        "deformation-refine",
+        lambda: patched(Deformation, "continue_in_refine", canonical_frozen),
+    ),
+    "deformation-refine-levels-reset": (
+        "deformation-refine",
+        lambda: patched(DeformationField, "set_progress", levels_reset),
+    ),
+    "mesh-arap-off": ("mesh", lambda: patched(arap_term.ARAP, "losses", lambda self, ctx: {})),
+    "mesh-arap-length-squared": ("mesh", lambda: patched(arap_term, "arap_energy", absolute_energy)),
 }
+
+
+def deformation_terms():
+    from a124_core.training.terms.video_x0 import DreamIn4DVideo
+
+    return DreamIn4DVideo
+
+
+def deformation_run(static, refine: bool = False):
+    coarse = setup.coarse_run(
+        static.scene, deformation.STEPS, video_size=deformation.VIDEO_SIZE, representation=deformation.REPRESENTATION
+    )
+    if not refine:
+        return coarse
+    result = setup.refine_run(
+        coarse.scene, deformation.REFINE_STEPS, truth=scenes.refined, representation=deformation.REPRESENTATION
+    )
+    return f"{result}; levels {min(result.levels)}..{max(result.levels)}"
+
+
+def mesh_runs() -> str:
+    return "; ".join(f"{n} subdivisions: {mesh_animation.mesh_run(subdivisions=n)}" for n in (0, mesh_animation.DENSE))
 
 
 def main() -> None:
@@ -99,30 +176,35 @@ def main() -> None:
     names = args.names or list(MUTATIONS)
     stages = {MUTATIONS[n][0] for n in names}
     if "text" in stages:
-        print(f"text, unmutated: {multiview_setup.text_run()}")
-        print(f"text, 2D prior alone: {multiview_setup.text_run(multiview=False)}")
-    static = setup.static_run() if stages - {"text"} else None
+        print(f"text, unmutated: {multiview_setup.text_run()}", flush=True)
+        print(f"text, 2D prior alone: {multiview_setup.text_run(multiview=False)}", flush=True)
+    static = setup.static_run() if stages - {"mesh", "text"} else None
     if static is not None:
-        print(f"static, unmutated: {static}")
+        print(f"static, unmutated: {static}", flush=True)
     if "static" in stages:
-        print(f"static, reconstruction only: {setup.static_run(pose=False)}")
+        print(f"static, reconstruction only: {setup.static_run(pose=False)}", flush=True)
     coarse = setup.coarse_run(static.scene) if stages & {"coarse", "refine"} else None
     if coarse is not None:
-        print(f"coarse, unmutated: {coarse}")
+        print(f"coarse, unmutated: {coarse}", flush=True)
     if "refine" in stages:
-        print(f"refine, unmutated: {setup.refine_run(coarse.scene)}")
+        print(f"refine, unmutated: {setup.refine_run(coarse.scene)}", flush=True)
+    runs = {
+        "static": lambda: setup.static_run(),
+        "coarse": lambda: setup.coarse_run(static.scene),
+        "refine": lambda: setup.refine_run(coarse.scene),
+        "deformation": lambda: deformation_run(static),
+        "deformation-refine": lambda: deformation_run(static, refine=True),
+        "mesh": mesh_runs,
+        "text": multiview_setup.text_run,
+    }
+    for stage in ("deformation", "deformation-refine", "mesh"):
+        if stage in stages:
+            print(f"{stage}, unmutated: {runs[stage]()}", flush=True)
     for name in names:
         stage, patch = MUTATIONS[name]
         with patch():
-            if stage == "text":
-                result = multiview_setup.text_run()
-            elif stage == "static":
-                result = setup.static_run()
-            elif stage == "coarse":
-                result = setup.coarse_run(static.scene)
-            else:
-                result = setup.refine_run(coarse.scene)
-        print(f"{stage}, mutation {name}: {result}")
+            result = runs[stage]()
+        print(f"{stage}, mutation {name}: {result}", flush=True)
 
 
 if __name__ == "__main__":

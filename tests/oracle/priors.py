@@ -186,6 +186,10 @@ class VideoOracle(OraclePrior):
     def encode_images(self, images: Tensor) -> Tensor:  # [F, 3, H, W] -> [1, 3, F, H, W]
         return (images * 2 - 1).permute(1, 0, 2, 3)[None]
 
+    def decode_latents(self, latents: Tensor) -> Tensor:  # [1, 3, F, H, W] -> [F, 3, H, W] in [0, 1]
+        """The identity VAE's decoder (Dream-in-4D's decoded-RGB loss)."""
+        return ((latents[0].permute(1, 0, 2, 3) + 1) / 2).clamp(0, 1)
+
     def frame_times(self, num_frames: int) -> list[float]:
         times = self.view.times.detach().cpu()
         lo, hi = float(times.min()), float(times.max())
