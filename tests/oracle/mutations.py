@@ -15,10 +15,10 @@ import torch
 
 from a124_core.priors.zero123 import pose_embedding
 from a124_core.training import coarse_stage
-from a124_core.training.terms import controlnet, zero123_sds
+from a124_core.training.terms import clip_zero123_sds, controlnet, zero123_sds
 from a124_core.training.time_sampling import sample_clip_times
 
-from . import setup
+from . import clip_run, setup
 
 
 @contextlib.contextmanager
@@ -56,6 +56,15 @@ def swapped_control_view(self, view):
     return _control_images(self, view.select(list(range(len(view.cameras)))[::-1]))
 
 
+def first_frame_only(frame_times, times):
+    return torch.zeros(times.shape[0], dtype=torch.long, device=frame_times.device)
+
+
+def clip_input(name: str) -> contextlib.AbstractContextManager:
+    """The video-to-4D run's clip changed by `clip_run.CLIP_MUTATIONS[name]` before the stage sees it."""
+    return patched(clip_run, "prepare_clip", clip_run.CLIP_MUTATIONS[name])
+
+
 MUTATIONS: dict[str, tuple[str, Callable[[], contextlib.AbstractContextManager]]] = {
     "zero123-azimuth-sign": ("static", lambda: patched(zero123_sds, "pose_embedding", flipped_azimuth)),
     "zero123-polar-sign": ("static", lambda: patched(zero123_sds, "pose_embedding", flipped_polar)),
@@ -65,6 +74,8 @@ MUTATIONS: dict[str, tuple[str, Callable[[], contextlib.AbstractContextManager]]
         "refine",
         lambda: patched(controlnet.ControlNetTarget, "control_images", swapped_control_view),
     ),
+    "zero123-condition-frame-0": ("video", lambda: patched(clip_zero123_sds, "nearest_frames", first_frame_only)),
+    **{name: ("video", lambda name=name: clip_input(name)) for name in clip_run.CLIP_MUTATIONS},
 }
 
 
@@ -84,15 +95,18 @@ def main() -> None:
         print(f"coarse, unmutated: {coarse}")
     if "refine" in stages:
         print(f"refine, unmutated: {setup.refine_run(coarse.scene)}")
+    if "video" in stages:
+        print(f"video, unmutated: {clip_run.video_run(static.scene)}")
+    runs = {
+        "static": setup.static_run,
+        "coarse": lambda: setup.coarse_run(static.scene),
+        "refine": lambda: setup.refine_run(coarse.scene),
+        "video": lambda: clip_run.video_run(static.scene),
+    }
     for name in names:
         stage, patch = MUTATIONS[name]
         with patch():
-            if stage == "static":
-                result = setup.static_run()
-            elif stage == "coarse":
-                result = setup.coarse_run(static.scene)
-            else:
-                result = setup.refine_run(coarse.scene)
+            result = runs[stage]()
         print(f"{stage}, mutation {name}: {result}")
 
 
