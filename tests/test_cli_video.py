@@ -5,7 +5,6 @@ into that mesh with morph targets (mesh from video)."""
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pygltflib
@@ -15,6 +14,7 @@ from a124_core.cli import main
 
 from .meshes.builder import build_test_mesh, write_glb
 from .oracle.clip import render_clip
+from .reference.conftest import empty_homes, no_rembg  # noqa: F401 (fixtures: no rembg model reachable)
 from .reference.videos import moving_square, write_vfr_mp4, write_video
 
 
@@ -35,21 +35,14 @@ def square_files(tmp_path_factory):
     return write_video(folder / "clip.mp4", frames), write_video(folder / "mask.mp4", masks), frames, masks
 
 
-@pytest.fixture
-def no_rembg(tmp_path, monkeypatch):
-    """Empty rembg folders and no importable rembg: a run that would need it must stop first."""
-    for var in ("U2NET_HOME", "REMBG_HOME"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setitem(sys.modules, "rembg", None)
-
-
-def test_bad_video_input_is_one_line_before_anything_is_written(tmp_path, capsys, square_files, no_rembg):
+@pytest.mark.usefixtures("no_rembg")
+def test_bad_video_input_is_one_line_before_anything_is_written(tmp_path, capsys, square_files):
     video, mask, frames, masks = square_files
     out = tmp_path / "out"
     assert main(["run", "--video", str(video), "--image", str(video), "--prompt", "a ball", "--out", str(out)]) == 2
     _one_error_line(capsys, "--image", "--video")
+    assert main(["run", "--mask-video", str(mask), "--prompt", "a ball", "--out", str(out)]) == 2
+    _one_error_line(capsys, "--mask-video", "--video")
     assert run_video(video, out, "--mask-video", str(mask), "--token", "_ball_") == 2
     _one_error_line(capsys, "--token", "refine stage")
     assert run_video(tmp_path / "absent.mp4", out) == 2

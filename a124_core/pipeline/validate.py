@@ -77,6 +77,8 @@ def run_fingerprint(settings: RunSettings, prompts: RunPrompts) -> RunFingerprin
 
 def check_options(settings: RunSettings) -> tuple[RunPrompts, torch.device]:
     """The checks every run shares: preset and representation, prompts, render numbers, device."""
+    if settings.video is None and (settings.mask_video is not None or settings.video_prior):
+        raise ValueError("--mask-video and --video-prior go with --video (video to 4D); pass the video too.")
     preset(settings.preset, settings.representation)  # an unknown preset or representation: one line
     prompts = derive_prompts(
         settings.prompt, settings.static_prompt, settings.token, settings.initializer, settings.refine_prompt

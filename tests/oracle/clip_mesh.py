@@ -120,3 +120,14 @@ def measure(mesh, fit, scene, config, seconds, oracle) -> mesh_animation.MeshRun
 
 
 __all__ = ["MeshClipPoseOracle", "MeshTruth", "film", "mesh_video_run", "prepare_clip"]
+
+
+if __name__ == "__main__":  # python -m tests.oracle.clip_mesh: the runs the test's docstring quotes
+    import sys
+
+    from .mutations import patched
+
+    torch.set_num_threads(1)
+    print("mesh from video:", mesh_video_run())
+    with patched(sys.modules[__name__], "prepare_clip", clip_run.reversed_clip):
+        print("the film reversed in time:", mesh_video_run())

@@ -10,6 +10,7 @@ functions of the clip handed to the stage, `CLIP_MUTATIONS`; `video_run` applies
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -17,7 +18,6 @@ import torch
 
 from a124_core.fields.deformation import DeformationConfig
 from a124_core.fields.deformation_losses import DisplacementTVConfig
-from a124_core.fields.hash_encoding import HashGridConfig
 from a124_core.reference import ReferenceClip
 from a124_core.training.representations import Deformation
 from a124_core.training.time_sampling import TimeSamplingConfig
@@ -25,19 +25,11 @@ from a124_core.training.time_sampling import TimeSamplingConfig
 from . import scenes, setup
 from .clip import NUM_FRAMES, render_clip
 from .clip_priors import ClipImagePoseOracle
+from .test_oracle_deformation import DEFORMATION  # the small deformation field of the oracle runs, 150 steps
 
 STEPS = 150
 #: Times between the clip's frames (frame i at i / 23): the field is never supervised there.
 HELD_OUT_TIMES = [(i + 0.5) / (NUM_FRAMES - 1) for i in (0, 5, 11, 17, 22)]
-DEFORMATION = DeformationConfig(
-    grid=HashGridConfig(num_levels=3, base_resolution=4, finest_resolution=16, log2_hashmap_size=12),
-    hidden_dim=32,
-    num_hidden_layers=2,
-    start_levels=2,
-    levels_every=STEPS // 3,
-    lr_grid=1e-2,
-    lr_mlp=1e-2,
-)
 
 
 def video_config(
@@ -47,6 +39,16 @@ def video_config(
     representation = Deformation(deformation, DisplacementTVConfig(weight=tv))
     time_sampling = TimeSamplingConfig(num_frames=frames, lattice=8 * frames)
     return setup.coarse_config(steps, representation=representation, time=time_sampling, **overrides)
+
+
+def on_one_thread(run: Callable[[], Any]) -> Any:
+    """`run()` with torch on one thread (the oracle runs' measured setting; the cores are shared)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return run()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def reversed_clip(clip: ReferenceClip) -> ReferenceClip:
@@ -102,4 +104,4 @@ def video_run(static: Any, steps: int = STEPS, pose: bool = True, **config: Any)
     return setup.Measured(psnr, start, result, {"zero123": zero123, "stage": stage, "seconds": seconds})
 
 
-__all__ = ["CLIP_MUTATIONS", "HELD_OUT_TIMES", "STEPS", "prepare_clip", "video_config", "video_run"]
+__all__ = ["CLIP_MUTATIONS", "HELD_OUT_TIMES", "STEPS", "on_one_thread", "prepare_clip", "video_config", "video_run"]
