@@ -1,10 +1,11 @@
 """Command-line runner: `python -m a124_core run --image IMG --prompt "a panda is dancing" --preset smoke --out OUT`.
 
-`run` does the whole job (preprocess, textual inversion, static, coarse, refine, render); `render` re-renders a
-saved scene; `animate-mesh` animates an existing 3D model (a124_core/animate_mesh_cli.py); `textual-inversion`
-learns a token from photos of a subject (a124_core/textual_inversion_cli.py). Presets: paper (the
-paper's schedule), fast (about half), smoke (tiny random priors, minutes on a CPU, not meaningful images). Errors
-in the arguments stop the run before any work.
+`run` does the whole job (preprocess, textual inversion, static, coarse, refine, render; with `--video` instead of
+`--image`: the clip, the static stage on its first frame, the coarse stage on every frame, render); `render`
+re-renders a saved scene; `animate-mesh` animates an existing 3D model (a124_core/animate_mesh_cli.py), from a
+prompt or from a video of it; `textual-inversion` learns a token from photos of a subject
+(a124_core/textual_inversion_cli.py). Presets: paper (the paper's schedule), fast (about half), smoke (tiny random
+priors, minutes on a CPU, not meaningful images), dream-in-4d. Errors in the arguments stop the run before any work.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from . import animate_mesh_cli, textual_inversion_cli
 from .pipeline.models import MVDREAM_FILE
+from .pipeline.video import VIDEO_REPRESENTATION
 from .presets import PRESETS
 from .training.representations import DEFAULT_REPRESENTATION, REPRESENTATIONS
 
@@ -40,12 +42,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="reference image (RGBA, or RGB with rembg installed); leave out for text-to-4D (no refine stage)",
     )
     run.add_argument(
+        "--video",
+        type=Path,
+        help="reference video (video to 4D: any file ffmpeg reads, GIF, WebP); its frames and motion are the input",
+    )
+    run.add_argument("--mask-video", type=Path, help="mask video of --video (white = object), one mask per frame")
+    run.add_argument(
+        "--video-prior",
+        action="store_true",
+        help="with --video: add the text-to-video SDS (off: the video is the motion)",
+    )
+    run.add_argument(
         "--representation",
         choices=tuple(REPRESENTATIONS),
-        default=DEFAULT_REPRESENTATION,
         help="dynamic field: "
         + "; ".join(f"{name}: {r.description}" for name, r in REPRESENTATIONS.items())
-        + f" (default {DEFAULT_REPRESENTATION})",
+        + f" (default {DEFAULT_REPRESENTATION}; with --video {VIDEO_REPRESENTATION})",
     )
     run.add_argument("--mask", type=Path, help="foreground mask image (white = object) for an image without alpha")
     run.add_argument("--depth", type=Path, help="depth image aligned with --image (larger = nearer): depth loss on")
@@ -148,14 +160,18 @@ def main(argv: list[str] | None = None) -> int:
             _render(args)
             return 0
         from .pipeline import RunSettings, run
+        from .pipeline.video import default_representation
 
         settings = RunSettings(
             image=args.image,
+            video=args.video,
+            mask_video=args.mask_video,
+            video_prior=args.video_prior,
             mask=args.mask,
             depth=args.depth,
             depth_model=args.depth_model,
             rembg_model=args.rembg_model,
-            representation=args.representation,
+            representation=args.representation or default_representation(args.video),
             prompt=args.prompt,
             out=args.out,
             preset=args.preset,

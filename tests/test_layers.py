@@ -55,7 +55,7 @@ TRAINING_LAYERS = [
     {"config"},
     {"scene"},
     {"stage"},
-    {"static_stage", "coarse_stage", "runner"},
+    {"video_clip", "static_stage", "coarse_stage", "runner"},
     {"refine_stage"},
 ]
 MAX_FUNCTION_LINES = 100

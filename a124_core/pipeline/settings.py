@@ -59,11 +59,17 @@ class RunSettings:
     render_frames: int | None = None
     render_views: int | None = None
     fps: int = 25
+    video: Path | None = None
+    """The reference video (video-to-4D, `pipeline/video.py`); then `image` is None."""
+    mask_video: Path | None = None
+    """Mask video of `video` (white = object), one mask per frame; else the frames' alpha, else rembg per frame."""
+    video_prior: bool = False
+    """Video-to-4D: add the text-to-video SDS under the motion prompt (off by default: the video is the motion)."""
 
     @property
     def text_only(self) -> bool:
-        """Text-to-4D: no reference image."""
-        return self.image is None
+        """Text-to-4D: no reference image and no reference video."""
+        return self.image is None and self.video is None
 
 
 @dataclass

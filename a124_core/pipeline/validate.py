@@ -92,12 +92,10 @@ def run_fingerprint(settings: RunSettings, prompts: RunPrompts) -> RunFingerprin
     )
 
 
-def validate(settings: RunSettings) -> CheckedInputs:
-    """All checks that need no model, before anything is written (the output folder is checked last): raises
-    ValueError / FileNotFoundError naming the value and the fix."""
-    from ..reference.inputs import load_image_file
-    from ..reference.reference import check_reference_inputs
-
+def check_options(settings: RunSettings) -> tuple[RunPrompts, torch.device]:
+    """The checks every run shares: preset and representation, prompts, render numbers, device."""
+    if settings.video is None and (settings.mask_video is not None or settings.video_prior):
+        raise ValueError("--mask-video and --video-prior go with --video (video to 4D); pass the video too.")
     preset(settings.preset, settings.representation)  # an unknown preset or representation: one line
     prompts = derive_prompts(
         settings.prompt, settings.static_prompt, settings.token, settings.initializer, settings.refine_prompt
@@ -106,7 +104,16 @@ def validate(settings: RunSettings) -> CheckedInputs:
         value = getattr(settings, name)
         if value is not None and value < 1:
             raise ValueError(f"{name} must be a positive number, got {value}.")
-    device = resolve_device(settings.device)
+    return prompts, resolve_device(settings.device)
+
+
+def validate(settings: RunSettings) -> CheckedInputs:
+    """All checks that need no model, before anything is written (the output folder is checked last): raises
+    ValueError / FileNotFoundError naming the value and the fix."""
+    from ..reference.inputs import load_image_file
+    from ..reference.reference import check_reference_inputs
+
+    prompts, device = check_options(settings)
     image = mask = depth = None
     if settings.image is None:
         given = [
@@ -161,6 +168,7 @@ def validate(settings: RunSettings) -> CheckedInputs:
 
 __all__ = [
     "CheckedInputs",
+    "check_options",
     "check_output_folder",
     "model_paths",
     "reference_config",

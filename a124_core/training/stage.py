@@ -102,7 +102,8 @@ class Stage:
         self.view_observers: list[Callable[[View], None]] = []
         self.terms = terms
         self.priors = priors
-        self.uses_sds = bool(self.priors)
+        #: Whether steps draw views (any prior; a clip's sampler draws its frames even without one).
+        self.uses_sds = bool(self.priors) or getattr(views, "draws_without_priors", False)
         if reference is None and not self.uses_sds:
             raise ValueError(
                 f"The {self.name} stage got no reference image and no prior: it has nothing to learn from. Text-to-4D "

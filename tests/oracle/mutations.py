@@ -21,10 +21,10 @@ from a124_core.priors.zero123 import pose_embedding
 from a124_core.training import coarse_stage
 from a124_core.training.representations import Deformation, static_clips
 from a124_core.training.terms import arap as arap_term
-from a124_core.training.terms import controlnet, multiview_sds, zero123_sds
+from a124_core.training.terms import clip_zero123_sds, controlnet, multiview_sds, zero123_sds
 from a124_core.training.time_sampling import sample_clip_times
 
-from . import mesh_animation, multiview_setup, scenes, setup
+from . import clip_run, mesh_animation, multiview_setup, scenes, setup
 from . import test_oracle_deformation as deformation
 
 
@@ -110,6 +110,15 @@ def absolute_energy(neighbourhood, deformed, *args, **kwargs):
     return (n.weights * residual.square().sum(-1)).sum() / (deformed.shape[0] * n.weights.sum())
 
 
+def first_frame_only(frame_times, times):
+    return torch.zeros(times.shape[0], dtype=torch.long, device=frame_times.device)
+
+
+def clip_input(name: str) -> contextlib.AbstractContextManager:
+    """The video-to-4D run's clip changed by `clip_run.CLIP_MUTATIONS[name]` before the stage sees it."""
+    return patched(clip_run, "prepare_clip", clip_run.CLIP_MUTATIONS[name])
+
+
 MUTATIONS: dict[str, tuple[str, Callable[[], contextlib.AbstractContextManager]]] = {
     "zero123-azimuth-sign": ("static", lambda: patched(zero123_sds, "pose_embedding", flipped_azimuth)),
     "zero123-polar-sign": ("static", lambda: patched(zero123_sds, "pose_embedding", flipped_polar)),
@@ -143,6 +152,8 @@ MUTATIONS: dict[str, tuple[str, Callable[[], contextlib.AbstractContextManager]]
     ),
     "mesh-arap-off": ("mesh", lambda: patched(arap_term.ARAP, "losses", lambda self, ctx: {})),
     "mesh-arap-length-squared": ("mesh", lambda: patched(arap_term, "arap_energy", absolute_energy)),
+    "zero123-condition-frame-0": ("video", lambda: patched(clip_zero123_sds, "nearest_frames", first_frame_only)),
+    **{name: ("video", lambda name=name: clip_input(name)) for name in clip_run.CLIP_MUTATIONS},
 }
 
 
@@ -192,12 +203,13 @@ def main() -> None:
         "static": lambda: setup.static_run(),
         "coarse": lambda: setup.coarse_run(static.scene),
         "refine": lambda: setup.refine_run(coarse.scene),
+        "video": lambda: clip_run.video_run(static.scene),
         "deformation": lambda: deformation_run(static),
         "deformation-refine": lambda: deformation_run(static, refine=True),
         "mesh": mesh_runs,
         "text": multiview_setup.text_run,
     }
-    for stage in ("deformation", "deformation-refine", "mesh"):
+    for stage in ("video", "deformation", "deformation-refine", "mesh"):
         if stage in stages:
             print(f"{stage}, unmutated: {runs[stage]()}", flush=True)
     for name in names:
