@@ -66,6 +66,7 @@ def make_comfy(interrupt_after: int | None = None) -> dict[str, types.ModuleType
     mm.InterruptProcessingException = InterruptProcessingException
     mm.get_torch_device = lambda: torch.device("cpu")
     mm.processing_interrupted = lambda: state["interrupted"]
+    mm.load_models_gpu = lambda models, **kwargs: state.setdefault("loaded", []).extend(models)
 
     def throw_exception_if_processing_interrupted() -> None:
         if state["interrupted"]:
