@@ -139,3 +139,17 @@ def test_photos_are_centre_squares_trained_on(pack, comfy_env, monkeypatch):
     rgba = module.subject_photos(batch)
     assert rgba.shape == (5, 4, 72, 72) and torch.all(rgba[:, 3] == 1)
     assert torch.equal(rgba[2, :3], batch[2, :, 4:76].permute(2, 0, 1))
+
+
+def test_sd21_base_loads_as_the_2d_prior_from_a_folder_or_one_file(pack, comfy_env):
+    """Load SD1.5 Prior takes SD2.1-base (the 2D prior beside MVDream) as a diffusers folder or as one original-layout
+    file with its config folder: the same weights give the same epsilon."""
+    loader = node(pack, "A124_LoadSD15Prior")
+    assert (
+        loader.validate_inputs("checkpoints/tiny-sd21-base.safetensors", "configs/stable-diffusion-2-1-base") is True
+    )
+    (folder,) = loader.execute(SD21, "none")
+    (single,) = loader.execute("checkpoints/tiny-sd21-base.safetensors", "configs/stable-diffusion-2-1-base")
+    latents, t = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0)), torch.tensor([200, 800])
+    eps = [p.predict_noise(latents, t, p.text_condition("a panda", ""), 7.5) for p in (folder, single)]
+    assert folder.kind == PriorKind.IMAGE_TEXT and torch.allclose(eps[0], eps[1], atol=1e-5)
