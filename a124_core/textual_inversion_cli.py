@@ -42,15 +42,14 @@ def subject_image(path: Path) -> Any:
     import torch
 
     from .reference.inputs import load_image_file
+    from .textual_inversion.trainer import centre_square
 
     image = load_image_file(path, "subject image")
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     rgba = torch.from_numpy(np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0).permute(2, 0, 1)
     if not has_alpha:
         rgba[3] = 1.0
-    h, w = rgba.shape[-2:]
-    side = min(h, w)
-    return rgba[:, (h - side) // 2 : (h - side) // 2 + side, (w - side) // 2 : (w - side) // 2 + side].contiguous()
+    return centre_square(rgba)
 
 
 def _validate(args: argparse.Namespace) -> tuple[Any, list[Any], Any, Any]:

@@ -17,6 +17,7 @@ from .nodes_comfy_adapters import (
 from .nodes_evaluate import A124_Evaluate
 from .nodes_load_scene import A124_LoadDynamicScene, A124_LoadStaticScene
 from .nodes_meshes import A124_AnimateMesh, A124_ExportAnimatedMesh
+from .nodes_mvdream import A124_LoadMVDreamPrior
 from .nodes_priors import A124_LoadControlNetTilePrior, A124_LoadSD15Prior, A124_LoadVideoPrior, A124_LoadZero123Prior
 from .nodes_reference import A124_Reference
 from .nodes_render import A124_OrbitRender
@@ -45,6 +46,7 @@ NODES: list[type[io.ComfyNode]] = [
     A124_Evaluate,
     A124_ExportAnimatedMesh,
     A124_AnimateMesh,
+    A124_LoadMVDreamPrior,
 ]
 
 

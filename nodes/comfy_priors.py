@@ -26,7 +26,8 @@ STABLE_ZERO123_FOURTH = torch.pi / 2
 
 
 def _load_models(*patchers: Any) -> None:
-    """Put ComfyUI models on their compute device (a no-op without ComfyUI, e.g. in tests)."""
+    """Put ComfyUI models on their compute device with their patches applied (a LoRA from ComfyUI's LoRA loader is
+    a patch: it reaches the weights only here, also under --cpu); a no-op without ComfyUI."""
     try:
         import comfy.model_management as mm
     except ImportError:
@@ -85,8 +86,8 @@ class _ComfyLatentPrior(Prior):
         self.encoder.to(self.device, self.dtype)
         if self.quant_conv is not None:
             self.quant_conv.to(self.device, self.dtype)
-        if self.device.type != "cpu":
-            _load_models(*self.models())
+        if self.device.type == torch.device(getattr(self.patcher, "load_device", "cpu")).type:
+            _load_models(*self.models())  # not when a GPU run ends: ComfyUI offloads its models itself
         return self
 
 

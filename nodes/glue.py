@@ -33,6 +33,7 @@ PRIOR_TYPES = {
     PriorKind.IMAGE_POSE: io.Custom("A124_PRIOR_IMAGE_POSE"),
     PriorKind.VIDEO_TEXT: io.Custom("A124_PRIOR_VIDEO_TEXT"),
     PriorKind.IMAGE_CONTROL: io.Custom("A124_PRIOR_IMAGE_CONTROL"),
+    PriorKind.IMAGE_TEXT_MULTIVIEW: io.Custom("A124_PRIOR_IMAGE_TEXT_MULTIVIEW"),
 }
 Reference = io.Custom("A124_REFERENCE")
 Embedding = io.Custom("A124_EMBEDDING")
@@ -101,6 +102,11 @@ def check_numbers(node: type, **values: Any) -> bool | str:
         if (low is not None and value < low) or (high is not None and value > high):
             return f"{name}={value} is outside [{low}, {high}]."
     return True
+
+
+#: validate_inputs' default for an optional link input: ComfyUI passes a wired one as None (its value is not known
+#: yet) and leaves an unwired one out, so this default means "not wired".
+NOT_WIRED = "not wired"
 
 
 def first_error(*checks: bool | str) -> bool | str:

@@ -18,6 +18,7 @@ from a124_core.priors.base import PriorKind
 
 from .glue import (
     CATEGORY,
+    NOT_WIRED,
     PRIOR_TYPES,
     Embedding,
     Reference,
@@ -48,7 +49,8 @@ def _common_inputs(prompt: str) -> list:
             "preset",
             options=list(PRESETS),
             default="paper",
-            tooltip="paper: SPEC schedule; fast: about half the time; smoke: tiny install check.",
+            tooltip="paper: SPEC schedule; fast: about half the time; smoke: tiny install check; dream-in-4d: "
+            "Dream-in-4D's schedules (text mode with MVDream; the deformation representation).",
         ),
         io.Int.Input("steps", default=0, min=0, max=1_000_000, tooltip="Iterations; 0 = the preset's."),
         io.Int.Input("training_seed", default=3407, min=0, max=2**31 - 1, tooltip="Seed of cameras, times and noise."),
@@ -124,19 +126,37 @@ class A124_StaticStage(io.ComfyNode):
             display_name="Static Stage (Animate124)",
             category=f"{CATEGORY}/training",
             description="Step 1: fits a static NeRF to the reference view, with SD1.5 (view-dependent prompt) and "
-            "Zero123 SDS for the unseen sides. Without priors it only reconstructs the reference view.",
+            "Zero123 SDS for the unseen sides. Without priors it only reconstructs the reference view. Without a "
+            "reference (text-to-4D): MVDream + the 2D prior (Dream-in-4D's static stage).",
             inputs=[
                 *_common_inputs("a high-resolution DSLR image of a panda"),
                 _reference(),
                 _prior(PriorKind.IMAGE_TEXT, "sd_prior", "2D image-text prior (SD1.5)."),
                 _prior(PriorKind.IMAGE_POSE, "zero123_prior", "3D image-pose prior (Zero123-XL)."),
+                _prior(
+                    PriorKind.IMAGE_TEXT_MULTIVIEW,
+                    "mvdream_prior",
+                    "3D multi-view prior (MVDream Loader) of text mode: no reference image, no Zero123.",
+                ),
                 *_run_inputs(),
+                io.String.Input(
+                    "subject_word",
+                    default="",
+                    optional=True,
+                    tooltip="Personalised 2D prior (DreamBooth / LoRA): its identifier, e.g. sks; left out of "
+                    "MVDream's prompt (MVDream never saw it). Empty: the prompt goes to both as it is.",
+                ),
             ],
             outputs=_outputs(SceneStatic, "The static scene for the coarse stage.", "The reference view rendered."),
         )
 
     @classmethod
-    def validate_inputs(cls, resume_from: str = "") -> bool | str:
+    def validate_inputs(cls, resume_from: str = "", reference=NOT_WIRED, mvdream_prior=NOT_WIRED) -> bool | str:
+        if reference != NOT_WIRED and mvdream_prior != NOT_WIRED:
+            return (
+                "MVDream is the 3D prior of text mode (no reference image); with a reference image the 3D prior is "
+                "Zero123. Unwire the reference or the MVDream prior."
+            )
         return check_resume(resume_from, "static")
 
     @classmethod
@@ -149,9 +169,11 @@ class A124_StaticStage(io.ComfyNode):
         reference=None,
         sd_prior=None,
         zero123_prior=None,
+        mvdream_prior=None,
         negative_prompt="",
         run_name="animate124",
         resume_from="",
+        subject_word="",
     ) -> io.NodeOutput:
         from a124_core.training.static_stage import StaticPriors, StaticStage
 
@@ -160,10 +182,11 @@ class A124_StaticStage(io.ComfyNode):
                 lambda: StaticStage(
                     stage_config("static", preset, steps, training_seed),
                     None if reference is None else clone_tree(reference),
-                    StaticPriors(sd=sd_prior, zero123=zero123_prior),
+                    StaticPriors(sd=sd_prior, zero123=zero123_prior, mvdream=mvdream_prior),
                     prompt,
                     negative_prompt,
                     device=torch_device(),
+                    subject_word=subject_word.strip() or None,
                 ),
                 run_name,
                 resume_from,

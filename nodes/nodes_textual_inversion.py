@@ -12,7 +12,17 @@ from torch import Tensor
 from a124_core.presets import PRESETS
 from a124_core.priors.base import PriorKind
 
-from .glue import CATEGORY, PRIOR_TYPES, Embedding, Progress, first_error, folder_paths, torch_device, training_mode
+from .glue import (
+    CATEGORY,
+    NOT_WIRED,
+    PRIOR_TYPES,
+    Embedding,
+    Progress,
+    first_error,
+    folder_paths,
+    torch_device,
+    training_mode,
+)
 from .output_files import output_dir, resolve_output_file
 
 
@@ -35,6 +45,35 @@ def check_resume_file(resume_from: str | None) -> bool | str:
     except FileNotFoundError as err:
         return str(err)
     return True
+
+
+#: Photos of one subject the node takes as an IMAGE batch (Dream-in-4D's personalisation uses 4-6).
+SUBJECT_PHOTOS = (4, 6)
+#: The smallest side of a subject photo, in pixels (training upsamples to the prior's 512).
+MIN_PHOTO_SIDE = 64
+
+
+def subject_photos(images: Tensor) -> Tensor:
+    """ComfyUI IMAGE batch [B, H, W, 3] -> opaque RGBA [B, 4, S, S] centre squares; a wrong count or size is one
+    ValueError, raised before anything is built."""
+    import torch
+
+    from a124_core.textual_inversion.trainer import centre_square
+
+    low, high = SUBJECT_PHOTOS
+    if images.dim() != 4 or images.shape[-1] not in (3, 4):
+        raise ValueError(f"images must be an IMAGE batch [B, H, W, 3], got {tuple(images.shape)}.")
+    count, h, w = images.shape[0], images.shape[1], images.shape[2]
+    if not low <= count <= high:
+        raise ValueError(
+            f"images holds {count} photo(s); textual inversion of a subject takes {low}-{high} (Dream-in-4D's "
+            f"personalisation), or wire one Reference Image instead."
+        )
+    if min(h, w) < MIN_PHOTO_SIDE:
+        raise ValueError(f"The photos are {w} x {h} px; give at least {MIN_PHOTO_SIDE} px on each side.")
+    with torch.inference_mode(False):
+        rgb = images[..., :3].detach().float().clone().permute(0, 3, 1, 2).clamp(0, 1)
+        return torch.stack([centre_square(torch.cat([im, torch.ones_like(im[:1])])) for im in rgb])
 
 
 def _outputs() -> list:
@@ -61,10 +100,21 @@ class A124_TextualInversion(io.ComfyNode):
             display_name="Textual Inversion (Animate124)",
             category=f"{CATEGORY}/training",
             description="Step 0: learns a token (e.g. _panda_) that makes SD1.5 draw this object; the refine stage's "
-            "ControlNet prompt uses it. Writes <token>.safetensors (ComfyUI prompt syntax embedding:<token>).",
+            "ControlNet prompt uses it. Writes <token>.safetensors (ComfyUI prompt syntax embedding:<token>). "
+            "Takes the reference image, or 4-6 photos of one subject as an IMAGE batch (personalised 4D).",
             inputs=[
                 PRIOR_TYPES[PriorKind.IMAGE_TEXT].Input("sd_prior", tooltip="SD1.5 prior (Load SD1.5 Prior)."),
-                Reference.Input("reference", tooltip="The reference image (its 512 RGBA copy is used)."),
+                Reference.Input(
+                    "reference",
+                    optional=True,
+                    tooltip="The reference image (its 512 RGBA copy is used); or wire images instead.",
+                ),
+                io.Image.Input(
+                    "images",
+                    optional=True,
+                    tooltip="4-6 photos of the subject as one IMAGE batch (at least 64 px a side; centre-cropped "
+                    "to squares, used opaque); each training sample picks one. Instead of reference.",
+                ),
                 io.String.Input("token", default="_panda_", tooltip="New token: lower case, digits, _ or -."),
                 io.String.Input(
                     "initializer", default="panda", tooltip="One word naming the object; the token starts from it."
@@ -107,7 +157,9 @@ class A124_TextualInversion(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, token=None, initializer=None, resume_from="") -> bool | str:
+    def validate_inputs(
+        cls, token=None, initializer=None, resume_from="", reference=NOT_WIRED, images=NOT_WIRED
+    ) -> bool | str:
         from a124_core.textual_inversion import TextualInversionConfig
 
         if token is not None and initializer is not None:
@@ -115,13 +167,14 @@ class A124_TextualInversion(io.ComfyNode):
                 TextualInversionConfig(token=token, initializer=initializer)
             except ValueError as err:
                 return str(err)
+        if (reference == NOT_WIRED) == (images == NOT_WIRED):
+            return "Wire either reference (one image) or images (4-6 photos of the subject), not both or neither."
         return first_error(check_resume_file(resume_from))
 
     @classmethod
     def execute(
         cls,
         sd_prior,
-        reference,
         token,
         initializer,
         preset,
@@ -131,11 +184,16 @@ class A124_TextualInversion(io.ComfyNode):
         training_seed,
         resume_from="",
         save_to_embeddings=True,
+        reference=None,
+        images=None,
     ) -> io.NodeOutput:
         from a124_core.presets import preset as named_preset
         from a124_core.textual_inversion import train_textual_inversion
         from a124_core.training.runner import TrainingCancelled
 
+        subject = subject_photos(images) if images is not None else reference
+        if subject is None:
+            raise ValueError("Wire either reference (one image) or images (4-6 photos of the subject).")
         if not all(hasattr(sd_prior, part) for part in ("unet", "tokenizer", "text_encoder")):
             raise ValueError(
                 "Textual inversion trains through the diffusers text encoder and UNet: wire Load SD1.5 Prior here "
@@ -159,7 +217,7 @@ class A124_TextualInversion(io.ComfyNode):
         try:
             with training_mode():
                 result = train_textual_inversion(
-                    sd_prior, reference, cfg, output_dir=folder, resume_from=resume, callbacks=progress.callbacks()
+                    sd_prior, subject, cfg, output_dir=folder, resume_from=resume, callbacks=progress.callbacks()
                 )
         except TrainingCancelled:
             progress.raise_interrupt()

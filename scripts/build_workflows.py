@@ -103,6 +103,8 @@ Then put your image in Load Image (RGBA with alpha, or wire a mask), write the p
 Preset "paper" is the paper's schedule, "fast" halves it, "smoke" only checks the installation.
 Single files you may already have (SD1.5 checkpoint, Stable Zero123): animate124_comfy_loaders.json."""
 MODELSCOPE = "diffusers/text-to-video-ms-1.7b/ [ali-vilab/text-to-video-ms-1.7b]: steps 2, 3"
+#: MVDream's released SD2.1-base file (MVDream/MVDream), read from models/checkpoints.
+MVDREAM_FILE = "sd-v2.1-base-4view.pt"
 ZEROSCOPE = "diffusers/zeroscope_v2_576w/ [cerspense/zeroscope_v2_576w]: steps 2, 3 (144 x 80 frames)"
 
 
@@ -369,6 +371,66 @@ Preset "paper" is the paper's coarse schedule, "fast" halves it, "smoke" only ch
     )
 
 
+def text_to_4d() -> Workflow:
+    """Dream-in-4D's text-to-4D: MVDream + SD2.1-base static stage (text mode), the deformation field animated by the
+    video prior, exported as an animated mesh for Preview 3D."""
+    note = f"""\
+Text-to-4D as Dream-in-4D: a prompt -> a static object under MVDream (four views denoised together, 3D-consistent,
+no Janus faces) + Stable Diffusion 2.1-base, then the deformation field animated by the video prior -> ONE mesh
+with a morph target per frame (GLB) in Preview 3D & Animation. No reference image.
+
+Nothing is downloaded while it runs. Put these under ComfyUI/models/ first (Hugging Face repository in brackets):
+- checkpoints/{MVDREAM_FILE} [MVDream/MVDream] (5.2 GB): step 1; its tokenizer comes from the SD2.1-base folder
+  (or diffusers/mvdream-sd2.1-diffusers/ [ashawkey/mvdream-sd2.1-diffusers] instead)
+- diffusers/stable-diffusion-2-1-base/ [stabilityai/stable-diffusion-2-1-base]: step 1 (the 2D prior; a DreamBooth
+  model or an SD checkpoint through Load Checkpoint + LoRA + SD1.5 Prior from Checkpoint works too)
+- {MODELSCOPE.replace(": steps 2, 3", ": step 2")}
+Write the object in the static prompt and the motion in the coarse prompt, queue. Preset "dream-in-4d" is the
+paper's schedule (10000 + 10000 iterations); "smoke" only checks the installation."""
+    stage = STAGE | {"preset": "dream-in-4d", "run_name": "animate124_text"}
+    static = {"prompt": "an emoji of a baby panda", **stage, "sd_prior": [1, 0], "mvdream_prior": [2, 0]}
+    coarse = {"static_scene": [3, 0], "prompt": "an emoji of a baby panda is dancing", **stage}
+    coarse |= {"representation": "deformation", "video_prior": [4, 0]}
+    export = {"scene": [5, 0], "frames": 64, "fps": 25.0, "resolution": 256, "target_faces": 50000}
+    render = {"scene": [5, 0], "mode": "test orbit", "channel": "albedo", "views": 10, "frames": 64}
+    render |= {"resolution": 400, "fps": 25.0, "save_mp4": True, "filename_prefix": "animate124_text"}
+    sd21 = "diffusers/stable-diffusion-2-1-base"
+    return Workflow(
+        "animate124_text_to_4d",
+        note,
+        (
+            Group(
+                STEP_TITLES[1],
+                (
+                    Node(
+                        1, "A124_LoadSD15Prior", {"model": sd21, "config_dir": "none"}, title="Load SD2.1-base Prior"
+                    ),
+                    Node(2, "A124_LoadMVDreamPrior", {"model": f"checkpoints/{MVDREAM_FILE}", "tokenizer": sd21}),
+                    Node(3, "A124_StaticStage", static),
+                ),
+            ),
+            Group(
+                STEP_TITLES[2],
+                (
+                    Node(
+                        4, "A124_LoadVideoPrior", {"model": "diffusers/text-to-video-ms-1.7b", "width": 0, "height": 0}
+                    ),
+                    Node(5, "A124_CoarseStage", coarse),
+                ),
+            ),
+            Group(
+                "Outputs",
+                (
+                    Node(6, "A124_ExportAnimatedMesh", export | {"filename_prefix": "animate124_text"}),
+                    Node(7, "Preview3D", {"model_file": [6, 0]}),
+                    Node(8, "A124_OrbitRender", render, title="Orbit Render: test orbit (mp4)"),
+                ),
+                "#3f8a5a",
+            ),
+        ),
+    )
+
+
 def workflows() -> list[Workflow]:
     return [
         pack_loaders("animate124_full", "diffusers/text-to-video-ms-1.7b", (0, 0), MODELSCOPE),
@@ -377,6 +439,7 @@ def workflows() -> list[Workflow]:
         pack_loaders("animate124_zeroscope", "diffusers/zeroscope_v2_576w", (144, 80), ZEROSCOPE),
         comfy_loaders(),
         render_only(),
+        text_to_4d(),
     ]
 
 

@@ -147,6 +147,13 @@ def _training_rgba(image: Any, size: int) -> Tensor:
     return rgba
 
 
+def centre_square(image: Tensor) -> Tensor:
+    """The centred square crop of an image [C, H, W] (photos of a subject: training resizes squares)."""
+    h, w = image.shape[-2:]
+    side = min(h, w)
+    return image[..., (h - side) // 2 : (h - side) // 2 + side, (w - side) // 2 : (w - side) // 2 + side].contiguous()
+
+
 def training_images(images: Any, size: int) -> Tensor:
     """Straight RGBA [N, 4, size, size] from one image (a Reference or a tensor [4|3, H, W]) or several (a list of
     them, or a tensor [N, 4|3, H, W]: photos of one subject)."""

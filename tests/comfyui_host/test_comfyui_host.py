@@ -181,8 +181,10 @@ def check_outputs(comfy, name: str, outputs: dict) -> None:
         assert not outputs.get("13", {}).get("images")  # that render wrote no mp4 of its own
     elif name == "animate124_render_only":
         assert len(outputs) == 4
-    elif name in ("animate124_animated_mesh", "animate124_animate_mesh"):
-        preview = {"animate124_animated_mesh": "12", "animate124_animate_mesh": "4"}[name]
+    elif name in ("animate124_animated_mesh", "animate124_animate_mesh", "animate124_text_to_4d"):
+        preview = {"animate124_animated_mesh": "12", "animate124_animate_mesh": "4", "animate124_text_to_4d": "7"}[
+            name
+        ]
         check_preview_3d(comfy, outputs[preview]["result"][0], mesh_input=name == "animate124_animate_mesh")
 
 
@@ -215,6 +217,24 @@ def test_bad_prompt_is_refused_with_node_errors(comfy):
     assert any("A124_SCENE_STATIC" in e["details"] for e in errors["10"]["errors"])
     assert errors["2"]["class_type"] == "A124_Reference"
     print("bad prompt: HTTP 400,", {k: [e["details"] for e in v["errors"]] for k, v in errors.items()})
+
+
+def test_mvdream_beside_a_reference_is_refused(comfy):
+    """Text mode's 3D prior with a reference image: refused when queued (ComfyUI passes the two wired inputs to
+    validate_inputs as None), naming the static stage, before anything loads."""
+    prompt = static_smoke_prompt(steps=1, seed=0, run_name="never")
+    prompt["5"] = {
+        "class_type": "A124_LoadMVDreamPrior",
+        "inputs": {"model": "checkpoints/sd-v2.1-base-4view.pt", "tokenizer": "diffusers/stable-diffusion-2-1-base"},
+    }
+    prompt["3"]["inputs"]["mvdream_prior"] = ["5", 0]
+    prompt["4"] = {"class_type": "A124_SaveScene", "inputs": {"scene": ["3", 0], "filename_prefix": "never"}}
+    status, body = comfy.post("/prompt", {"prompt": prompt})
+    assert status == 400, body
+    assert set(body["node_errors"]) == {"3"} and body["node_errors"]["3"]["class_type"] == "A124_StaticStage"
+    details = " ".join(e["details"] for e in body["node_errors"]["3"]["errors"])
+    assert "MVDream is the 3D prior of text mode" in details, details
+    print("MVDream + reference: HTTP 400,", details)
 
 
 def test_interrupt_leaves_a_checkpoint(comfy):

@@ -22,6 +22,8 @@ def make_folder_paths(models_dir: Path, output_dir: Path) -> types.ModuleType:
     fp.models_dir = str(models_dir)
     fp.folder_names_and_paths = {name: ([str(models_dir / name)], {".safetensors"}) for name in FOLDERS}
     fp.folder_names_and_paths["diffusers"] = ([str(models_dir / "diffusers")], {"folder"})
+    # As ComfyUI: checkpoints lists every PyTorch weight suffix (MVDream's release is a .pt).
+    fp.folder_names_and_paths["checkpoints"] = ([str(models_dir / "checkpoints")], {".pt", ".ckpt", ".safetensors"})
 
     def get_folder_paths(name: str) -> list[str]:
         return list(fp.folder_names_and_paths[name][0])
@@ -34,7 +36,7 @@ def make_folder_paths(models_dir: Path, output_dir: Path) -> types.ModuleType:
                 out += [
                     p.relative_to(base).as_posix()
                     for p in base.rglob("*")
-                    if p.is_file() and p.suffix == ".safetensors"
+                    if p.is_file() and p.suffix in fp.folder_names_and_paths[name][1]
                 ]
         return sorted(out)
 
@@ -64,6 +66,7 @@ def make_comfy(interrupt_after: int | None = None) -> dict[str, types.ModuleType
     mm.InterruptProcessingException = InterruptProcessingException
     mm.get_torch_device = lambda: torch.device("cpu")
     mm.processing_interrupted = lambda: state["interrupted"]
+    mm.load_models_gpu = lambda models, **kwargs: state.setdefault("loaded", []).extend(models)
 
     def throw_exception_if_processing_interrupted() -> None:
         if state["interrupted"]:

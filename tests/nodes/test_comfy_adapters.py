@@ -129,4 +129,6 @@ def test_static_stage_with_adapter_priors(pack, comfy_env, priors, panda_rgba):
     assert scene.complete and torch.isfinite(preview).all()
     # Textual inversion needs the diffusers SD prior and says so.
     with pytest.raises(ValueError, match="Load SD1.5 Prior"):
-        node_classes(pack)["A124_TextualInversion"].execute(sd_a, ref, "_panda_", "panda", "smoke", 1, 1, 0, 1)
+        node_classes(pack)["A124_TextualInversion"].execute(
+            sd_a, "_panda_", "panda", "smoke", 1, 1, 0, 1, reference=ref
+        )

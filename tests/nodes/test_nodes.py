@@ -116,7 +116,7 @@ def test_textual_inversion_node_writes_embedding(pack, comfy_env, panda_rgba, mo
     ti = node(pack, "A124_TextualInversion")
     assert "lower case" in node_classes(pack)["A124_TextualInversion"].validate_inputs("Bad Token", "panda")
     vocab = len(sd.tokenizer)
-    emb, token = ti.execute(sd, ref, "_panda_", "panda", "smoke", 3, 2, 0, 1, save_to_embeddings=True)
+    emb, token = ti.execute(sd, "_panda_", "panda", "smoke", 3, 2, 0, 1, save_to_embeddings=True, reference=ref)
     assert token == "_panda_" and emb.vectors.shape == (1, 32) and emb.path.is_file()
     assert len(sd.tokenizer) == vocab, "the shared SD1.5 prior is not changed by the node"
     # The copy in models/embeddings loads back through Load Embedding with the same vectors.

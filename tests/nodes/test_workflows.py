@@ -243,3 +243,27 @@ def test_wrong_wiring_fails_before_training(mappings, comfy_env, change, expecte
         executor.run(prompt, mappings)
     out = Path(comfy_env["folder_paths"].get_output_directory())
     assert not (out / "animate124" / "checkpoints").exists()  # nothing trained
+
+
+def test_text_to_4d_workflow_ends_in_preview_3d(mappings, comfy_env):
+    """Dream-in-4D's text-to-4D on tiny priors: MVDream (the released file's layout, the SD2.1-base folder's
+    tokenizer) + SD2.1-base in the static stage's text mode, the deformation field animated by the video prior, one
+    GLB with a morph target per frame in Preview 3D."""
+    import pygltflib
+
+    from a124_core.fields.deformation import DeformationField
+    from a124_core.priors.mvdream import MVDreamPrior
+
+    prompt = tiny(load("animate124_text_to_4d_api.json"))
+    assert prompt["2"]["inputs"]["model"] == "checkpoints/sd-v2.1-base-4view.pt"
+    assert prompt["3"]["inputs"]["mvdream_prior"] == ["2", 0] and "reference" not in prompt["3"]["inputs"]
+    results = executor.run(prompt, mappings)
+    assert isinstance(results["2"][0], MVDreamPrior) and results["3"][0].stage == "static"
+    scene = results["5"][0]
+    assert isinstance(scene.field, DeformationField) and scene.stage == "coarse" and scene.complete
+    model_file, _ = results["6"]
+    glb = pygltflib.GLTF2.load(str(Path(comfy_env["folder_paths"].get_output_directory()) / model_file))
+    assert len(glb.meshes[0].primitives[0].targets) == 3 and len(glb.animations) == 1
+    prompt["3"]["inputs"]["zero123_prior"] = ["2", 0]  # MVDream in the Zero123 slot: refused before training
+    with pytest.raises(executor.ValidationError, match="expected A124_PRIOR_IMAGE_POSE"):
+        executor.run(prompt, mappings)
