@@ -15,9 +15,40 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from comfy_api.v0_0_2 import io
 from torch import Tensor
 
 from .glue import folder_paths
+
+
+def clip_inputs() -> list:
+    """The optional clip inputs of Reference Video and Animate Mesh from Video: images or video, masks, their
+    convention."""
+    return [
+        io.Image.Input(
+            "images",
+            optional=True,
+            tooltip="The clip as an IMAGE batch (e.g. a video model's decoded frames); or wire 'video'.",
+        ),
+        io.Video.Input(
+            "video",
+            optional=True,
+            tooltip="The clip as a VIDEO (Load Video: its file is read with its alpha; Create Video; a video model's "
+            "VIDEO); or wire 'images'.",
+        ),
+        io.Mask.Input(
+            "mask",
+            optional=True,
+            tooltip="One mask per frame as ComfyUI gives them (1 = transparent); they are inverted here. Without "
+            "masks: the frames' alpha, else rembg (models/rembg/u2net.onnx).",
+        ),
+        io.Boolean.Input(
+            "mask_is_foreground",
+            default=False,
+            optional=True,
+            tooltip="Set when the wired masks already have 1 = object (e.g. from a segmentation node).",
+        ),
+    ]
 
 
 @dataclass(frozen=True)

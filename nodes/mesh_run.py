@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from comfy_api.v0_0_2 import io, ui
 
+from a124_core.presets import PRESETS
+
 from .glue import (
     NOT_WIRED,
     check_numbers,
@@ -150,3 +152,54 @@ def check_mesh_inputs(node: type, model_file: Any, mesh: Any, prefix: str | None
             f"{', '.join(input_meshes()) or 'none'}); put the file there, or wire a MESH."
         )
     return first_error(*checks)
+
+
+def training_widgets() -> list:
+    """The mesh animation nodes' run widgets, in their order: preset, steps, seed, frames, fps, ARAP weight."""
+    return [
+        io.Combo.Input(
+            "preset", options=list(PRESETS), default="paper", tooltip="paper, fast, or smoke (install check)."
+        ),
+        io.Int.Input("steps", default=0, min=0, max=1_000_000, tooltip="Iterations; 0 = preset's."),
+        io.Int.Input("training_seed", default=3407, min=0, max=2**31 - 1, tooltip="Seed."),
+        io.Int.Input("frames", default=64, min=1, max=512, tooltip="Morph targets (frames)."),
+        io.Float.Input("fps", default=25.0, min=1.0, max=120.0, tooltip="Playback rate."),
+        io.Float.Input(
+            "arap_weight", default=1000.0, min=0.0, max=1e6, tooltip="As-rigid-as-possible weight; 0 = off."
+        ),
+    ]
+
+
+def mesh_input() -> Any:
+    return io.Mesh.Input("mesh", optional=True, tooltip="A MESH from a 3D node (used instead of model_file).")
+
+
+def file_inputs(run_name: str, prefix: str) -> list:
+    """run_name (checkpoint folder) and filename_prefix (the GLB's name) with their defaults."""
+    return [
+        io.String.Input(
+            "run_name",
+            default=run_name,
+            optional=True,
+            tooltip="Checkpoints go to output/animate124/checkpoints/<run_name>/.",
+        ),
+        io.String.Input("filename_prefix", default=prefix, optional=True, tooltip="File name prefix of the GLB."),
+    ]
+
+
+def mesh_outputs() -> list:
+    """The animated GLB (Preview 3D's model_file), the MESH frames and one orbit while it moves."""
+    # Output ids differ from input ids (ComfyUI 0.3.x requires it); the names shown are display names.
+    return [
+        io.String.Output(
+            "glb_file",
+            display_name="model_file",
+            tooltip="The animated GLB, relative to the output folder (Preview 3D's model_file).",
+        ),
+        io.Mesh.Output("animated_mesh", display_name="mesh", tooltip="The animated mesh, one batch item per frame."),
+        io.Image.Output(
+            "orbit",
+            display_name="orbit",
+            tooltip="One turn around the animated field while it moves (the render path's orbit video).",
+        ),
+    ]

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 from comfy_api.v0_0_2 import io
 
-from a124_core.presets import PRESETS
 from a124_core.priors.base import PriorKind
 
+from .clip_sources import clip_inputs
 from .glue import CATEGORY, NOT_WIRED, PRIOR_TYPES
 from .mesh_run import (
     MeshRunSettings,
     animate_and_write,
     check_mesh_inputs,
+    file_inputs,
     input_mesh_path,
+    mesh_input,
+    mesh_outputs,
     model_file_input,
+    training_widgets,
 )
 
 MODEL_FILE_TOOLTIP = (
@@ -40,10 +44,7 @@ class A124_MeshFrontView(io.ComfyNode):
             description="Renders the mesh from the reference camera (its +z front, 512 px on white), exactly as "
             "Animate Mesh from Video places it. Hand this image to an image-to-video model (Wan, LTX, Hunyuan "
             "Video) and wire the clip it makes into Animate Mesh from Video. No model, no training.",
-            inputs=[
-                model_file_input(MODEL_FILE_TOOLTIP),
-                io.Mesh.Input("mesh", optional=True, tooltip="A MESH from a 3D node (used instead of model_file)."),
-            ],
+            inputs=[model_file_input(MODEL_FILE_TOOLTIP), mesh_input()],
             outputs=[
                 io.Image.Output("image", display_name="image", tooltip="The front render [1, 512, 512, 3]."),
             ],
@@ -73,40 +74,14 @@ class A124_AnimateMeshFromVideo(io.ComfyNode):
             "Mesh Front View's image): the clip is cropped so its first frame lands on the mesh's front render, the "
             "canonical field is fitted to the mesh, a deformation field learns every frame at its time (+ Zero123 "
             "conditioned on each view's frame, + ARAP on the mesh's edges), and the SAME mesh is written with one "
-            "morph target per frame to output/animate124/meshes/. Wire model_file into Preview 3D & Animation.",
+            "morph target per frame to output/animate124/meshes/. Wire model_file into Preview 3D & Animation. The "
+            "clip's frame budget is the preset's (paper 64, fast 32, smoke 8 frames).",
             is_output_node=True,
             inputs=[
                 model_file_input(MODEL_FILE_TOOLTIP),
-                io.Combo.Input(
-                    "preset",
-                    options=list(PRESETS),
-                    default="paper",
-                    tooltip="paper, fast, or smoke (install check); frame budget 64 / 32 / 8.",
-                ),
-                io.Int.Input("steps", default=0, min=0, max=1_000_000, tooltip="Iterations; 0 = preset's."),
-                io.Int.Input("training_seed", default=3407, min=0, max=2**31 - 1, tooltip="Seed."),
-                io.Int.Input("frames", default=64, min=1, max=512, tooltip="Morph targets (frames) written."),
-                io.Float.Input("fps", default=25.0, min=1.0, max=120.0, tooltip="Playback rate of the GLB."),
-                io.Float.Input(
-                    "arap_weight", default=1000.0, min=0.0, max=1e6, tooltip="As-rigid-as-possible weight; 0 = off."
-                ),
-                io.Image.Input("images", optional=True, tooltip="The clip as an IMAGE batch; or wire 'video'."),
-                io.Video.Input(
-                    "video", optional=True, tooltip="The clip as a VIDEO (Load Video keeps the file's alpha)."
-                ),
-                io.Mask.Input(
-                    "mask",
-                    optional=True,
-                    tooltip="One mask per frame (1 = transparent, as ComfyUI gives them; inverted here). Without: "
-                    "the frames' alpha, else rembg (models/rembg/u2net.onnx).",
-                ),
-                io.Boolean.Input(
-                    "mask_is_foreground",
-                    default=False,
-                    optional=True,
-                    tooltip="Set when the wired masks already have 1 = object.",
-                ),
-                io.Mesh.Input("mesh", optional=True, tooltip="A MESH from a 3D node (used instead of model_file)."),
+                *training_widgets(),
+                *clip_inputs(),
+                mesh_input(),
                 PRIOR_TYPES[PriorKind.IMAGE_POSE].Input(
                     "zero123_prior", optional=True, tooltip="Zero123, conditioned on the frame of each view's time."
                 ),
@@ -116,27 +91,9 @@ class A124_AnimateMeshFromVideo(io.ComfyNode):
                 io.String.Input(
                     "prompt", default="", optional=True, tooltip="The motion prompt, used only by the video prior."
                 ),
-                io.String.Input(
-                    "run_name",
-                    default="animate124_mesh_video",
-                    optional=True,
-                    tooltip="Checkpoints go to output/animate124/checkpoints/<run_name>/.",
-                ),
-                io.String.Input(
-                    "filename_prefix", default="mesh_from_video", optional=True, tooltip="File name prefix of the GLB."
-                ),
+                *file_inputs("animate124_mesh_video", "mesh_from_video"),
             ],
-            outputs=[
-                io.String.Output(
-                    "glb_file",
-                    display_name="model_file",
-                    tooltip="The animated GLB, relative to the output folder (Preview 3D's model_file).",
-                ),
-                io.Mesh.Output("animated_mesh", display_name="mesh", tooltip="The animated mesh, one item per frame."),
-                io.Image.Output(
-                    "orbit", display_name="orbit", tooltip="One turn around the animated field while it moves."
-                ),
-            ],
+            outputs=mesh_outputs(),
         )
 
     @classmethod

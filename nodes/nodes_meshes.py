@@ -7,7 +7,6 @@ import numpy as np
 import torch
 from comfy_api.v0_0_2 import io, ui
 
-from a124_core.presets import PRESETS
 from a124_core.priors.base import PriorKind
 
 from .glue import (
@@ -27,8 +26,12 @@ from .mesh_run import (
     animate_and_write,
     check_mesh_inputs,
     comfy_mesh,
+    file_inputs,
     input_mesh_path,
+    mesh_input,
+    mesh_outputs,
     model_file_input,
+    training_widgets,
 )
 from .output_files import check_prefix, next_numbered_path, output_dir, relative_to_output
 
@@ -121,17 +124,8 @@ class A124_AnimateMesh(io.ComfyNode):
                 io.String.Input(
                     "prompt", default="a robot is waving its arms", multiline=True, tooltip="The motion prompt."
                 ),
-                io.Combo.Input(
-                    "preset", options=list(PRESETS), default="paper", tooltip="paper, fast, or smoke (install check)."
-                ),
-                io.Int.Input("steps", default=0, min=0, max=1_000_000, tooltip="Iterations; 0 = preset's."),
-                io.Int.Input("training_seed", default=3407, min=0, max=2**31 - 1, tooltip="Seed."),
-                io.Int.Input("frames", default=64, min=1, max=512, tooltip="Morph targets (frames)."),
-                io.Float.Input("fps", default=25.0, min=1.0, max=120.0, tooltip="Playback rate."),
-                io.Float.Input(
-                    "arap_weight", default=1000.0, min=0.0, max=1e6, tooltip="As-rigid-as-possible weight; 0 = off."
-                ),
-                io.Mesh.Input("mesh", optional=True, tooltip="A MESH from a 3D node (used instead of model_file)."),
+                *training_widgets(),
+                mesh_input(),
                 PRIOR_TYPES[PriorKind.VIDEO_TEXT].Input("video_prior", optional=True, tooltip="Video-text prior."),
                 PRIOR_TYPES[PriorKind.IMAGE_POSE].Input(
                     "zero123_prior", optional=True, tooltip="Zero123 on frame 0 (optional)."
@@ -139,33 +133,10 @@ class A124_AnimateMesh(io.ComfyNode):
                 io.String.Input(
                     "negative_prompt", default="", optional=True, tooltip="Negative prompt of the video prior."
                 ),
-                io.String.Input(
-                    "run_name",
-                    default="animate124_mesh",
-                    optional=True,
-                    tooltip="Checkpoints go to output/animate124/checkpoints/<run_name>/.",
-                ),
-                io.String.Input(
-                    "filename_prefix", default="animated_mesh", optional=True, tooltip="File name prefix of the GLB."
-                ),
+                *file_inputs("animate124_mesh", "animated_mesh"),
             ],
             outputs=[
-                # Output ids differ from input ids (ComfyUI 0.3.x requires it); the names shown are display names.
-                io.String.Output(
-                    "glb_file",
-                    display_name="model_file",
-                    tooltip="The animated GLB, relative to the output folder (Preview 3D's model_file).",
-                ),
-                io.Mesh.Output(
-                    "animated_mesh",
-                    display_name="mesh",
-                    tooltip="The animated mesh, one batch item per frame.",
-                ),
-                io.Image.Output(
-                    "orbit",
-                    display_name="orbit",
-                    tooltip="One turn around the animated field while it moves (the render path's orbit video).",
-                ),
+                *mesh_outputs(),
                 io.Image.Output(
                     "front_view",
                     display_name="front_view",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from comfy_api.v0_0_2 import io, ui
 
+from .clip_sources import clip_inputs
 from .glue import CATEGORY, NOT_WIRED, Reference, ReferenceClipWire, check_numbers
 
 
@@ -40,34 +41,12 @@ class A124_ReferenceVideo(io.ComfyNode):
                     tooltip="Frame budget (the presets' budgets: paper 64, fast 32, smoke 8). A longer clip keeps "
                     "every k-th frame, k = ceil(frames / max_frames): the whole motion at a lower rate.",
                 ),
-                io.Image.Input(
-                    "images",
-                    optional=True,
-                    tooltip="The clip as an IMAGE batch (e.g. a video model's decoded frames); or wire 'video'.",
-                ),
-                io.Video.Input(
-                    "video",
-                    optional=True,
-                    tooltip="The clip as a VIDEO (Load Video: its file is read with its alpha; Create Video; a video "
-                    "model's VIDEO); or wire 'images'.",
-                ),
-                io.Mask.Input(
-                    "mask",
-                    optional=True,
-                    tooltip="One mask per frame as ComfyUI gives them (1 = transparent); they are inverted here. "
-                    "Without masks: the frames' alpha, else rembg (models/rembg/u2net.onnx).",
-                ),
+                *clip_inputs(),
                 io.Image.Input(
                     "depth",
                     optional=True,
                     tooltip="One depth map per frame, brighter = nearer (e.g. from a depth node): turns the "
                     "per-frame depth loss on.",
-                ),
-                io.Boolean.Input(
-                    "mask_is_foreground",
-                    default=False,
-                    optional=True,
-                    tooltip="Set when the wired masks already have 1 = object (e.g. from a segmentation node).",
                 ),
             ],
             outputs=[
