@@ -405,8 +405,9 @@ Preset "paper" is the paper's schedule, "fast" halves it, "smoke" only checks th
 
 {OWN_VIDEO_MODEL.format(image="your image", target="Reference Video")}"""
     clip = Node(2, "A124_ReferenceVideo", {"video": [1, 0], "border_ratio": 0.2, "max_frames": 64})
-    static = {"reference": [2, 1], "prompt": "a high-resolution DSLR image of a panda", **STAGE}
-    coarse = {"static_scene": [5, 0], "reference": [2, 0], "prompt": "a panda is dancing", **STAGE}
+    stage = STAGE | {"run_name": "animate124_video"}  # its own checkpoint folder, beside the image pipeline's
+    static = {"reference": [2, 1], "prompt": "a high-resolution DSLR image of a panda", **stage}
+    coarse = {"static_scene": [5, 0], "reference": [2, 0], "prompt": "a panda is dancing", **stage}
     coarse |= {"representation": "deformation", "zero123_prior": [4, 0]}
     export = {"scene": [6, 0], "frames": 64, "fps": 25.0, "resolution": 256, "target_faces": 50000}
     return Workflow(
