@@ -1,5 +1,5 @@
 """The videos the two video workflows load from ComfyUI's input folder (scripts/build_workflows.py: OBJECT_VIDEO,
-MESH_VIDEO), as WebM VP9 with alpha so the clip needs no rembg model: the panda sliding and bobbing across the frame,
+MESH_VIDEO), as 16:9-like WebM VP9 with alpha so the clip needs no rembg model: the panda sliding and bobbing,
 and the limb mesh (input/3d/model.glb) filmed from the front raising its arms on a wider canvas (what an
 image-to-video model would return from Mesh Front View's image). Shared by the executor and the host tests."""
 
@@ -26,13 +26,15 @@ def _write_rgba_webm(path: Path, rgba: np.ndarray, fps: float = 8.0) -> Path:
     return write_video(path, rgba, fps, codec="libvpx-vp9", pix_fmt="yuva420p", params=("-lossless", "1"))
 
 
-def object_frames(n: int = FRAMES, side: int = 96) -> np.ndarray:
-    """uint8 RGBA [n, side, side, 4]: the panda (half the frame) moving right and up on a transparent canvas."""
-    panda = Image.open(EXAMPLES / "panda-dance" / "rgba.png").convert("RGBA").resize((side // 2, side // 2))
+def object_frames(n: int = FRAMES, size: tuple[int, int] = (128, 72)) -> np.ndarray:
+    """uint8 RGBA [n, 72, 128, 4]: the panda (48 px) moving right and bobbing on a transparent 16:9 canvas (a video
+    model's frame shape; the frontend's video preview of it fits the room the layout gives Load Video)."""
+    width, height = size
+    panda = Image.open(EXAMPLES / "panda-dance" / "rgba.png").convert("RGBA").resize((48, 48))
     frames = []
     for i in range(n):
-        canvas = Image.new("RGBA", (side, side), (255, 255, 255, 0))
-        canvas.paste(panda, (side // 8 + 3 * i, side // 4 - 2 * (i % 3)), panda)
+        canvas = Image.new("RGBA", (width, height), (255, 255, 255, 0))
+        canvas.paste(panda, (24 + 6 * i, 12 - 3 * (i % 3)), panda)
         frames.append(np.asarray(canvas))
     return np.stack(frames)
 
