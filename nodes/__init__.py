@@ -16,10 +16,12 @@ from .nodes_comfy_adapters import (
 )
 from .nodes_evaluate import A124_Evaluate
 from .nodes_load_scene import A124_LoadDynamicScene, A124_LoadStaticScene
+from .nodes_mesh_video import A124_AnimateMeshFromVideo, A124_MeshFrontView
 from .nodes_meshes import A124_AnimateMesh, A124_ExportAnimatedMesh
 from .nodes_mvdream import A124_LoadMVDreamPrior
 from .nodes_priors import A124_LoadControlNetTilePrior, A124_LoadSD15Prior, A124_LoadVideoPrior, A124_LoadZero123Prior
 from .nodes_reference import A124_Reference
+from .nodes_reference_video import A124_ReferenceVideo
 from .nodes_render import A124_OrbitRender
 from .nodes_save_scene import A124_SaveScene
 from .nodes_stages import A124_CoarseStage, A124_RefineStage, A124_StaticStage
@@ -47,6 +49,9 @@ NODES: list[type[io.ComfyNode]] = [
     A124_ExportAnimatedMesh,
     A124_AnimateMesh,
     A124_LoadMVDreamPrior,
+    A124_ReferenceVideo,
+    A124_MeshFrontView,
+    A124_AnimateMeshFromVideo,
 ]
 
 

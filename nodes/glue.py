@@ -36,6 +36,10 @@ PRIOR_TYPES = {
     PriorKind.IMAGE_TEXT_MULTIVIEW: io.Custom("A124_PRIOR_IMAGE_TEXT_MULTIVIEW"),
 }
 Reference = io.Custom("A124_REFERENCE")
+#: A reference clip (video to 4D): recentred frames, masks and times of the user's video (Reference Video).
+ReferenceClipWire = io.Custom("A124_REFERENCE_CLIP")
+#: What a stage's reference input takes: one image, or a clip (the static stage uses the clip's first frame).
+REFERENCES = (Reference, ReferenceClipWire)
 Embedding = io.Custom("A124_EMBEDDING")
 #: Scenes come as wire types by stage, so a static scene cannot be wired into a node that needs a dynamic one and a
 #: refined scene cannot become the refine stage's condition (it must be the coarse one, SPEC 5).
@@ -44,6 +48,10 @@ SceneDynamic = io.Custom("A124_SCENE_DYNAMIC")
 SceneRefined = io.Custom("A124_SCENE_REFINED")
 DYNAMIC_SCENES = (SceneDynamic, SceneRefined)
 ANY_SCENE = (SceneStatic, SceneDynamic, SceneRefined)
+
+
+#: validate_inputs default of an optional link input: not wired (a wired input is None at validation time).
+NOT_WIRED = object()
 
 
 def scene_input(name: str, types: tuple, tooltip: str) -> Any:

@@ -3,72 +3,37 @@ own mesh animated (Animate Mesh), picked from input/3d (no 3D canvas needed, so 
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 import torch
 from comfy_api.v0_0_2 import io, ui
 
-from a124_core.presets import PRESETS
 from a124_core.priors.base import PriorKind
 
 from .glue import (
     CATEGORY,
     DYNAMIC_SCENES,
+    NOT_WIRED,
     PRIOR_TYPES,
     check_numbers,
     clone_tree,
     first_error,
-    folder_paths,
     scene_input,
     torch_device,
-    train_stage_node,
     training_mode,
 )
+from .mesh_run import (
+    MeshRunSettings,
+    animate_and_write,
+    check_mesh_inputs,
+    comfy_mesh,
+    file_inputs,
+    input_mesh_path,
+    mesh_input,
+    mesh_outputs,
+    model_file_input,
+    training_widgets,
+)
 from .output_files import check_prefix, next_numbered_path, output_dir, relative_to_output
-
-#: Sub-folder of ComfyUI's input folder Load 3D and Animate Mesh list meshes from.
-MESH_INPUT_FOLDER = "3d"
-#: validate_inputs default of `mesh`: not wired (a wired input is None at validation time).
-_NOT_WIRED = object()
-
-
-def comfy_mesh(vertices: torch.Tensor, faces: torch.Tensor) -> Any:
-    """ComfyUI's MESH (vertices [B, V, 3], faces [B, F, 3]): `Types.MESH` where the API has it (0.8), else the class of
-    0.3.x's 3D nodes."""
-    from comfy_api.v0_0_2 import Types
-
-    mesh_class = getattr(Types, "MESH", None)
-    if mesh_class is None:
-        from comfy_extras.nodes_hunyuan3d import MESH as mesh_class
-    return mesh_class(vertices, faces)
-
-
-def input_meshes() -> list[str]:
-    """Mesh files under input/3d the library reads, as "3d/<name>" (Load 3D's naming)."""
-    from a124_core.meshes.loading import EXTENSIONS
-
-    root = Path(folder_paths().get_input_directory())
-    folder = root / MESH_INPUT_FOLDER
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS]
-    return sorted(p.relative_to(root).as_posix() for p in found)
-
-
-def input_mesh_path(model_file: str) -> Path:
-    """A mesh file named relative to ComfyUI's input folder (e.g. '3d/robot.glb'); the error says how to fix it."""
-    if not model_file or not model_file.strip():
-        raise ValueError("Animate Mesh needs a mesh: pick a model_file from input/3d, or wire a MESH.")
-    root = Path(folder_paths().get_input_directory()).resolve()
-    path = (root / model_file.strip()).resolve()
-    if root not in path.parents:
-        raise ValueError(f"model_file {model_file!r} must lie inside ComfyUI's input folder ({root}).")
-    if not path.is_file():
-        raise FileNotFoundError(f"model_file {model_file!r} not found in {root}; put the mesh in input/3d.")
-    return path
 
 
 class A124_ExportAnimatedMesh(io.ComfyNode):
@@ -141,7 +106,6 @@ class A124_AnimateMesh(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        meshes = input_meshes()
         return io.Schema(
             node_id="A124_AnimateMesh",
             display_name="Animate Mesh (Animate124)",
@@ -153,27 +117,15 @@ class A124_AnimateMesh(io.ComfyNode):
             "model_file into Preview 3D & Animation.",
             is_output_node=True,
             inputs=[
-                io.Combo.Input(
-                    "model_file",
-                    options=meshes,
-                    default=meshes[0] if meshes else None,
-                    tooltip="A mesh in ComfyUI/input/3d (.glb, .gltf, .obj, .ply, .stl); Load 3D uploads there. "
-                    "Ignored when a MESH is wired.",
+                model_file_input(
+                    "A mesh in ComfyUI/input/3d (.glb, .gltf, .obj, .ply, .stl); Load 3D uploads there. Ignored when "
+                    "a MESH is wired."
                 ),
                 io.String.Input(
                     "prompt", default="a robot is waving its arms", multiline=True, tooltip="The motion prompt."
                 ),
-                io.Combo.Input(
-                    "preset", options=list(PRESETS), default="paper", tooltip="paper, fast, or smoke (install check)."
-                ),
-                io.Int.Input("steps", default=0, min=0, max=1_000_000, tooltip="Iterations; 0 = preset's."),
-                io.Int.Input("training_seed", default=3407, min=0, max=2**31 - 1, tooltip="Seed."),
-                io.Int.Input("frames", default=64, min=1, max=512, tooltip="Morph targets (frames)."),
-                io.Float.Input("fps", default=25.0, min=1.0, max=120.0, tooltip="Playback rate."),
-                io.Float.Input(
-                    "arap_weight", default=1000.0, min=0.0, max=1e6, tooltip="As-rigid-as-possible weight; 0 = off."
-                ),
-                io.Mesh.Input("mesh", optional=True, tooltip="A MESH from a 3D node (used instead of model_file)."),
+                *training_widgets(),
+                mesh_input(),
                 PRIOR_TYPES[PriorKind.VIDEO_TEXT].Input("video_prior", optional=True, tooltip="Video-text prior."),
                 PRIOR_TYPES[PriorKind.IMAGE_POSE].Input(
                     "zero123_prior", optional=True, tooltip="Zero123 on frame 0 (optional)."
@@ -181,49 +133,24 @@ class A124_AnimateMesh(io.ComfyNode):
                 io.String.Input(
                     "negative_prompt", default="", optional=True, tooltip="Negative prompt of the video prior."
                 ),
-                io.String.Input(
-                    "run_name",
-                    default="animate124_mesh",
-                    optional=True,
-                    tooltip="Checkpoints go to output/animate124/checkpoints/<run_name>/.",
-                ),
-                io.String.Input(
-                    "filename_prefix", default="animated_mesh", optional=True, tooltip="File name prefix of the GLB."
-                ),
+                *file_inputs("animate124_mesh", "animated_mesh"),
             ],
             outputs=[
-                # Output ids differ from input ids (ComfyUI 0.3.x requires it); the names shown are display names.
-                io.String.Output(
-                    "glb_file",
-                    display_name="model_file",
-                    tooltip="The animated GLB, relative to the output folder (Preview 3D's model_file).",
-                ),
-                io.Mesh.Output(
-                    "animated_mesh",
-                    display_name="mesh",
-                    tooltip="The animated mesh, one batch item per frame.",
-                ),
+                *mesh_outputs(),
                 io.Image.Output(
-                    "orbit",
-                    display_name="orbit",
-                    tooltip="One turn around the animated field while it moves (the render path's orbit video).",
+                    "front_view",
+                    display_name="front_view",
+                    tooltip="The mesh's exact front render (512 px on white) from the reference camera: the image to "
+                    "hand an image-to-video model for Animate Mesh from Video.",
                 ),
             ],
         )
 
     @classmethod
     def validate_inputs(
-        cls, model_file=None, mesh=_NOT_WIRED, fps=None, arap_weight=None, filename_prefix=None
+        cls, model_file=None, mesh=NOT_WIRED, fps=None, arap_weight=None, filename_prefix=None
     ) -> bool | str:
-        checks = [check_numbers(cls, fps=fps, arap_weight=arap_weight)]
-        if filename_prefix is not None:
-            checks.append(check_prefix(filename_prefix))
-        if mesh is _NOT_WIRED and model_file is not None and model_file not in input_meshes():
-            checks.append(
-                f"model_file {model_file!r} is not a mesh in ComfyUI/input/3d (found: "
-                f"{', '.join(input_meshes()) or 'none'}); put the file there, or wire a MESH."
-            )
-        return first_error(*checks)
+        return check_mesh_inputs(cls, model_file, mesh, fps=fps, arap_weight=arap_weight, prefix=filename_prefix)
 
     @classmethod
     def execute(
@@ -243,40 +170,15 @@ class A124_AnimateMesh(io.ComfyNode):
         run_name="animate124_mesh",
         filename_prefix="animated_mesh",
     ) -> io.NodeOutput:
-        from a124_core.meshes import scene_from_mesh
-        from a124_core.meshes.animate import (
-            MESH_REPRESENTATION,
-            animation_stage,
-            load_input,
-            mesh_animation_config,
-            write_animation,
-        )
-        from a124_core.outputs.render import render_orbit_animating
+        from a124_core.meshes.animate import MESH_REPRESENTATION, load_input
+        from a124_core.meshes.from_video import front_view
         from a124_core.presets import preset as get_preset
         from a124_core.training.coarse_stage import DynamicPriors
 
         asset = load_input(mesh if mesh is not None else input_mesh_path(model_file))
         chosen = get_preset(preset, MESH_REPRESENTATION).with_seed(int(training_seed))
-        config = mesh_animation_config(chosen, float(arap_weight))
-        if steps:
-            config = replace(config, stage=replace(config.stage, steps=int(steps)))
-        export = replace(config.export, num_frames=int(frames), fps=float(fps))
-        device, fitted = torch_device(), {}
-
-        def make_stage():
-            fitted["fit"] = scene_from_mesh(asset, config.fit, device=device)
-            priors = DynamicPriors(video_prior, zero123_prior)
-            return animation_stage(fitted["fit"], config, priors, prompt, negative_prompt, device)
-
-        scene, _, _ = train_stage_node(make_stage, run_name, "")
-        path = next_numbered_path(output_dir("meshes"), filename_prefix, ".glb")
-        with training_mode():
-            written = write_animation(asset, fitted["fit"], scene.field, path, export, device)
-            orbit = replace(chosen.orbit, num_frames=int(frames))
-            with torch.no_grad():
-                video = render_orbit_animating(scene.field, orbit, ("albedo",), scene.occupancy, config.stage.render)
-        count = written.positions.shape[0]
-        faces = torch.from_numpy(asset.faces.astype(np.int64))[None].expand(count, -1, -1)
-        model = relative_to_output(written.path)
-        text = ui.PreviewText("\n".join([f"{model}: {written.bytes:,} bytes; {written.note}", *asset.notes]))
-        return io.NodeOutput(model, comfy_mesh(torch.from_numpy(written.positions), faces), video["albedo"], ui=text)
+        front = front_view(asset).rgb.permute(1, 2, 0)[None].contiguous()
+        settings = MeshRunSettings(chosen, int(steps), int(frames), float(fps), float(arap_weight), run_name)
+        priors = DynamicPriors(video_prior, zero123_prior)
+        result = animate_and_write(asset, settings, priors, prompt, negative_prompt, filename_prefix)
+        return io.NodeOutput(*result.outputs, front, ui=result.text)

@@ -20,6 +20,7 @@ from .glue import (
     CATEGORY,
     NOT_WIRED,
     PRIOR_TYPES,
+    REFERENCES,
     Embedding,
     Reference,
     SceneDynamic,
@@ -30,6 +31,7 @@ from .glue import (
     representation_description,
     representation_name,
     representation_names,
+    scene_input,
     torch_device,
     train_stage_node,
 )
@@ -40,6 +42,20 @@ def _reference(optional: bool = True) -> Any:
     return Reference.Input(
         "reference", optional=optional, tooltip="The reference image (Reference Image node); none for text-to-4D."
     )
+
+
+def _reference_or_clip(tooltip: str) -> Any:
+    """The optional reference input of the static and coarse stages: one image or a clip (Reference Video)."""
+    return scene_input("reference", REFERENCES, tooltip)
+
+
+def _static_reference(reference: Any) -> Any:
+    """The static stage's reference: the image, or the clip's first frame (cloned: the input is never changed)."""
+    from a124_core.reference import ReferenceClip
+
+    if reference is None:
+        return None
+    return clone_tree(reference.first_reference() if isinstance(reference, ReferenceClip) else reference)
 
 
 def _common_inputs(prompt: str) -> list:
@@ -130,7 +146,10 @@ class A124_StaticStage(io.ComfyNode):
             "reference (text-to-4D): MVDream + the 2D prior (Dream-in-4D's static stage).",
             inputs=[
                 *_common_inputs("a high-resolution DSLR image of a panda"),
-                _reference(),
+                _reference_or_clip(
+                    "The reference image (Reference Image), or a clip (Reference Video: its first frame is used); "
+                    "none for text-to-4D."
+                ),
                 _prior(PriorKind.IMAGE_TEXT, "sd_prior", "2D image-text prior (SD1.5)."),
                 _prior(PriorKind.IMAGE_POSE, "zero123_prior", "3D image-pose prior (Zero123-XL)."),
                 _prior(
@@ -181,7 +200,7 @@ class A124_StaticStage(io.ComfyNode):
             train_stage_node(
                 lambda: StaticStage(
                     stage_config("static", preset, steps, training_seed),
-                    None if reference is None else clone_tree(reference),
+                    _static_reference(reference),
                     StaticPriors(sd=sd_prior, zero123=zero123_prior, mvdream=mvdream_prior),
                     prompt,
                     negative_prompt,
@@ -210,7 +229,11 @@ class A124_CoarseStage(io.ComfyNode):
             inputs=[
                 SceneStatic.Input("static_scene", tooltip="Result of the static stage (or Load Static Scene)."),
                 *_common_inputs("a panda is dancing"),
-                _reference(),
+                _reference_or_clip(
+                    "The reference image (Reference Image), or a clip (Reference Video): video to 4D, every frame "
+                    "reconstructed at its time and Zero123 conditioned on the frame of each view's time (use the "
+                    "deformation representation; the video prior is then optional); none for text-to-4D."
+                ),
                 io.Combo.Input(
                     "representation",
                     options=representation_names(),

@@ -74,6 +74,14 @@ CORE_NODES = {
         preview=True,
     ),
 }
+CORE_NODES["LoadVideo"] = NodeSpec(
+    # The frontend's upload button follows `file` in widgets_values (as ComfyUI's own templates save it).
+    (Slot("file", "COMBO", True, "video.mp4"), Slot("upload", "VIDEOUPLOAD", True, "image", ui_only=True)),
+    (("VIDEO", "VIDEO"),),
+    "Load Video",
+    preview=True,
+)
+CORE_NODES["PreviewImage"] = NodeSpec((Slot("images", "IMAGE"),), (), "Preview Image", preview=True)
 CORE_NODES["Preview3D"] = NodeSpec(
     (
         # ComfyUI 0.8's "Preview 3D & Animation" (V3): the frontend adds its 3D viewer as the widget `image` after
@@ -371,6 +379,112 @@ Preset "paper" is the paper's coarse schedule, "fast" halves it, "smoke" only ch
     )
 
 
+#: The videos the two video workflows load from ComfyUI's input folder (replace them with yours).
+OBJECT_VIDEO = "panda_dance.webm"
+MESH_VIDEO = "model_moving.webm"
+OWN_VIDEO_MODEL = """\
+Make the video in this graph with your own image-to-video model instead of Load Video: give {image} to the
+model's start image (Wan 2.x: WanImageToVideo start_image; LTX: LTXVImgToVideo image; Hunyuan Video:
+HunyuanImageToVideo start_image; a static camera and a plain background work best), then wire its VAE Decode
+IMAGE batch into {target}'s 'images' input (or Create Video -> 'video') and delete Load Video."""
+
+
+def video_to_4d() -> Workflow:
+    """The user's video -> Reference Video -> static (first frame) -> coarse on the clip -> animated GLB."""
+    note = f"""\
+Animate124 video to 4D: your video of an object becomes an animated 3D mesh. The static stage learns the
+object from the clip's first frame (SD1.5 + Zero123); the coarse stage learns the motion from every frame
+(each reconstructed at its time, Zero123 conditioned on the frame of each view's time) on the deformation
+field, which exports as ONE mesh with a morph target per frame.
+
+Put the video in ComfyUI/input/ (or use Load Video's upload) and pick it. The object needs a foreground: a
+video with alpha (WebM VP9, ProRes 4444 .mov), masks wired into Reference Video's mask input (one per frame), or
+rembg: models/rembg/u2net.onnx. A clip longer than max_frames keeps every k-th frame (the note says which).
+Nothing is downloaded while it runs. Put these folders under ComfyUI/models/ first:
+- diffusers/stable-diffusion-v1-5/ [stable-diffusion-v1-5/stable-diffusion-v1-5]: step 1
+- diffusers/zero123-xl/ [bennyguo/zero123-xl-diffusers]: steps 1, 2
+Preset "paper" is the paper's schedule, "fast" halves it, "smoke" only checks the installation.
+
+{OWN_VIDEO_MODEL.format(image="your image", target="Reference Video")}"""
+    clip = Node(2, "A124_ReferenceVideo", {"video": [1, 0], "border_ratio": 0.2, "max_frames": 64})
+    stage = STAGE | {"run_name": "animate124_video"}  # its own checkpoint folder, beside the image pipeline's
+    static = {"reference": [2, 1], "prompt": "a high-resolution DSLR image of a panda", **stage}
+    coarse = {"static_scene": [5, 0], "reference": [2, 0], "prompt": "a panda is dancing", **stage}
+    coarse |= {"representation": "deformation", "zero123_prior": [4, 0]}
+    export = {"scene": [6, 0], "frames": 64, "fps": 25.0, "resolution": 256, "target_faces": 50000}
+    return Workflow(
+        "animate124_video_to_4d",
+        note,
+        (
+            Group(
+                "Reference video",
+                (Node(1, "LoadVideo", {"file": OBJECT_VIDEO}), clip, Node(9, "PreviewImage", {"images": [2, 2]})),
+                "#8a8a3f",
+            ),
+            Group(
+                STEP_TITLES[1],
+                (
+                    Node(3, "A124_LoadSD15Prior", {"model": "diffusers/stable-diffusion-v1-5", "config_dir": "none"}),
+                    Node(4, "A124_LoadZero123Prior", {"model": "diffusers/zero123-xl"}),
+                    Node(5, "A124_StaticStage", static | {"sd_prior": [3, 0], "zero123_prior": [4, 0]}),
+                ),
+            ),
+            Group(STEP_TITLES[2], (Node(6, "A124_CoarseStage", coarse),)),
+            Group(
+                "Outputs",
+                (
+                    Node(7, "A124_ExportAnimatedMesh", export | {"filename_prefix": "animate124_video"}),
+                    Node(8, "Preview3D", {"model_file": [7, 0]}),
+                ),
+                "#3f8a5a",
+            ),
+        ),
+    )
+
+
+def mesh_from_video() -> Workflow:
+    """A user's mesh animated by a video of it: Mesh Front View -> (a video model) -> Animate Mesh from Video."""
+    note = f"""\
+Animate124 mesh from video: your 3D model, animated by a video of it. Mesh Front View renders the model from
+the front (+z, glTF's front) exactly where Animate Mesh from Video expects it; a video of that picture in motion
+(any image-to-video model) is cropped back onto it, and the SAME mesh (vertices, faces, UVs, textures) comes
+back with one morph target per frame, played by Preview 3D & Animation.
+
+Put the model in ComfyUI/input/3d/ and pick it in both nodes (or wire one MESH into both). As shipped, Load
+Video reads a video of the model from ComfyUI/input/; it needs a foreground: alpha (WebM VP9, ProRes 4444),
+masks (Animate Mesh from Video's mask input) or models/rembg/u2net.onnx.
+{OWN_VIDEO_MODEL.format(image="Mesh Front View's image", target="Animate Mesh from Video")}
+Nothing is downloaded while it runs. Put this folder under ComfyUI/models/ first:
+- diffusers/zero123-xl/ [bennyguo/zero123-xl-diffusers]: unseen sides, per frame (optional)
+Preset "paper" is the paper's coarse schedule, "fast" halves it, "smoke" only checks the installation."""
+    animate = {"model_file": "3d/model.glb", "preset": "paper", "steps": 0, "training_seed": 3407, "frames": 64}
+    animate |= {"fps": 25.0, "arap_weight": 1000.0, "video": [3, 0], "zero123_prior": [4, 0]}
+    return Workflow(
+        "animate124_mesh_from_video",
+        note,
+        (
+            Group(
+                "Your 3D model's front view",
+                (
+                    Node(1, "A124_MeshFrontView", {"model_file": "3d/model.glb"}),
+                    Node(2, "PreviewImage", {"images": [1, 0]}),
+                ),
+                "#8a8a3f",
+            ),
+            Group("Its video (your image-to-video model)", (Node(3, "LoadVideo", {"file": MESH_VIDEO}),), "#5a3f8a"),
+            Group(
+                "Animate from the video",
+                (
+                    Node(4, "A124_LoadZero123Prior", {"model": "diffusers/zero123-xl"}),
+                    Node(5, "A124_AnimateMeshFromVideo", animate),
+                ),
+                "#8a5a3f",
+            ),
+            Group("Outputs", (Node(6, "Preview3D", {"model_file": [5, 0]}),), "#3f8a5a"),
+        ),
+    )
+
+
 def text_to_4d() -> Workflow:
     """Dream-in-4D's text-to-4D: MVDream + SD2.1-base static stage (text mode), the deformation field animated by the
     video prior, exported as an animated mesh for Preview 3D."""
@@ -440,6 +554,8 @@ def workflows() -> list[Workflow]:
         comfy_loaders(),
         render_only(),
         text_to_4d(),
+        video_to_4d(),
+        mesh_from_video(),
     ]
 
 

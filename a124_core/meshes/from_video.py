@@ -51,6 +51,7 @@ def mesh_clip(
     *,
     frames: Any = None,
     masks: Any = None,
+    fps: float = 0.0,
     video: str | Path | None = None,
     mask_video: str | Path | None = None,
     config: ClipConfig | None = None,
@@ -59,7 +60,8 @@ def mesh_clip(
     plan: Any = None,
 ) -> ReferenceClip:
     """The clip of the mesh in motion, from an image batch (`frames` [N, H, W, C] + optional `masks` [N, H, W]) or a
-    video file (+ optional mask video), cropped so that frame 0 lands on the mesh's front render."""
+    video file (+ optional mask video), cropped so that frame 0 lands on the mesh's front render. `fps`: the frames'
+    rate when known (a ComfyUI VIDEO's), for the clip's timing and the frame-budget note."""
     from ..reference.clip_build import build_clip, load_clip_video
 
     if (frames is None) == (video is None):
@@ -68,7 +70,7 @@ def mesh_clip(
     cfg = config or ClipConfig()
     if video is not None:
         return load_clip_video(video, mask_video, rembg_dirs=rembg_dirs, config=cfg, plan=plan, first_box=box)
-    return build_clip(frames, masks, rembg_dirs=rembg_dirs, config=cfg, first_box=box)
+    return build_clip(frames, masks, fps=fps, rembg_dirs=rembg_dirs, config=cfg, first_box=box)
 
 
 __all__ = ["FRONT_VIEW_SIZE", "front_view", "mesh_clip", "object_box"]

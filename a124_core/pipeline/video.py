@@ -79,7 +79,7 @@ def _refuse_image_flags(settings: RunSettings) -> None:
 def model_folders(settings: RunSettings, models_dir: Path) -> tuple[Path, ...]:
     """The prior folders a video run loads: SD1.5 and Zero123-XL (+ the video prior when asked for)."""
     paths = ModelPaths.from_models_dir(models_dir, settings.video_model)
-    return (paths.sd15, paths.zero123, *((paths.video,) if settings.video_prior else ()))
+    return (paths.sd, paths.zero123, *((paths.video,) if settings.video_prior else ()))
 
 
 def _check_models(settings: RunSettings) -> None:
@@ -165,7 +165,7 @@ def load_video_priors(models_root: Path, settings: RunSettings) -> dict[str, Any
 
     paths = ModelPaths.from_models_dir(models_root, settings.video_model)
     priors = {
-        "sd": StableDiffusionPrior.from_pretrained(paths.sd15, device="cpu"),
+        "sd": StableDiffusionPrior.from_pretrained(paths.sd, device="cpu"),
         "zero123": Zero123Prior.from_pretrained(paths.zero123, device="cpu"),
     }
     if settings.video_prior:

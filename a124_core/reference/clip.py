@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..checkpoint import load_checkpoint, save_checkpoint
-from .reference import Reference, ReferenceConfig
+from .reference import Reference, ReferenceConfig, preview_backdrop
 
 FORMAT = "a124-reference-clip"
 
@@ -83,6 +83,14 @@ class ReferenceClip:
     def first_reference(self) -> Reference:
         """The `Reference` of source frame 0 (what `build_reference` returns, recentred with the clip's crop)."""
         return self.first
+
+    def preview(self) -> Tensor:
+        """The recentred frames over the first frame's preview backdrop, [N, S, S, 3] (ComfyUI IMAGE layout): the
+        single-image preview's compositing (`premult + (1 - a) * backdrop`) from the clip's rgb on white."""
+        background = self.first.meta.get("config", {}).get("preview_background", "checkerboard")
+        back = preview_backdrop(self.size, background).to(self.rgb.device)
+        shown = self.rgb + (1 - self.alpha) * (back[None, None] - 1)
+        return shown.clamp(0, 1).permute(0, 2, 3, 1).contiguous()
 
     def to(self, device: str | torch.device) -> ReferenceClip:
         """A copy with every tensor on `device` (the original is left untouched)."""

@@ -84,7 +84,7 @@ def plan_frames(total: int, max_frames: int, fps: float = 0.0, what: str = "clip
     keep = tuple(range(0, total, stride))
     note = None
     if stride > 1:
-        span = f": {keep[0]}, {keep[1]}, ..., {keep[-1]}" if len(keep) > 2 else f": {', '.join(map(str, keep))}"
+        span = f": {keep[0]}, {keep[1]}, ..., {keep[-1]}" if len(keep) > 3 else f": {', '.join(map(str, keep))}"
         timing = f" over the whole {(total - 1) / fps:.2f} s at {fps / stride:.3g} fps" if fps > 0 else ""
         note = (
             f"The {what} has {total} frames, more than the frame budget of {max_frames}: every {_ordinal(stride)} "

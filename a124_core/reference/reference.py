@@ -205,6 +205,11 @@ def build_reference(
     return ref.to(device)
 
 
+def preview_backdrop(size: int, background: str = "checkerboard") -> Tensor:
+    """[S, S] backdrop of a preview: the checkerboard, or flat grey (`ReferenceConfig.preview_background`)."""
+    return checkerboard(size) if background == "checkerboard" else torch.full((size, size), 0.5)
+
+
 def recentred_reference(
     rgb: Tensor,
     alpha: Tensor,
@@ -240,7 +245,7 @@ def recentred_reference(
     a_large = large[3:4].clamp(0, 1)
     straight = torch.where(a_large > 1e-4, large[:3] / a_large.clamp_min(1e-4), torch.zeros_like(large[:3]))
     rgba_512 = torch.cat([straight.clamp(0, 1), a_large])
-    back = checkerboard(cfg.size) if cfg.preview_background == "checkerboard" else torch.full((cfg.size,) * 2, 0.5)
+    back = preview_backdrop(cfg.size, cfg.preview_background)
     preview = (premult + (1 - a) * back[None]).clamp(0, 1).permute(1, 2, 0).contiguous()
 
     depth_out, depth_source = None, "none"

@@ -56,6 +56,10 @@ def comfy(tmp_path_factory):
 
     (root / "input" / "3d").mkdir()
     write_glb(build_test_mesh(), root / "input" / "3d" / "model.glb")  # what the mesh workflows pick
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nodes"))
+    from input_videos import write_input_videos
+
+    write_input_videos(root / "input")  # what the video workflows load (WebM with alpha)
     folders = ("checkpoints", "diffusers", "controlnet", "embeddings", "configs", "animate124")
     extra = root / "extra_model_paths.yaml"
     extra.write_text("a124_tiny:\n  base_path: " + str(models) + "\n" + "".join(f"  {f}: {f}/\n" for f in folders))
@@ -87,8 +91,7 @@ def start_server(
     inputs.mkdir(exist_ok=True)
     temp.mkdir(exist_ok=True)
     if not (inputs / "panda.png").exists():
-        shutil.copy(root / "input" / "panda.png", inputs / "panda.png")
-        shutil.copytree(root / "input" / "3d", inputs / "3d")
+        shutil.copytree(root / "input", inputs, dirs_exist_ok=True)
     port = free_port()
     python = _python_for_comfy()
     env = comfy_env(python, root)

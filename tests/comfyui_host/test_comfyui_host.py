@@ -1,6 +1,7 @@
 """Against a real ComfyUI (COMFYUI_PATH; CI: 0.8.0): the pack imports (without touching sys.path, and with a
 dependency missing), /object_info documents every node exactly as the V3 schema stand-in the other tests use derives
-it, every shipped API workflow is posted and runs on tiny priors (both mesh workflows end in Preview 3D with the GLB),
+it, every shipped API workflow is posted and runs on tiny priors (the mesh and video workflows end in Preview 3D with
+the GLB; the video ones load a WebM with alpha from input/),
 a bad prompt is refused with node_errors naming our node, and POST /interrupt during training leaves a checkpoint to
 resume from."""
 
@@ -164,6 +165,16 @@ def test_every_shipped_api_workflow_is_posted(comfy):
         print(f"{name}: success in {time.time() - started:.1f} s")
 
 
+#: The Preview 3D node of each workflow that ends in one (mesh workflows: the GLB there).
+PREVIEW_3D = {
+    "animate124_animated_mesh": "12",
+    "animate124_animate_mesh": "4",
+    "animate124_video_to_4d": "8",
+    "animate124_mesh_from_video": "6",
+    "animate124_text_to_4d": "7",
+}
+
+
 def check_outputs(comfy, name: str, outputs: dict) -> None:
     """What each workflow must leave: videos, a scene file, and for the mesh workflows the GLB in Preview 3D."""
     from a124_core.outputs.export import read_video
@@ -181,11 +192,11 @@ def check_outputs(comfy, name: str, outputs: dict) -> None:
         assert not outputs.get("13", {}).get("images")  # that render wrote no mp4 of its own
     elif name == "animate124_render_only":
         assert len(outputs) == 4
-    elif name in ("animate124_animated_mesh", "animate124_animate_mesh", "animate124_text_to_4d"):
-        preview = {"animate124_animated_mesh": "12", "animate124_animate_mesh": "4", "animate124_text_to_4d": "7"}[
-            name
-        ]
-        check_preview_3d(comfy, outputs[preview]["result"][0], mesh_input=name == "animate124_animate_mesh")
+    elif name in PREVIEW_3D:
+        mesh_input = name in ("animate124_animate_mesh", "animate124_mesh_from_video")
+        check_preview_3d(comfy, outputs[PREVIEW_3D[name]]["result"][0], mesh_input=mesh_input)
+    if name == "animate124_video_to_4d":
+        assert outputs["2"]["text"][0].startswith("8 frames at 8 fps, foreground from alpha"), outputs["2"]
 
 
 def check_preview_3d(comfy, model_file: str, mesh_input: bool) -> None:

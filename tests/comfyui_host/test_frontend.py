@@ -52,6 +52,9 @@ LOAD = """
 })()
 """
 FRONTENDS = ("pinned", "newest")
+#: Widgets the frontend adds and queues but never saves in widgets_values (ComfyUI's own templates save Load Video as
+#: [file, "image"]); the server ignores them, as the ui_only ones.
+QUEUED_ONLY = {"LoadVideo": {"video-preview"}}
 
 
 def overlap(a, b) -> bool:
@@ -110,6 +113,8 @@ def test_frontend_loads_the_workflow_readably(frontend, name):
     # Widgets only the frontend has (Load 3D's buttons and canvas, Preview 3D's viewer) are queued too; the server
     # ignores them and the API twin leaves them out (the canvas value exists only once a browser has drawn it).
     ui_only = {name: {s.name for s in spec.inputs if s.ui_only} for name, spec in CORE_NODES.items()}
+    for node_type, widgets in QUEUED_ONLY.items():
+        ui_only[node_type] = ui_only.get(node_type, set()) | widgets
     queued = {
         k: {
             "class_type": v["class_type"],

@@ -56,6 +56,42 @@ def load_image_stand_in(input_dir: Path) -> type:
     return LoadImage
 
 
+def load_video_stand_in(input_dir: Path) -> type:
+    """ComfyUI's LoadVideo: a video file of the input folder as a VIDEO (InputImpl.VideoFromFile of its path)."""
+
+    class LoadVideo:
+        RETURN_TYPES = ("VIDEO",)
+        FUNCTION = "load"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            files = sorted(p.name for p in input_dir.iterdir() if p.suffix in (".mp4", ".webm", ".mov"))
+            return {"required": {"file": (files, {"video_upload": True})}}
+
+        def load(self, file):
+            from comfy_api.v0_0_2 import InputImpl
+
+            return (InputImpl.VideoFromFile(str(input_dir / file)),)
+
+    return LoadVideo
+
+
+def preview_image_stand_in() -> type:
+    """ComfyUI's PreviewImage: shows an IMAGE batch (an output node without outputs)."""
+
+    class PreviewImage:
+        RETURN_TYPES = ()
+        FUNCTION = "save_images"
+        OUTPUT_NODE = True
+        INPUT_TYPES = classmethod(lambda cls: {"required": {"images": ("IMAGE",)}})
+
+        def save_images(self, images):
+            assert images.dim() == 4 and images.shape[-1] == 3
+            return {"ui": {"images": []}, "result": ()}
+
+    return PreviewImage
+
+
 def save_video_stand_in(output_dir: Path) -> type:
     """ComfyUI's SaveVideo (V3, 0.3.64): takes a VIDEO, writes <output>/<prefix>_<n>_.mp4 from its components."""
 

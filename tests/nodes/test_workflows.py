@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import executor
 import pytest
+from input_videos import write_input_videos
 from node_env import EXAMPLES, REPO, node_classes
 from PIL import Image
 from tiny_settings import tiny
@@ -35,6 +36,7 @@ def mappings(pack, comfy_env, models_dir, tmp_path):
     (inputs / "3d").mkdir(parents=True)
     write_glb(build_test_mesh(), inputs / "3d" / "model.glb")
     Image.open(EXAMPLES / "panda-dance" / "rgba.png").convert("RGBA").resize((96, 96)).save(inputs / "panda.png")
+    write_input_videos(inputs)
     for alias, target in (
         (models_dir / "diffusers" / "zeroscope_v2_576w", models_dir / "diffusers" / "text-to-video-ms-1.7b"),
         (
@@ -48,6 +50,8 @@ def mappings(pack, comfy_env, models_dir, tmp_path):
     return {
         **node_classes(pack),
         "LoadImage": executor.load_image_stand_in(inputs),
+        "LoadVideo": executor.load_video_stand_in(inputs),
+        "PreviewImage": executor.preview_image_stand_in(),
         "SaveVideo": executor.save_video_stand_in(output),
         "Preview3D": executor.preview_3d_stand_in(output),
         **core_loaders(models_dir),
@@ -185,7 +189,7 @@ def test_animate_mesh_workflow_writes_the_users_mesh_back_to_preview_3d(mappings
     mesh = build_test_mesh()
     prompt = tiny(load("animate124_animate_mesh_api.json"))
     results = executor.run(prompt, mappings)
-    model_file, out_mesh, orbit = results["3"]
+    model_file, out_mesh, orbit, front = results["3"]
     out = Path(comfy_env["folder_paths"].get_output_directory())
     glb = pygltflib.GLTF2.load(str(out / model_file))
     [prim] = glb.meshes[0].primitives
@@ -195,6 +199,7 @@ def test_animate_mesh_workflow_writes_the_users_mesh_back_to_preview_3d(mappings
     assert read_accessor(glb, prim.attributes.TEXCOORD_0).shape == (len(mesh.vertices), 2)
     assert out_mesh.vertices.shape == (3, len(mesh.vertices), 3) and out_mesh.faces.shape == (3, len(mesh.faces), 3)
     assert orbit.shape[0] == 3 and orbit.shape[-1] == 3
+    assert front.shape == (1, 512, 512, 3), "the front view an image-to-video model is given"
     node = mappings["A124_AnimateMesh"]
     made = SimpleNamespace(vertices=torch.tensor(mesh.vertices)[None].float(), faces=torch.tensor(mesh.faces)[None])
     with torch.inference_mode():  # as ComfyUI runs nodes
@@ -205,6 +210,56 @@ def test_animate_mesh_workflow_writes_the_users_mesh_back_to_preview_3d(mappings
     prompt["3"]["inputs"]["model_file"] = "3d/robot.glb"
     with pytest.raises(executor.ValidationError, match=r"'3d/robot.glb' is not a mesh in ComfyUI/input/3d"):
         executor.run(prompt, mappings)
+
+
+def check_glb(out: Path, model_file: str, frames: int):
+    """The GLB Preview 3D got: one mesh with a morph target per frame and one clip; returns its position count."""
+    import pygltflib
+
+    from a124_core.gltf.accessors import read_accessor
+
+    glb = pygltflib.GLTF2.load(str(out / model_file))
+    [prim] = glb.meshes[0].primitives
+    assert model_file.startswith("animate124/meshes/") and len(glb.animations) == 1 and len(prim.targets) == frames
+    return read_accessor(glb, prim.attributes.POSITION).shape[0]
+
+
+def test_video_to_4d_workflow_ends_in_preview_3d(mappings, comfy_env):
+    """Load Video (a WebM with alpha in input/) -> Reference Video -> static on the first frame -> coarse on the clip
+    (deformation) -> Export Animated Mesh -> Preview 3D, on tiny priors."""
+    from a124_core.fields.deformation import DeformationField
+    from a124_core.reference import ReferenceClip
+
+    prompt = tiny(load("animate124_video_to_4d_api.json"))
+    results = executor.run(prompt, mappings)
+    clip, first, preview, note = results["2"]
+    assert isinstance(clip, ReferenceClip) and len(clip) == 8 and clip.foreground_source == "alpha"
+    assert first is clip.first and preview.shape == (8, 256, 256, 3) and note.startswith("8 frames at 8 fps")
+    assert results["5"][0].stage == "static"
+    scene = results["6"][0]
+    assert isinstance(scene.field, DeformationField) and scene.stage == "coarse" and scene.complete
+    out = Path(comfy_env["folder_paths"].get_output_directory())
+    check_glb(out, results["7"][0], 3)
+
+
+def test_mesh_from_video_workflow_writes_the_users_mesh_back(mappings, comfy_env):
+    """Mesh Front View -> (Load Video standing in for the user's video model) -> Animate Mesh from Video -> Preview
+    3D: the input mesh's own vertices with a morph target per frame; the front view is the library's render."""
+    import torch
+
+    from a124_core.meshes.from_video import front_view
+
+    mesh = build_test_mesh()
+    results = executor.run(tiny(load("animate124_mesh_from_video_api.json")), mappings)
+    (front,) = results["1"]
+    from a124_core.meshes.animate import load_input
+
+    asset = load_input(Path(comfy_env["folder_paths"].get_input_directory()) / "3d" / "model.glb")
+    assert torch.equal(front[0].permute(2, 0, 1), front_view(asset).rgb) and front.shape == (1, 512, 512, 3)
+    model_file, out_mesh, orbit = results["5"]
+    out = Path(comfy_env["folder_paths"].get_output_directory())
+    assert check_glb(out, model_file, 3) == len(mesh.vertices)
+    assert out_mesh.vertices.shape == (3, len(mesh.vertices), 3) and orbit.shape[0] == 3
 
 
 def test_comfy_loaders_variant_runs(mappings):

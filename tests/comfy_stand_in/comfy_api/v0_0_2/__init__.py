@@ -42,6 +42,22 @@ class VideoFromComponents:
         return self._components.images.shape[2], self._components.images.shape[1]
 
 
+class VideoFromFile:
+    """InputImpl.VideoFromFile (core Load Video): a file, decoded to RGB frames (ComfyUI drops alpha) on request."""
+
+    def __init__(self, file: str):
+        self._file = file
+
+    def get_stream_source(self) -> str:
+        return self._file
+
+    def get_components(self) -> VideoComponents:
+        from a124_core.outputs.export import read_video
+
+        frames, fps = read_video(self._file)
+        return VideoComponents(frames, Fraction(fps).limit_denominator(1001))
+
+
 class MESH:
     """Types.MESH: vertices [B, V, 3], faces [B, F, 3]."""
 
@@ -52,6 +68,7 @@ class MESH:
 
 class InputImpl:
     VideoFromComponents = VideoFromComponents
+    VideoFromFile = VideoFromFile
 
 
 class Types:
