@@ -8,6 +8,7 @@ mid-write never leaves a truncated file behind (a later `--resume` would otherwi
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .weight_files import check_safetensors
@@ -26,10 +27,51 @@ METADATA_KEY = "a124"
 REWRITE_HINT = "delete it and rerun the step that wrote it"
 
 
+class WriteFailed(OSError):
+    """A file could not be written (no space left, no permission, a folder where a file should go). Its message is
+    one line naming the file and the reason; what was written before it is intact."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"Could not write {path}: {reason}")
+        self.path, self.reason = path, reason
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _file_mode(path: Path) -> None:
+    """The permissions a new file gets under the umask (mkstemp and safetensors 0.8 leave 0600)."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
+#: errno values of a write that failed for want of room or rights (anything else is a bug to show in full).
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO})
+
+
+def write_failure(error: BaseException) -> str | None:
+    """One line for a write that failed for want of room or rights, from any writer (None for anything else)."""
+    if isinstance(error, WriteFailed):
+        return str(error)
+    reason = _write_error(error)
+    if reason is None or (isinstance(error, OSError) and error.errno not in WRITE_ERRNOS):
+        return None
+    where = getattr(error, "filename", None)
+    return f"Could not write {where}: {reason}" if where else f"A write failed: {reason}"
+
+
+def _write_error(error: BaseException) -> str | None:
+    """The reason of an I/O failure (None for any other error, which propagates unchanged)."""
+    if isinstance(error, (FileExistsError, NotADirectoryError)) and error.filename:
+        return f"{error.filename} is a file where a folder is needed"
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    if isinstance(error, SafetensorError) and "IoError" in str(error):  # safetensors wraps the OS error's text
+        text = str(error)
+        return text.split('message: "', 1)[1].split('"', 1)[0] if 'message: "' in text else text
+    return None
 
 
 @contextlib.contextmanager
@@ -41,16 +83,22 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     (KeyboardInterrupt included) it is deleted and `path` keeps its old content.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp: Path | None = None
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=suffix, dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
+        _file_mode(tmp)
         yield tmp
         os.replace(tmp, path)
+    except (OSError, SafetensorError) as error:
+        reason = _write_error(error)
+        if reason is None or isinstance(error, WriteFailed):
+            raise
+        raise WriteFailed(path, reason) from error
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
 
 
@@ -80,6 +128,7 @@ def save_safetensors(
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     with atomic_path(path) as tmp:
         save_file(flat, str(tmp), metadata=metadata)
+        _file_mode(tmp)  # safetensors 0.8 writes a new file with mode 0600
     return Path(path)
 
 

@@ -44,6 +44,8 @@ from .training.terms.temporal_tv import TemporalTVConfig
 from .training.time_sampling import TimeSamplingConfig
 
 PRESETS = ("paper", "fast", "smoke")
+#: The seeds torch.Generator.manual_seed accepts (non-negative).
+SEED_MAX = 2**64 - 1
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,9 @@ class Preset:
         return getattr(self, name)
 
     def with_seed(self, seed: int) -> Preset:
-        """Every stage and textual inversion seeded with `seed`."""
+        """Every stage and textual inversion seeded with `seed` (ValueError outside the generator's range)."""
+        if not 0 <= seed <= SEED_MAX:
+            raise ValueError(f"The seed must be a whole number from 0 to {SEED_MAX} (the generator's range): {seed}")
         stages = {name: replace(self.stage(name), seed=seed) for name in STAGES}
         return replace(self, textual_inversion=replace(self.textual_inversion, seed=seed), **stages)
 
@@ -160,4 +164,4 @@ def _smoke() -> Preset:
     )
 
 
-__all__ = ["PRESETS", "Preset", "preset"]
+__all__ = ["PRESETS", "SEED_MAX", "Preset", "preset"]

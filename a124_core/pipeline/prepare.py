@@ -13,6 +13,7 @@ import torch
 from ..console import timed
 from ..presets import Preset, preset
 from ..prompts import RunPrompts
+from ..run_folder import clear_previous_run
 from ..run_record import write_record
 from ..training.config import config_to_dict
 from ..training.scene import STAGES
@@ -98,6 +99,8 @@ def prepare(settings: RunSettings, should_cancel: Callable[[], bool] | None = No
     """Validate, record the run, then preprocess the image and load the priors (tiny random ones for smoke)."""
     checked = validate(settings)
     out = Path(settings.out)
+    if settings.overwrite and (removed := clear_previous_run(out)):
+        sys.stderr.write(f"--overwrite: removed the earlier run's {', '.join(removed)} from {out}\n")
     write_record(out, checked.fingerprint)
     presets = preset(settings.preset, settings.representation).with_seed(settings.seed)
     run = PreparedRun(

@@ -14,9 +14,11 @@ from .prepare import PreparedRun
 def train_all(run: PreparedRun) -> Any:
     """Textual inversion, then the static, coarse and refine stages; returns the last stage's scene. Text-to-4D
     (no reference) stops after the coarse stage: textual inversion and refinement need an image."""
+    from ..run_record import file_digest
     from ..training.coarse_stage import CoarseStage, DynamicPriors
     from ..training.refine_stage import RefinePriors, RefineStage
     from ..training.runner import Callbacks, run_stage
+    from ..training.scene import scene_digest
     from ..training.static_stage import StaticPriors, StaticStage
 
     p, priors, resume, summary = run.prompts, run.priors, run.settings.resume, run.summary
@@ -25,9 +27,9 @@ def train_all(run: PreparedRun) -> Any:
         token_file = run.timed("textual_inversion", lambda: textual_inversion(run))
         summary.outputs["embedding"] = str(token_file)
 
-    def stage(name: str, make: Any) -> Any:
+    def stage(name: str, make: Any, parents: dict[str, str] | None = None) -> Any:
         callbacks = Callbacks(on_progress=ConsoleProgress(name, run.out / "previews"), should_cancel=run.should_cancel)
-        return run.timed(name, lambda: run_stage(name, make, run.checkpoints, resume, callbacks))
+        return run.timed(name, lambda: run_stage(name, make, run.checkpoints, resume, callbacks, parents=parents))
 
     c, device = run.preset, run.device
     zero123 = None if text_only else priors["zero123"]
@@ -35,7 +37,9 @@ def train_all(run: PreparedRun) -> Any:
     static = stage("static", lambda: StaticStage(c.static, run.reference, static_priors, p.static, device=device))
     coarse_priors = DynamicPriors(priors["video"], zero123)
     coarse = stage(
-        "coarse", lambda: CoarseStage(c.coarse, run.reference, static, coarse_priors, p.motion, device=device)
+        "coarse",
+        lambda: CoarseStage(c.coarse, run.reference, static, coarse_priors, p.motion, device=device),
+        {"static": scene_digest(static)},
     )
     trained, scene = (("static", "coarse") if text_only else STAGES), coarse
     if not text_only:  # the refine stage corrects drift away from a reference image: there is none without one
@@ -45,6 +49,7 @@ def train_all(run: PreparedRun) -> Any:
             lambda: RefineStage(
                 c.refine, run.reference, coarse, refine_priors, p.motion, p.refine, p.token, token_file, device=device
             ),
+            {"coarse": scene_digest(coarse), "token": file_digest(token_file)},
         )
     for name in trained:
         summary.outputs[f"checkpoint_{name}"] = str(run.checkpoints / f"{name}.safetensors")

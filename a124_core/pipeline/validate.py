@@ -14,21 +14,14 @@ import torch
 from ..devices import resolve_device
 from ..presets import preset
 from ..prompts import RunPrompts, derive_prompts
+from ..run_folder import check_output_folder, refuse_previous_run
 from ..run_record import RunFingerprint, check_resume, make_fingerprint, prior_identity
 from ..weight_files import check_weight_files
 from .models import ModelPaths
 from .settings import RunSettings
 
-
-def check_output_folder(out: Path) -> None:
-    """The output folder must be creatable and writable (checked before any work)."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as error:
-        raise ValueError(f"Output folder {out} is not writable ({error.strerror}); choose another --out.") from error
+#: The folders a run writes in its output folder (checked before any work: a file there stops it in one line).
+OUTPUT_FOLDERS = ("checkpoints", "embeddings", "previews", "renders", "meshes", "tiny_models")
 
 
 @dataclass
@@ -81,7 +74,9 @@ def validate(settings: RunSettings) -> CheckedInputs:
     from ..reference.inputs import load_image_file
     from ..reference.reference import check_reference_inputs
 
-    preset(settings.preset, settings.representation)  # an unknown preset or representation: one line
+    preset(settings.preset, settings.representation).with_seed(settings.seed)  # unknown names, a seed out of range
+    if settings.resume and settings.overwrite:
+        raise ValueError("--resume continues the run in --out and --overwrite deletes it: pass one of them.")
     prompts = derive_prompts(
         settings.prompt, settings.static_prompt, settings.token, settings.initializer, settings.refine_prompt
     )
@@ -125,10 +120,13 @@ def validate(settings: RunSettings) -> CheckedInputs:
         for folder in (paths.sd15, paths.zero123, paths.video, paths.controlnet):
             check_weight_files(folder)  # headers only: a truncated download fails here, in one line
     fingerprint = run_fingerprint(settings, prompts)
+    out = Path(settings.out)
     if settings.resume:
-        check_resume(settings.out, fingerprint)
-    check_output_folder(Path(settings.out))
+        check_resume(out, fingerprint)
+    elif not settings.overwrite:
+        refuse_previous_run(out)
+    check_output_folder(out, subfolders=OUTPUT_FOLDERS)
     return CheckedInputs(prompts, device, image, mask, depth, fingerprint)
 
 
-__all__ = ["CheckedInputs", "check_output_folder", "reference_config", "rembg_dirs", "run_fingerprint", "validate"]
+__all__ = ["OUTPUT_FOLDERS", "CheckedInputs", "reference_config", "rembg_dirs", "run_fingerprint", "validate"]
