@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -73,8 +74,7 @@ def main() -> None:
     print("| encoding | GLB bytes | morph + animation bytes | max quantisation error |")
     print("|---|---|---|---|")
     for encoding in ("float", "int16"):
-        config.encoding = encoding
-        gltf, report = build_morph_gltf(asset, config)
+        gltf, report = build_morph_gltf(asset, replace(config, encoding=encoding))
         size = write_glb(gltf, args.out / f"{encoding}.glb").stat().st_size
         print(f"| {encoding} | {size:,} | {report.bytes_added:,} | {report.max_error:.2g} |")
 

@@ -142,6 +142,6 @@ def test_text_to_4d_with_the_deformation_field_writes_one_animated_mesh(tmp_path
     assert "text-to-4D" in captured.err
     assert not (out / "embeddings").exists() and not (out / "checkpoints" / "refine.safetensors").exists()
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["settings"]["stage_configs"]["coarse"]["representation"] == "deformation"
+    assert summary["settings"]["stage_configs"]["coarse"]["representation"]["name"] == "deformation"
     glb = pygltflib.GLTF2.load(summary["outputs"]["animated_mesh"])
     assert len(glb.meshes) == 1 and len(glb.meshes[0].primitives[0].targets) == 3 and len(glb.animations) == 1

@@ -176,15 +176,16 @@ class Stage:
         view: View,
         size: int | tuple[int, int],
         field: Any = None,
-        occupancy: Any = None,
+        occupancy: Any = "scene",
         perturb: bool = True,
         displacement: bool = False,
     ) -> dict[str, Tensor]:
-        """Render the frames of `view` at size x size (or (H, W)) with `field` (default: the scene's, with its
-        occupancy grid); maps [B, H, W, C] (plus the composited displacement when asked, deformation fields)."""
+        """Render the frames of `view` at size x size (or (H, W)) with `field` (default: the scene's) and
+        `occupancy` (default: the scene's grid; None: no empty-space skipping); maps [B, H, W, C] (plus the
+        composited displacement when asked, deformation fields)."""
         height, width = (size, size) if isinstance(size, int) else size
-        if field is None:
-            field, occupancy = self.scene.field, self.scene.occupancy
+        field = self.scene.field if field is None else field
+        occupancy = self.scene.occupancy if isinstance(occupancy, str) and occupancy == "scene" else occupancy
         return render_cameras(
             field,
             view.cameras,

@@ -51,15 +51,16 @@ class ViewSampler(Protocol):
 class RenderFn(Protocol):
     """The stage's renderer as terms call it: `view` at `size` (a side or (H, W)); maps [B, H, W, C].
 
-    `field` / `occupancy` default to the scene being trained; `perturb` jitters samples along rays (from the
-    stage's generator); `displacement` adds the composited displacement map (deformation fields)."""
+    `field` defaults to the scene being trained and `occupancy` to its grid ("scene"; None renders without one);
+    `perturb` jitters samples along rays (from the stage's generator); `displacement` adds the composited
+    displacement map (deformation fields)."""
 
     def __call__(
         self,
         view: View,
         size: int | tuple[int, int],
         field: Any = None,
-        occupancy: Any = None,
+        occupancy: Any = "scene",
         perturb: bool = True,
         displacement: bool = False,
     ) -> dict[str, Tensor]: ...

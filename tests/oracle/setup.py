@@ -95,16 +95,18 @@ def run(stage: Any) -> Any:
 
 @torch.no_grad()
 def held_out_psnr(
-    stage: Any, field: Any, scene: scenes.SceneAt, times: list[float | None]
+    stage: Any, trained: Any, scene: scenes.SceneAt, times: list[float | None]
 ) -> dict[float | None, float]:
-    """Mean PSNR over HELD_OUT views at each time (None: a static field), rendered by the stage's own renderer."""
+    """Mean PSNR over HELD_OUT views at each time (None: a static field) of the `trained` scene (its field with its
+    own occupancy grid, as every render of the library sees it), rendered by the stage's own renderer."""
     result = {}
     for t in times:
         values = []
         for polar, azimuth in HELD_OUT:
             cams = make_cameras(polar, azimuth)
             view = View(cams, None if t is None else torch.tensor([t]), "albedo", None, 1.0, torch.ones(3))
-            pred = stage.render_view(view, SIZE, field=field, perturb=False)["rgb"][0].permute(2, 0, 1)
+            out = stage.render_view(view, SIZE, field=trained.field, occupancy=trained.occupancy, perturb=False)
+            pred = out["rgb"][0].permute(2, 0, 1)
             values.append(scenes.psnr(pred, scenes.image(scene, t or 0.0, polar, azimuth, SIZE, SIZE)))
         result[t] = sum(values) / len(values)
     return result
@@ -140,9 +142,9 @@ def static_run(
     sd = ImageTextOracle(scene) if text else None
     priors = StaticPriors(sd=sd, zero123=zero123)
     stage = watch(StaticStage(static_config(steps), reference(scene), priors, "spheres"), zero123, sd)
-    start = held_out_psnr(stage, stage.scene.field, scene, [None])
+    start = held_out_psnr(stage, stage.scene, scene, [None])
     result = run(stage)
-    return Measured(held_out_psnr(stage, result.field, scene, [None]), start, result, {"sd": sd, "zero123": zero123})
+    return Measured(held_out_psnr(stage, result, scene, [None]), start, result, {"sd": sd, "zero123": zero123})
 
 
 def coarse_run(static: Any, steps: int = 300, scene: scenes.SceneAt = scenes.moving, **config: Any) -> Measured:
@@ -152,9 +154,7 @@ def coarse_run(static: Any, steps: int = 300, scene: scenes.SceneAt = scenes.mov
 
     from .priors import ImagePoseOracle, VideoOracle
 
-    start = held_out_psnr(
-        StaticStage(static_config(1), reference(scene), scene=static), static.field, scene, HELD_OUT_TIMES
-    )
+    start = held_out_psnr(StaticStage(static_config(1), reference(scene), scene=static), static, scene, HELD_OUT_TIMES)
     zero123, video = ImagePoseOracle(scene), VideoOracle(scene)
     priors = DynamicPriors(video=video, zero123=zero123)
     stage = watch(
@@ -162,7 +162,7 @@ def coarse_run(static: Any, steps: int = 300, scene: scenes.SceneAt = scenes.mov
     )
     result = run(stage)
     return Measured(
-        held_out_psnr(stage, result.field, scene, HELD_OUT_TIMES), start, result, {"video": video, "zero123": zero123}
+        held_out_psnr(stage, result, scene, HELD_OUT_TIMES), start, result, {"video": video, "zero123": zero123}
     )
 
 
@@ -177,8 +177,8 @@ def refine_run(coarse: Any, steps: int = 150) -> Measured:
     priors = RefinePriors(controlnet=control)
     stage = RefineStage(config, reference(), copy.deepcopy(coarse), priors, "", token_prompt="a _ball_")
     watch(stage, control)
-    start = held_out_psnr(stage, coarse.field, scenes.moving, HELD_OUT_TIMES)
+    start = held_out_psnr(stage, coarse, scenes.moving, HELD_OUT_TIMES)
     result = run(stage)
     return Measured(
-        held_out_psnr(stage, result.field, scenes.moving, HELD_OUT_TIMES), start, result, {"controlnet": control}
+        held_out_psnr(stage, result, scenes.moving, HELD_OUT_TIMES), start, result, {"controlnet": control}
     )
