@@ -1,9 +1,11 @@
 """Command-line runner: `python -m a124_core run --image IMG --prompt "a panda is dancing" --preset smoke --out OUT`.
 
-`run` does the whole job (preprocess, textual inversion, static, coarse, refine, render); `render` re-renders a
-saved scene; `animate-mesh` animates an existing 3D model (a124_core/animate_mesh_cli.py). Presets: paper (the
-paper's schedule), fast (about half), smoke (tiny random priors, minutes on a CPU, not meaningful images). Errors
-in the arguments stop the run before any work.
+`run` does the whole job (preprocess, textual inversion, static, coarse, refine, render; with `--video` instead of
+`--image`: the clip, the static stage on its first frame, the coarse stage on every frame, render); `render`
+re-renders a saved scene; `animate-mesh` animates an existing 3D model (a124_core/animate_mesh_cli.py), from a
+prompt or from a video of it; `textual-inversion` learns a token from photos of a subject
+(a124_core/textual_inversion_cli.py). Presets: paper (the paper's schedule), fast (about half), smoke (tiny random
+priors, minutes on a CPU, not meaningful images), dream-in-4d. Errors in the arguments stop the run before any work.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from . import animate_mesh_cli
+from . import animate_mesh_cli, textual_inversion_cli
 from .cli_common import SEED_MAX, OneLineParser, finish, positive_int, seed
+from .pipeline.models import MVDREAM_FILE
+from .pipeline.video import VIDEO_REPRESENTATION
 from .presets import PRESETS
 from .training.representations import DEFAULT_REPRESENTATION, REPRESENTATIONS
 
@@ -27,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     animate_mesh_cli.add_parser(sub)
+    textual_inversion_cli.add_parser(sub)
     _add_run(sub)
     render = sub.add_parser(
         "render", help="render the test orbit of a saved scene", formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -53,10 +58,22 @@ def _add_run(sub: Any) -> None:
         help="reference image (RGBA, or RGB with rembg installed); leave out for text-to-4D (no refine stage)",
     )
     run.add_argument(
+        "--video",
+        type=Path,
+        help="reference video (video to 4D: any file ffmpeg reads, GIF, WebP); its frames and motion are the input",
+    )
+    run.add_argument("--mask-video", type=Path, help="mask video of --video (white = object), one mask per frame")
+    run.add_argument(
+        "--video-prior",
+        action="store_true",
+        help="with --video: add the text-to-video SDS (off: the video is the motion)",
+    )
+    run.add_argument(
         "--representation",
         choices=tuple(REPRESENTATIONS),
-        default=DEFAULT_REPRESENTATION,
-        help="dynamic field: " + "; ".join(f"{name}: {r.description}" for name, r in REPRESENTATIONS.items()),
+        help="dynamic field: "
+        + "; ".join(f"{name}: {r.description}" for name, r in REPRESENTATIONS.items())
+        + f" (default {DEFAULT_REPRESENTATION}; with --video {VIDEO_REPRESENTATION})",
     )
     run.add_argument("--mask", type=Path, help="foreground mask image (white = object) for an image without alpha")
     run.add_argument("--depth", type=Path, help="depth image aligned with --image (larger = nearer): depth loss on")
@@ -72,6 +89,26 @@ def _add_run(sub: Any) -> None:
     run.add_argument("--models-dir", type=Path, help="ComfyUI's models folder holding the priors (not for smoke)")
     run.add_argument(
         "--video-model", default="text-to-video-ms-1.7b", help="folder under models/diffusers/ of the video prior"
+    )
+    run.add_argument(
+        "--sd-model",
+        type=Path,
+        help="2D prior: a diffusers folder or one .safetensors (e.g. a DreamBooth checkpoint; a bare name is looked "
+        "for in <--models-dir>/checkpoints and /diffusers); default diffusers/stable-diffusion-v1-5, with --mvdream "
+        "diffusers/stable-diffusion-2-1-base",
+    )
+    run.add_argument(
+        "--sd-config",
+        type=Path,
+        help="config folder (configs + tokenizer) of a single-file --sd-model (default configs/<its model's name>)",
+    )
+    run.add_argument(
+        "--mvdream",
+        type=Path,
+        nargs="?",
+        const=Path(MVDREAM_FILE),
+        help=f"text-to-4D only: MVDream as the static stage's 3D prior (Dream-in-4D); its file or diffusers folder, "
+        f"default <--models-dir>/checkpoints/{MVDREAM_FILE}",
     )
     run.add_argument("--static-prompt", help="appearance prompt of step 1 (default: derived from --prompt)")
     run.add_argument("--token", help="textual-inversion token (default: _<noun>_)")
@@ -119,13 +156,16 @@ def _quiet_libraries() -> None:
 
 def _settings(args: argparse.Namespace) -> Any:
     from .pipeline import RunSettings
+    from .pipeline.video import default_representation
 
     names = [
-        "image", "mask", "depth", "depth_model", "rembg_model", "representation", "prompt", "out", "preset",
-        "models_dir", "video_model", "static_prompt", "token", "initializer", "refine_prompt", "seed", "device",
-        "resume", "overwrite", "render_resolution", "render_frames", "render_views", "fps",
+        "image", "video", "mask_video", "video_prior", "mask", "depth", "depth_model", "rembg_model", "prompt", "out",
+        "preset", "models_dir", "video_model", "sd_model", "sd_config", "mvdream", "static_prompt", "token",
+        "initializer", "refine_prompt", "seed", "device", "resume", "overwrite", "render_resolution", "render_frames",
+        "render_views", "fps",
     ]  # fmt: skip
-    return RunSettings(**{name: getattr(args, name) for name in names})
+    representation = args.representation or default_representation(args.video)
+    return RunSettings(representation=representation, **{name: getattr(args, name) for name in names})
 
 
 def main(argv: list[str] | None = None) -> int:

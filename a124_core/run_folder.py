@@ -17,6 +17,7 @@ RUN_FILES = (
     "run_record.json",
     "summary.json",
     "reference.safetensors",
+    "reference_clip.safetensors",
     "checkpoints/",
     "embeddings/",
     "previews/",

@@ -12,7 +12,7 @@ layer are caught by the circle check):
  6. meshes (a user's mesh: fit, animate), textual_inversion (trained by the training runner)
  7. presets
  8. pipeline (the whole CLI job)
- 9. cli, animate_mesh_cli, __main__
+ 9. cli, animate_mesh_cli, textual_inversion_cli, __main__
 Every import counts, also one inside a function: a lazy import is still a dependency.
 """
 
@@ -46,7 +46,7 @@ LAYERS = [
     {"meshes", "textual_inversion"},
     {"presets"},
     {"pipeline"},
-    {"cli", "animate_mesh_cli", "__main__"},
+    {"cli", "animate_mesh_cli", "textual_inversion_cli", "__main__"},
 ]
 TRAINING_LAYERS = [
     {"view", "losses", "time_sampling"},
@@ -55,7 +55,7 @@ TRAINING_LAYERS = [
     {"config"},
     {"scene"},
     {"stage"},
-    {"static_stage", "coarse_stage", "runner"},
+    {"video_clip", "static_stage", "coarse_stage", "runner"},
     {"refine_stage"},
 ]
 MAX_FUNCTION_LINES = 100

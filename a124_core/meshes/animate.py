@@ -109,9 +109,13 @@ def animation_stage(
     prompt: str,
     negative_prompt: str = "",
     device: Any = None,
+    reference: Any = None,
 ) -> CoarseStage:
-    """The deformation stage around the fitted canonical field, with ARAP on the mesh's vertices."""
-    reference = mesh_reference(fit.surface, config.reference_size, config.stage.camera)
+    """The deformation stage around the fitted canonical field, with ARAP on the mesh's vertices. `reference`:
+    default the mesh's own front render; a `ReferenceClip` of the mesh in motion animates it from a video
+    (`meshes/from_video.py`)."""
+    if reference is None:
+        reference = mesh_reference(fit.surface, config.reference_size, config.stage.camera)
     vertices = fit.surface.vertices.detach().cpu().numpy()
     faces = fit.surface.faces.cpu().numpy()
     return CoarseStage(

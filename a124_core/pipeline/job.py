@@ -19,6 +19,10 @@ def run(settings: RunSettings, should_cancel: Callable[[], bool] | None = None) 
     `should_cancel` (e.g. `interrupts.cancel_on_signals()`'s flag) is polled before every training step: the
     running stage is checkpointed and `TrainingCancelled` raised; between phases `RunInterrupted` is raised.
     """
+    if settings.video is not None:  # video-to-4D: its own preprocessing and stages
+        from .video import run_video
+
+        return run_video(settings, should_cancel)
     prepared = prepare(settings, should_cancel)
     scene = train_all(prepared)
     check_cancelled(should_cancel, "training (all stages are saved)")

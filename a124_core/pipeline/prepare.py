@@ -19,7 +19,7 @@ from ..training.config import config_to_dict
 from ..training.scene import STAGES
 from .models import load_priors
 from .settings import SMOKE_WARNING, TEXT_ONLY_NOTE, RunSettings, RunSummary
-from .validate import CheckedInputs, reference_config, rembg_dirs, validate
+from .validate import CheckedInputs, model_paths, reference_config, rembg_dirs, validate
 
 
 @dataclass
@@ -95,12 +95,17 @@ def _build_reference(run: PreparedRun, checked: CheckedInputs) -> Any:
     return reference
 
 
+def clear_for_overwrite(settings: RunSettings, out: Path) -> None:
+    """--overwrite: remove the earlier run's own files from `out` (nothing else), said in one line."""
+    if settings.overwrite and (removed := clear_previous_run(out)):
+        sys.stderr.write(f"--overwrite: removed the earlier run's {', '.join(removed)} from {out}\n")
+
+
 def prepare(settings: RunSettings, should_cancel: Callable[[], bool] | None = None) -> PreparedRun:
     """Validate, record the run, then preprocess the image and load the priors (tiny random ones for smoke)."""
     checked = validate(settings)
     out = Path(settings.out)
-    if settings.overwrite and (removed := clear_previous_run(out)):
-        sys.stderr.write(f"--overwrite: removed the earlier run's {', '.join(removed)} from {out}\n")
+    clear_for_overwrite(settings, out)
     write_record(out, checked.fingerprint)
     presets = preset(settings.preset, settings.representation).with_seed(settings.seed)
     run = PreparedRun(
@@ -117,7 +122,8 @@ def prepare(settings: RunSettings, should_cancel: Callable[[], bool] | None = No
         models_root = Path(settings.models_dir)
     run.reference = _build_reference(run, checked)
     check_cancelled(should_cancel, "preprocessing")
-    run.priors = run.timed("load_priors", lambda: load_priors(models_root, settings.video_model))
+    paths = model_paths(settings, models_root)
+    run.priors = run.timed("load_priors", lambda: load_priors(paths))
     check_cancelled(should_cancel, "loading the priors")
     initializer = run.prompts.initializer
     if run.smoke and len(run.priors["sd"].tokenizer.encode(initializer, add_special_tokens=False)) != 1:

@@ -13,8 +13,9 @@ SMOKE_WARNING = (
     "the images it writes are not meaningful."
 )
 TEXT_ONLY_NOTE = (
-    "No --image: text-to-4D (Dream-in-4D's path): the static stage learns from the SD prior alone, the coarse stage "
-    "from the video prior alone; textual inversion, Zero123, reconstruction and the refine stage need an image."
+    "No --image: text-to-4D (Dream-in-4D's path): the static stage learns from the 2D prior (with --mvdream also from "
+    "MVDream), the coarse stage from the video prior alone; textual inversion, Zero123, reconstruction and the refine "
+    "stage need an image."
 )
 
 
@@ -39,6 +40,14 @@ class RunSettings:
     """Dynamic field: a registered representation's name (`training/representations`)."""
     models_dir: Path | None = None
     video_model: str = "text-to-video-ms-1.7b"
+    sd_model: Path | None = None
+    """The 2D prior: a diffusers folder or one .safetensors file (a DreamBooth checkpoint); a bare name is looked for
+    in <models_dir>/checkpoints and /diffusers. Default: diffusers/stable-diffusion-v1-5 (with MVDream: -2-1-base)."""
+    sd_config: Path | None = None
+    """Config folder (configs + tokenizer) of a single-file `sd_model`; default configs/<its model's folder name>."""
+    mvdream: Path | None = None
+    """Text mode's multi-view prior: MVDream's file or diffusers folder (a bare name: under checkpoints/ or
+    diffusers/); None: the 2D prior alone."""
     static_prompt: str | None = None
     token: str | None = None
     initializer: str | None = None
@@ -52,11 +61,17 @@ class RunSettings:
     render_frames: int | None = None
     render_views: int | None = None
     fps: int = 25
+    video: Path | None = None
+    """The reference video (video-to-4D, `pipeline/video.py`); then `image` is None."""
+    mask_video: Path | None = None
+    """Mask video of `video` (white = object), one mask per frame; else the frames' alpha, else rembg per frame."""
+    video_prior: bool = False
+    """Video-to-4D: add the text-to-video SDS under the motion prompt (off by default: the video is the motion)."""
 
     @property
     def text_only(self) -> bool:
-        """Text-to-4D: no reference image."""
-        return self.image is None
+        """Text-to-4D: no reference image and no reference video."""
+        return self.image is None and self.video is None
 
 
 @dataclass

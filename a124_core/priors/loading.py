@@ -184,6 +184,15 @@ def vae_encode(vae: Any, images: Tensor, scaled: bool = True) -> Tensor:
     return latents.float()
 
 
+def vae_decode(vae: Any, latents: Tensor) -> Tensor:
+    """Scaled latents [B, C, h, w] -> images [B, 3, H, W] in [0, 1], float32, without gradients (a decoded target is
+    a constant of the loss that reads it)."""
+    param = next(vae.parameters())
+    with torch.no_grad():
+        images = vae.decode((latents / vae.config.scaling_factor).to(device=param.device, dtype=param.dtype)).sample
+    return (images.float() * 0.5 + 0.5).clamp(0, 1)
+
+
 def native_image_size(unet_config: dict[str, Any], vae: Any) -> int:
     """The size a prior was trained at: UNet latent size x VAE downsampling (SD1.5: 64 x 8 = 512)."""
     factor = 2 ** (len(vae.config.block_out_channels) - 1)

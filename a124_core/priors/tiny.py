@@ -65,9 +65,10 @@ class TinyModels:
     controlnet_tile: Path
     #: Native render size of every tiny prior.
     image_size: int = TINY_IMAGE_SIZE
-    #: checkpoints/tiny-mvdream-sd21.pt: MVDream's original layout, SD2.1 variant (+ its architecture .json).
+    #: checkpoints/sd-v2.1-base-4view.pt: MVDream's original layout, SD2.1 variant (+ its architecture .json), under
+    #: the released file's name (where the CLI's `--mvdream` looks by default).
     mvdream: Path | None = None
-    #: checkpoints/tiny-mvdream-sd15.pt: the SD1.5 variant (CLIP text tower, conv projections).
+    #: checkpoints/sd-v1.5-4view.pt: the SD1.5 variant (CLIP text tower, conv projections).
     mvdream_sd15: Path | None = None
     #: diffusers/mvdream-sd2.1-diffusers: the diffusers-layout port, same weights as `mvdream`.
     mvdream_diffusers: Path | None = None
@@ -323,8 +324,8 @@ def build_tiny_models(models_dir: Path, seed: int = 0) -> TinyModels:
         zero123_clip_camera=build_tiny_zero123(root / "diffusers" / "stable-zero123", seed, "clip_camera_projection"),
         video=build_tiny_video(root / "diffusers" / "text-to-video-ms-1.7b", seed),
         controlnet_tile=build_tiny_controlnet(root / "controlnet" / "control_v11f1e_sd15_tile", sd15, seed),
-        mvdream=build_tiny_mvdream(root / "checkpoints" / "tiny-mvdream-sd21.pt", "open_clip", seed),
-        mvdream_sd15=build_tiny_mvdream(root / "checkpoints" / "tiny-mvdream-sd15.pt", "clip", seed),
+        mvdream=build_tiny_mvdream(root / "checkpoints" / "sd-v2.1-base-4view.pt", "open_clip", seed),
+        mvdream_sd15=build_tiny_mvdream(root / "checkpoints" / "sd-v1.5-4view.pt", "clip", seed),
         mvdream_diffusers=build_tiny_mvdream_diffusers(root / "diffusers" / "mvdream-sd2.1-diffusers", seed),
         clip_tokenizer=sd15 / "tokenizer",
         sd21=sd21,

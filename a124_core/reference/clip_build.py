@@ -10,7 +10,7 @@ same box are bit-identical.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +35,11 @@ from .clip_inputs import (
 from .depth import DepthEstimator
 from .foreground import find_rembg_model, rembg_session, remove_background
 from .inputs import prepare_inputs
-from .recentre import object_bbox
+from .recentre import box_onto, object_bbox
 from .reference import recentred_reference
 from .video_file import read_video
+
+Box = tuple[float, float, float, float]  # (y0, y1, x0, x1)
 
 
 def build_clip(
@@ -49,12 +51,15 @@ def build_clip(
     depth_model: str | Path | DepthEstimator | None = None,
     rembg_dirs: Sequence[str | Path] = (),
     config: ClipConfig | None = None,
+    first_box: Box | None = None,
     device: str | torch.device = "cpu",
 ) -> ReferenceClip:
     """A `ReferenceClip` from frames [N, H, W, C] (+ masks [N, H, W] with 1 = object, + depth maps [N, H, W]).
 
     Foreground, in order: `masks`; the frames' alpha (unless opaque in every frame); rembg per frame. `fps` is the
-    frames' rate when known (a VIDEO's), kept for the clip's timing and the frame-budget note.
+    frames' rate when known (a VIDEO's), kept for the clip's timing and the frame-budget note. `first_box`
+    (y0, y1, x0, x1 as fractions of the output square) replaces the recentring: the one crop puts frame 0's object
+    box there (a video of a render, cropped back onto that render's framing: mesh from video).
     """
     cfg = config or ClipConfig()
     named_model = depth_model if not isinstance(depth_model, DepthEstimator) else None
@@ -68,6 +73,7 @@ def build_clip(
         cfg,
         depth_model=depth_model,
         rembg_dirs=rembg_dirs,
+        first_box=first_box,
         device=device,
     )
 
@@ -80,11 +86,13 @@ def load_clip_video(
     rembg_dirs: Sequence[str | Path] = (),
     config: ClipConfig | None = None,
     plan: VideoPlan | None = None,
+    first_box: Box | None = None,
     device: str | torch.device = "cpu",
 ) -> ReferenceClip:
     """A `ReferenceClip` from a video file; the mask video (white = object) or the video's alpha or rembg cut it out.
 
-    `plan` is the result of `check_clip_video` when the runner already called it (the files are probed once).
+    `plan` is the result of `check_clip_video` when the runner already called it (the files are probed once);
+    `first_box` as in `build_clip`.
     """
     cfg = config or ClipConfig()
     if plan is None:
@@ -104,6 +112,7 @@ def load_clip_video(
         cfg,
         depth_model=depth_model,
         rembg_dirs=rembg_dirs,
+        first_box=first_box,
         device=device,
         meta=meta,
     )
@@ -155,13 +164,16 @@ def _assemble(
     depth_model: str | Path | DepthEstimator | None,
     rembg_dirs: Sequence[str | Path],
     device: str | torch.device,
+    first_box: Box | None = None,
     meta: dict | None = None,
 ) -> ReferenceClip:
     rc = cfg.reference
     check_clip_shapes(images, masks, depths)
     alphas, source = _foreground(images, masks, plan, cfg, rembg_dirs)
     check_clip_masks(alphas, rc.mask_threshold, "rembg mask" if source.startswith("rembg") else source, plan.keep)
-    bbox = union_bbox(alphas, rc.mask_threshold)
+    bbox: Box = union_bbox(alphas, rc.mask_threshold)
+    if first_box is not None:  # frame 0's object box onto the given one; the crop is the whole framing
+        bbox, rc = box_onto(object_bbox(alphas[0], rc.mask_threshold), first_box), replace(rc, border_ratio=0.0)
     estimator = None
     if depths is None and depth_model is not None:
         estimator = depth_model if isinstance(depth_model, DepthEstimator) else DepthEstimator(depth_model, device)
@@ -196,6 +208,7 @@ def _assemble(
         **(meta or {}),
         "input_size": refs[0].meta["input_size"],
         "bbox": list(bbox),
+        "framing": "union box" if first_box is None else f"frame 0 onto {[round(v, 4) for v in first_box]}",
         "frames_total": plan.total,
         "stride": plan.stride,
         "source_fps": plan.fps,

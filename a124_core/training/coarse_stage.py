@@ -15,6 +15,7 @@ import torch
 
 from ..cameras import sample_dynamic_cameras, static_camera_clip
 from ..priors.base import Prior
+from ..reference.clip import ReferenceClip
 from ..rendering.occupancy import OccupancyGrid
 from .config import CoarseStageConfig
 from .scene import Scene
@@ -23,9 +24,9 @@ from .terms.arap import ARAP
 from .terms.base import GuidanceTerm
 from .terms.reconstruction import Reconstruction
 from .terms.regularisers import Regularisers
-from .terms.video_sds import VideoSDS
 from .terms.zero123_sds import Zero123SDS
 from .time_sampling import sample_clip_times
+from .video_clip import clip_terms, clip_views
 from .view import View
 
 
@@ -72,19 +73,23 @@ def dynamic_terms(
 ) -> list[GuidanceTerm]:
     """The coarse stage's terms in the order their losses are summed; `extra` (the refine stage's ControlNet
     target) goes after the first-frame terms. Without a reference (text-to-4D) there is no first-frame term.
-    `mesh` (scene-space vertices [V, 3], faces [F, 3]) is the mesh being animated: ARAP on its vertices."""
+    `mesh` (scene-space vertices [V, 3], faces [F, 3]) is the mesh being animated: ARAP on its vertices.
+    A `ReferenceClip` as `reference` (video-to-4D) replaces the first-frame terms by per-frame ones."""
     if reference is None and priors.zero123 is not None:
         raise ValueError("Zero123 is conditioned on the reference image: wire a reference, or no Zero123 prior.")
     c = config
     with_reference = reference is not None
+    clip = reference if isinstance(reference, ReferenceClip) else None
     recon = Reconstruction(c.reconstruction, c.reference_size, c.first_frame_supervision == "clip_start")
+    video = c.representation.video_term(c, priors.video, prompt, negative) if priors.video else None
     terms = [
-        VideoSDS(priors.video, c.video, prompt, negative, c.prompt_suffix) if priors.video else None,
-        Zero123SDS(priors.zero123, c.zero123, reference.rgb, c.camera) if priors.zero123 else None,
-        recon if with_reference else None,
+        video,
+        Zero123SDS(priors.zero123, c.zero123, reference.rgb, c.camera) if priors.zero123 and clip is None else None,
+        recon if with_reference and clip is None else None,
+        *(clip_terms(c, priors.zero123, clip) if clip is not None else ()),
         *extra,
         Regularisers(c.regularisers, c.steps),
-        c.representation.smoothness_term(c),
+        c.representation.smoothness_term(c, video),
         ARAP(c.arap, *mesh) if mesh is not None else None,
     ]
     return [t for t in terms if t]
@@ -114,6 +119,8 @@ class CoarseStage(Stage):
     ):
         """
         Args:
+            reference: the input image's `Reference`, or a `ReferenceClip` (video-to-4D: `video_clip.py`; the
+                static stage was trained on its `first_reference()`).
             scene: the static stage's result (Scene or its checkpoint file); it is read, not changed.
             prompt: the motion prompt ("a panda is dancing").
             mesh: (vertices [V, 3] in scene units, faces [F, 3]) of the mesh the scene was fitted to, for the ARAP
@@ -136,9 +143,13 @@ class CoarseStage(Stage):
         occupancy = OccupancyGrid(config.occupancy, config.occupancy_slots, static.field.config.grid.bound)
         priors = priors or DynamicPriors()
         terms = dynamic_terms(config, priors, prompt, negative_prompt, reference, (), mesh)
-        schedule = config.first_frame_supervision == "schedule"
+        clip = reference if isinstance(reference, ReferenceClip) else None
+        schedule = config.first_frame_supervision == "schedule" and clip is None
         scene = Scene(field, occupancy, "coarse")
-        super().__init__(config, reference, scene, terms, ClipViews(), slot_priors(priors), device, schedule)
+        views = representation.clip_sampler(config) or ClipViews()
+        if clip is not None:  # video-to-4D: the clip's own frames every step; its first frame is the reference image
+            views, reference = clip_views(clip, config, priors.video), clip.first_reference()
+        super().__init__(config, reference, scene, terms, views, slot_priors(priors), device, schedule)
 
 
 __all__ = ["ClipViews", "CoarseStage", "DynamicPriors", "as_scene", "dynamic_terms"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from dataclasses import field as dfield
+from typing import ClassVar
 
 from ..cameras import CameraConfig
 from ..config_io import config_from_dict, config_to_dict
@@ -24,6 +25,7 @@ from .representations import (
 )
 from .terms.arap import ARAPTermConfig
 from .terms.controlnet import ControlNetConfig
+from .terms.multiview_sds import MultiViewTermConfig
 from .terms.reconstruction import ReconstructionConfig
 from .terms.regularisers import RegularisersConfig
 from .terms.text_sds import TextSDSConfig
@@ -133,8 +135,35 @@ class StageConfig:
 
 
 @dataclass(frozen=True)
+class RenderPhase:
+    """From step `from_step` on, every SDS step renders `batch` views at `size` x `size` px."""
+
+    from_step: int
+    """First step of the phase (the first phase starts at 0)."""
+    size: int
+    """Side of the SDS renders (the priors resize them to their own sizes)."""
+    batch: int
+    """Views rendered per SDS step; with the multi-view prior a multiple of its views per group (4)."""
+
+
+#: Dream-in-4D's static schedule (supplement 3.1, MVDream-threestudio's `batch_size: [8, 4]`, `width: [64, 256]`,
+#: `resolution_milestones: [5000]`): 64 px renders in batches of 8 (two groups of four views) for the first 5000
+#: steps, then 256 px in batches of 4.
+DREAM_IN_4D_STATIC_SCHEDULE = (RenderPhase(0, 64, 8), RenderPhase(5000, 256, 4))
+
+
+def _schedule_from_dict(value: list) -> tuple[RenderPhase, ...]:
+    return tuple(RenderPhase(**phase) for phase in value)
+
+
+def _schedule_to_dict(value: tuple[RenderPhase, ...]) -> list:
+    return [config_to_dict(phase) for phase in value]
+
+
+@dataclass(frozen=True)
 class StaticStageConfig(StageConfig):
-    """Step 1: static NeRF with SD1.5 + Zero123 SDS and reference reconstruction."""
+    """Step 1: a static NeRF. With a reference image: SD1.5 + Zero123 SDS and reference reconstruction (Animate124);
+    text mode: the multi-view prior (MVDream) + the 2D prior (Dream-in-4D), or the 2D prior alone."""
 
     field: FieldConfig = dfield(default_factory=FieldConfig)
     """Grid and MLP of the static field (the dynamic stages inherit it)."""
@@ -144,6 +173,33 @@ class StaticStageConfig(StageConfig):
     """SDS of the 2D (image-text) prior."""
     zero123: Zero123Config = dfield(default_factory=Zero123Config)
     """SDS of the 3D (image-pose) prior."""
+    mvdream: MultiViewTermConfig = dfield(default_factory=MultiViewTermConfig)
+    """SDS, cameras and weight of the multi-view prior (text mode, Dream-in-4D)."""
+    render_schedule: tuple[RenderPhase, ...] = dfield(
+        default=(), metadata={"to_dict": _schedule_to_dict, "from_dict": _schedule_from_dict}
+    )
+    """SDS render size and views per step by phase (`DREAM_IN_4D_STATIC_SCHEDULE`); empty: every SDS step renders
+    one view (one group of views with the multi-view prior) at `render_size` (Animate124)."""
+    negative_prompt: str = ""
+    """Negative prompt of the text priors when the caller gives none."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        phases = self.render_schedule
+        if phases and phases[0].from_step != 0:
+            raise ValueError(f"render_schedule must start at step 0, got {phases[0]}.")
+        if any(b.from_step <= a.from_step for a, b in zip(phases, phases[1:])):
+            raise ValueError(f"render_schedule phases must start at increasing steps, got {phases}.")
+        bad = [p for p in phases if p.size < 8 or p.batch < 1]
+        if bad:
+            raise ValueError(f"render_schedule phases need size >= 8 px and batch >= 1, got {bad}.")
+
+    def render_phase(self, step: int, group: int = 1) -> RenderPhase:
+        """The schedule's phase at `step`; without a schedule `group` views (1, or the multi-view prior's group)
+        at `render_size`."""
+        if not self.render_schedule:
+            return RenderPhase(0, self.render_size, group)
+        return [p for p in self.render_schedule if p.from_step <= step][-1]
 
 
 @dataclass(frozen=True)
@@ -151,6 +207,8 @@ class CoarseStageConfig(StageConfig):
     """Step 2: a dynamic field from the static result; video SDS, Zero123 on frame 0, the representation's
     smoothness term."""
 
+    continues_coarse: ClassVar[bool] = False
+    """Whether the stage continues a coarse run (refine): a video term's schedule then stays at its end."""
     steps: int = 10000
     """Training iterations of the stage."""
     prompt_suffix: str = ", high-resolution, 8k, good quality"
@@ -199,6 +257,7 @@ class CoarseStageConfig(StageConfig):
 class RefineStageConfig(CoarseStageConfig):
     """Step 3: the coarse stage's losses plus ControlNet-Tile x0 targets with the learned token."""
 
+    continues_coarse: ClassVar[bool] = True
     steps: int = 5000
     """Training iterations of the stage."""
     shading: ShadingConfig = dfield(default_factory=lambda: ShadingConfig(p_textureless=0.0))
@@ -213,12 +272,15 @@ def with_steps(config: StageConfig, steps: int) -> StageConfig:
 
 
 __all__ = [
+    "DREAM_IN_4D_STATIC_SCHEDULE",
     "CoarseStageConfig",
     "ControlNetConfig",
     "LoopConfig",
+    "MultiViewTermConfig",
     "ReconstructionConfig",
     "RefineStageConfig",
     "RegularisersConfig",
+    "RenderPhase",
     "ShadingConfig",
     "StageConfig",
     "StaticStageConfig",

@@ -83,21 +83,22 @@ class RefineStage(Stage):
         slots = coarse.occupancy.time_slots
         if slots != config.occupancy_slots:
             raise incompatible("occupancy time slots (occupancy_slots)", slots, config.occupancy_slots)
-        config.representation.continue_in_refine(coarse.field)
         priors = priors or RefinePriors()
         extra, controlnet = (), getattr(priors, "controlnet", None)
+        owned = condition_scene is None
+        frozen = frozen_copy(coarse) if owned and controlnet is not None else condition_scene
+        config.representation.continue_in_refine(coarse.field)  # after the copy: the condition is the coarse model
         if controlnet is not None:
             tokens = load_tokens(token_name, token_embedding, token_prompt)
-            owned = condition_scene is None
-            frozen = frozen_copy(coarse) if owned else condition_scene
             require_coarse(frozen)
-            c, frames, suffix = config.controlnet, config.time.num_frames, config.prompt_suffix
+            c, frames, suffix = config.controlnet, config.representation.frames_per_clip(config), config.prompt_suffix
             negative = negative_prompt
             extra = (ControlNetTarget(controlnet, c, token_prompt, negative, tokens, frozen, frames, suffix, owned),)
         terms = dynamic_terms(config, priors, prompt, negative_prompt, reference, extra)
         coarse.stage = "refine"
         schedule = config.first_frame_supervision == "schedule"
-        super().__init__(config, reference, coarse, terms, ClipViews(), slot_priors(priors), device, schedule)
+        views = config.representation.clip_sampler(config) or ClipViews()
+        super().__init__(config, reference, coarse, terms, views, slot_priors(priors), device, schedule)
 
     @property
     def condition_scene(self) -> Scene | None:

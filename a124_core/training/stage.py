@@ -104,7 +104,8 @@ class Stage:
         self.view_observers: list[Callable[[View], None]] = []
         self.terms = terms
         self.priors = priors
-        self.uses_sds = bool(self.priors)
+        #: Whether steps draw views (any prior; a clip's sampler draws its frames even without one).
+        self.uses_sds = bool(self.priors) or getattr(views, "draws_without_priors", False)
         if reference is None and not self.uses_sds:
             raise ValueError(
                 f"The {self.name} stage got no reference image and no prior: it has nothing to learn from. Text-to-4D "
@@ -116,6 +117,7 @@ class Stage:
         aspect = next((a for a in (term.render_aspect() for term in terms) if a is not None), None)
         size = config.render_size
         self.render_shape = render_shape(size, aspect) if aspect is not None else (size, size)
+        self.render_shape = self.sds_render_shape(0)
         #: The input image's camera at the reference time (None without a reference: text-to-4D).
         self.reference_at_time = None if reference is None else self.reference_view(self.reference_time)
 
@@ -234,7 +236,7 @@ class Stage:
             out = self.render_view(view, self.config.reference_size)
         else:
             view, at_reference_time = self.views.draw(self)
-            out = self.render_view(view, self.render_shape, displacement=self.need_displacement)
+            out = self.render_view(view, self.sds_render_shape(step), displacement=self.need_displacement)
         ctx = StepContext(
             step,
             self.progress(step),
@@ -252,6 +254,13 @@ class Stage:
         for term in self.terms:
             losses.update(term.losses(ctx))
         return losses
+
+    def sds_render_shape(self, step: int) -> tuple[int, int]:
+        """(H, W) of step `step`'s SDS render: a term's render schedule (Dream-in-4D's phases), else render_size at
+        the video prior's aspect."""
+        progress = self.progress(step)
+        sized = next((s for s in (term.render_size(progress) for term in self.terms) if s is not None), None)
+        return tuple(sized) if sized is not None else self.render_shape
 
     def progress(self, step: int) -> float:
         return min(1.0, step / max(1, self.config.steps - 1))

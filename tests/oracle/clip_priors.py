@@ -63,15 +63,15 @@ class ClipImagePoseOracle(ImagePoseOracle):
         self.answered_times: list[float] = []  # times the predictions were rendered at, per view
         self._truth: dict[int, Tensor] = {}
 
+    def image(self, t: float, polar_deg: float, azimuth_deg: float, height: int, width: int) -> Tensor:
+        """The truth [3, H, W]: the scene at time t from (polar, azimuth) (a mesh oracle renders its mesh here)."""
+        return scenes.image(self.scene, t, polar_deg, azimuth_deg, height, width)
+
     def clip_frames(self, size: int) -> Tensor:
         """The clip from the reference camera at `size` px: [N, 3, size, size] (cached per size)."""
         if size not in self._truth:
-            self._truth[size] = torch.stack(
-                [
-                    scenes.image(self.scene, float(t), self.reference_polar, self.reference_azimuth, size, size)
-                    for t in self.times
-                ]
-            )
+            ref = self.reference_polar, self.reference_azimuth
+            self._truth[size] = torch.stack([self.image(float(t), *ref, size, size) for t in self.times])
         return self._truth[size]
 
     def reference_condition(self, image: Tensor) -> OracleFrameReference:
@@ -98,7 +98,7 @@ class ClipImagePoseOracle(ImagePoseOracle):
         self.answered_times.extend(float(x) for x in condition.time)
         truth = torch.stack(
             [
-                scenes.image(self.scene, float(tk), float(p), float(a), h, w)
+                self.image(float(tk), float(p), float(a), h, w)
                 for tk, p, a in zip(condition.time, condition.polar_deg, condition.azimuth_deg)
             ]
         )

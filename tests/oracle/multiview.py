@@ -32,7 +32,7 @@ from torch import Tensor
 from a124_core.priors.base import PriorKind, cfg_combine
 
 from . import scenes
-from .priors import OraclePrior, OracleText
+from .priors import ImageTextOracle, OraclePrior, OracleText
 
 #: Constant latent offset of the branches (0.5 in image brightness).
 BRANCH_SHIFT = 1.0
@@ -132,3 +132,18 @@ def oracle_with_views(groups: int = 2, seed: int = 0, size: int = 32) -> tuple[M
     oracle.observe(SimpleNamespace(cameras=views.cameras))
     cams = views.cameras
     return oracle, views, scene_views(cams.polar_deg, cams.azimuth_deg, cams.radius, cams.fov_y_deg, size, size)
+
+
+class FrontOnlyTextOracle(ImageTextOracle):
+    """A 2D prior that knows the object only as photographs show it, from the front: every render is scored against
+    the front view (at the render's elevation, distance and FOV), whatever its azimuth. Alone it grows the front on
+    every side (the Janus problem, Dream-in-4D Fig. 4); it still checks that the view-dependent prompt is asked for
+    at the render's azimuth relative to the front."""
+
+    def __init__(self, front_azimuth_deg: float, scene=scenes.still, size: int = 32):
+        super().__init__(scene, size, reference_azimuth=front_azimuth_deg)
+
+    def truth(self, cams: Any, height: int, width: int) -> Tensor:
+        front = torch.full_like(cams.azimuth_deg.cpu(), self.reference_azimuth)
+        polar, radius, fov = (x.detach().cpu() for x in (cams.polar_deg, cams.radius, cams.fov_y_deg))
+        return scene_views(polar, front, radius, fov, height, width, self.scene)

@@ -36,6 +36,16 @@ def moving(t: float) -> list[Sphere]:
     return [((c0[0] - 0.25 * t, c0[1], c0[2]), r0, k0), ((c1[0], c1[1] + 0.30 * t, c1[2]), r1, k1), green]
 
 
+#: The appearance a refine stage's image-control oracle knows: the same spheres, other colours (what a tile model
+#: adds is appearance; the layout of its control image, the coarse render, stays).
+REFINED_COLOURS = [(0.95, 0.55, 0.15), (0.55, 0.20, 0.80), (0.10, 0.65, 0.60)]
+
+
+def refined(t: float) -> list[Sphere]:
+    """`moving` with the refined appearance: the geometry and motion of the coarse target, new colours."""
+    return [(centre, radius, colour) for (centre, radius, _), colour in zip(moving(t), REFINED_COLOURS)]
+
+
 def fast(t: float) -> list[Sphere]:
     """A large sphere crossing the front of the box quickly (x from -0.45 to +0.45), for occupancy time slots."""
     return [*STILL[1:], ((-0.45 + 0.9 * t, -0.30, 0.30), 0.25, (0.95, 0.75, 0.10))]

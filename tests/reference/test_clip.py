@@ -153,3 +153,28 @@ def test_depth_model_per_frame(tiny_dpt, tmp_path):
         build_clip(frames, masks / 255.0, depth_model=tmp_path / "missing")
     with pytest.raises(ValueError, match="either depth maps or a depth model"):
         build_clip(frames, masks / 255.0, depth=np.ones((3, 48, 64), np.float32), depth_model=tiny_dpt)
+
+
+def test_box_onto_maps_one_box_onto_another():
+    from a124_core.reference.recentre import box_onto
+
+    assert box_onto((10, 30, 20, 40), (0.25, 0.75, 0.25, 0.75)) == (0.0, 40.0, 10.0, 50.0)
+    assert box_onto((10, 30, 20, 40), (0.0, 0.5, 0.5, 1.0)) == (10.0, 50.0, 0.0, 40.0)  # object at the top right
+    with pytest.raises(ValueError, match="non-empty"):
+        box_onto((10, 10, 20, 40), (0.25, 0.75, 0.25, 0.75))
+
+
+def test_first_box_crops_frame_0_onto_the_given_box_for_the_whole_clip():
+    """A video of a render (mesh from video) is cropped back onto the render's framing: frame 0's object lands on
+    the given box, every frame shares the crop (the motion stays), and nothing is recentred around the motion."""
+    from a124_core.reference.recentre import object_bbox
+
+    frames, masks = moving_square(n=6, step=3)
+    target = (0.375, 0.625, 0.25, 0.5)  # a 64 px square at rows 96..160, columns 64..128 of 256
+    clip = build_clip(frames, masks / 255.0, first_box=target)
+    y0, y1, x0, x1 = object_bbox(clip.mask[0, 0])
+    assert abs(y0 - 96) <= 1 and abs(y1 - 160) <= 1 and abs(x0 - 64) <= 1 and abs(x1 - 128) <= 1
+    moved = [_centroid_x(m) for m in clip.mask]
+    assert np.allclose(np.diff(moved), 3 * 64 / 16, atol=0.6)  # 3 input px a frame at 4 output px per input px
+    assert clip.border_ratio == 0.0 and clip.meta["framing"].startswith("frame 0 onto")
+    assert build_clip(frames, masks / 255.0).meta["framing"] == "union box"

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from a124_core.reference import ClipConfig, build_clip, check_clip_video, load_clip_video
-from a124_core.reference.video_file import probe_video
+from a124_core.reference.video_file import check_constant_rate, probe_video, read_video
 
-from .videos import moving_square, write_gif, write_vfr_mp4, write_video, write_webp
+from .videos import add_audio, moving_square, write_gif, write_rotated, write_vfr_mp4, write_video, write_webp
 
 
 def _one_line(err: pytest.ExceptionInfo, *parts: str) -> str:
@@ -99,6 +99,13 @@ def test_variable_frame_rate_is_refused(tmp_path, square):
     _one_line(err, "mask video", "variable frame rate")
 
 
+def test_millisecond_timestamps_are_constant_rate(tmp_path, square):
+    frames, _ = square
+    info = probe_video(write_video(tmp_path / "clip.mkv", frames, fps=60.0))  # Matroska keeps whole milliseconds
+    assert info.tick_s == 0.001 and {round(i * 1000) for i in info.intervals_s} == {16, 17}  # 6 % apart
+    check_constant_rate(info)
+
+
 @pytest.mark.parametrize("layout", ["moov-at-end", "faststart"])
 def test_truncated_file(tmp_path, layout):
     rng = np.random.default_rng(0)
@@ -110,6 +117,23 @@ def test_truncated_file(tmp_path, layout):
     with pytest.raises(ValueError) as err:
         check_clip_video(path)
     _one_line(err, str(path), "cannot be read to its end", "truncated")
+
+
+def test_rotation_metadata_is_applied(tmp_path, square):
+    frames, _ = square
+    rotated = write_rotated(tmp_path / "rotated.mp4", write_video(tmp_path / "clip.mp4", frames), degrees=90)
+    info = probe_video(rotated)
+    assert (info.width, info.height, info.num_frames) == (64, 48, 12)  # coded size: before rotation
+    decoded = read_video(info, keep=[0, 11])
+    assert decoded.shape == (2, 64, 48, 3)
+    assert np.abs(decoded.astype(int) - np.rot90(frames[[0, 11]], 1, axes=(1, 2))).mean() < 1
+
+
+def test_audio_outlasting_the_video_is_not_a_truncation(tmp_path, square):
+    frames, _ = square
+    video = add_audio(tmp_path / "clip.mp4", write_video(tmp_path / "silent.mp4", frames), seconds=1.2)
+    info = probe_video(video)  # the container declares 1.2 s, the 12 frames end at 0.5 s
+    assert info.num_frames == 12 and info.fps == 24.0 and not info.has_alpha
 
 
 def test_not_a_video(tmp_path):
@@ -129,6 +153,9 @@ def test_not_a_video(tmp_path):
     with pytest.raises(ValueError) as err:
         check_clip_video(gif)
     _one_line(err, "broken.gif")
+    with pytest.raises(ValueError) as err:
+        check_clip_video(add_audio(tmp_path / "tone.mp4", None, seconds=0.5))
+    _one_line(err, "tone.mp4 holds no video stream")
 
 
 def test_mask_video_must_match(tmp_path, square):

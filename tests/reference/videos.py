@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -69,6 +70,35 @@ def write_vfr_mp4(path: Path, frames: np.ndarray, rates: tuple[float, float] = (
     listing.write_text("".join(f"file '{p.name}'\n" for p in parts))
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing)]
     subprocess.run([*cmd, "-c", "copy", str(path)], check=True, capture_output=True)
+    return path
+
+
+def _ffmpeg(*args: str) -> None:
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", *args], check=True, capture_output=True)
+
+
+def write_rotated(path: Path, video: Path, degrees: int = 90) -> Path:
+    """`video` remuxed with a display rotation of `degrees` counter-clockwise (ffmpeg >= 6: -display_rotation;
+    ffmpeg 4.2: the `rotate` tag, which its muxer writes as the same display matrix)."""
+    import imageio_ffmpeg
+
+    version = re.search(r"(\d+)\.", imageio_ffmpeg.get_ffmpeg_version())
+    if version and int(version.group(1)) < 6:
+        _ffmpeg("-i", str(video), "-metadata:s:v:0", f"rotate={degrees % 360}", "-c", "copy", str(path))
+    else:
+        _ffmpeg("-display_rotation", str(degrees), "-i", str(video), "-c", "copy", str(path))
+    return path
+
+
+def add_audio(path: Path, video: Path | None, seconds: float) -> Path:
+    """`video` with a sine tone of `seconds` beside it (AAC), or the tone alone when `video` is None."""
+    tone = ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
+    if video is None:
+        _ffmpeg(*tone, "-c:a", "aac", str(path))
+    else:
+        _ffmpeg("-i", str(video), *tone, "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", str(path))
     return path
 
 

@@ -79,7 +79,7 @@ class Drift(Representation):
         field.canonical.load_state_dict(static.state_dict())
         return field
 
-    def smoothness_term(self, stage_config: Any) -> SlowDrift:
+    def smoothness_term(self, stage_config: Any, video: Any = None) -> SlowDrift:
         return SlowDrift(self.speed_weight)
 
     def metadata(self, field: DriftField) -> dict[str, Any]:

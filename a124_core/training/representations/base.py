@@ -21,6 +21,8 @@ from ...fields.static import FieldConfig, StaticField
 from ...outputs.animated_mesh import AnimatedMeshConfig
 from ...outputs.scene_export import ExportedMesh
 from ..terms.base import GuidanceTerm
+from ..terms.video_sds import VideoSDS
+from ..view import ViewSampler
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,22 @@ class Representation(ABC):
         """The dynamic field the coarse stage trains, initialised from the static result (which stays unchanged)."""
 
     @abstractmethod
-    def smoothness_term(self, stage_config: Any) -> GuidanceTerm | None:
-        """The representation's own regulariser in the dynamic stages (`stage_config`: the stage's config)."""
+    def smoothness_term(self, stage_config: Any, video: GuidanceTerm | None = None) -> GuidanceTerm | None:
+        """The representation's own regulariser in the dynamic stages (`stage_config`: the stage's config; `video`:
+        the stage's video term from `video_term`, whose schedule a regulariser's weight may follow)."""
+
+    def video_term(self, stage_config: Any, prior: Any, prompt: str, negative: str = "") -> GuidanceTerm:
+        """The video prior's term in the dynamic stages; by default Animate124's video SDS (`stage_config.video`)."""
+        return VideoSDS(prior, stage_config.video, prompt, negative, stage_config.prompt_suffix)
+
+    def clip_sampler(self, stage_config: Any) -> ViewSampler | None:
+        """How the dynamic stages draw a clip per SDS step; None: the stage's own (Animate124's temporal balanced
+        sampling with a moving camera, `coarse_stage.ClipViews`)."""
+        return None
+
+    def frames_per_clip(self, stage_config: Any) -> int:
+        """F, frames of the clips `clip_sampler` draws (the refine stage's ControlNet frames are 0 and F / 2)."""
+        return stage_config.time.num_frames
 
     @abstractmethod
     def metadata(self, field: nn.Module) -> dict[str, Any]:

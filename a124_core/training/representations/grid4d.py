@@ -43,7 +43,7 @@ class Grid4D(Representation):
     def build(self, static: StaticField) -> Grid4DField:
         return Grid4DField.from_static(static, self.num_knots, self.temporal_tv.points)
 
-    def smoothness_term(self, stage_config: Any) -> TemporalTV:
+    def smoothness_term(self, stage_config: Any, video: Any = None) -> TemporalTV:
         return TemporalTV(self.temporal_tv)
 
     def metadata(self, field: Grid4DField) -> dict[str, Any]:

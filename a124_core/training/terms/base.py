@@ -79,6 +79,11 @@ class GuidanceTerm(ABC):
         """The size whose aspect the stage's SDS renders should have (a video prior's), or None."""
         return None
 
+    def render_size(self, progress: float) -> tuple[int, int] | None:
+        """(H, W) the stage's SDS renders should have at training progress in [0, 1] (a term with its own render
+        schedule, Dream-in-4D's video term), or None: the stage's render_size at `render_aspect`."""
+        return None
+
     @property
     def needs_normals(self) -> bool:
         """Whether the term reads normals from the step's render."""

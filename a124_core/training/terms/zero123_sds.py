@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ...cameras import CameraConfig, angle_from_reference_deg
+from ...cameras import CameraConfig, Cameras, angle_from_reference_deg
 from ...guidance.sds import SDSConfig, center_square, score_distillation
 from ...priors.base import PriorKind
 from ...priors.zero123 import pose_embedding
@@ -23,6 +23,18 @@ class Zero123Config:
     """CFG 5, t in [0.2, 0.6], renders at the prior's 256."""
     weight: float = 40.0
     """lambda of the 3D SDS loss (times the view's angle to the reference / 180)."""
+
+
+def relative_pose(cameras: Cameras, camera: CameraConfig) -> tuple[Tensor, Tensor]:
+    """Zero123 poses [B, 4] of `cameras` relative to the reference camera of `camera`, and their SPEC 5 weights
+    [B] (the angle to the reference view / 180)."""
+    pose = pose_embedding(
+        cameras.polar_deg,
+        cameras.azimuth_deg,
+        reference_polar=camera.reference_polar_deg,
+        reference_azimuth=camera.reference_azimuth_deg,
+    )
+    return pose, angle_from_reference_deg(cameras, camera) / 180.0
 
 
 class Zero123SDS(GuidanceTerm):
@@ -46,16 +58,9 @@ class Zero123SDS(GuidanceTerm):
     def losses(self, ctx: StepContext) -> dict[str, Tensor]:
         if not ctx.sds or not ctx.at_reference_time:
             return {}
-        camera = self.camera
-        cameras = ctx.view.cameras[0]
-        pose = pose_embedding(
-            cameras.polar_deg,
-            cameras.azimuth_deg,
-            reference_polar=camera.reference_polar_deg,
-            reference_azimuth=camera.reference_azimuth_deg,
-        )
+        pose, weight = relative_pose(ctx.view.cameras[0], self.camera)
         cond = self.prior.pose_condition(self.reference, pose)
-        weight = angle_from_reference_deg(cameras, camera).to(ctx.images.device) / 180.0
+        weight = weight.to(ctx.images.device)
         images = center_square(ctx.images[:1])
         sds = score_distillation(self.prior, images, cond, self.config.sds, weight, ctx.progress, ctx.generator)
         return {self.name: self.config.weight * sds["loss_sds"]}
