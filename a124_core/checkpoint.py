@@ -11,6 +11,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,10 +69,15 @@ def _write_error(error: BaseException) -> str | None:
         return f"{error.filename} is a file where a folder is needed"
     if isinstance(error, OSError):
         return error.strerror or str(error)
-    if isinstance(error, SafetensorError) and "IoError" in str(error):  # safetensors wraps the OS error's text
-        text = str(error)
-        return text.split('message: "', 1)[1].split('"', 1)[0] if 'message: "' in text else text
+    if isinstance(error, SafetensorError):  # safetensors wraps the OS error's text
+        found = _SAFETENSORS_IO.search(str(error))
+        return next(g for g in found.groups() if g) if found else None
     return None
+
+
+#: The OS error inside a SafetensorError: 0.8 says 'I/O error: <text> (os error 28)', earlier 'IoError(... message:
+#: "<text>" })'.
+_SAFETENSORS_IO = re.compile(r'I/O error: (.+?)(?: \(os error \d+\))?$|IoError\(.*message: "([^"]+)"')
 
 
 @contextlib.contextmanager

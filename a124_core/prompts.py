@@ -96,15 +96,21 @@ _WORD = re.compile(r"\w")
 _EMBEDDING = re.compile(r"embedding:([^\s,()]+)")
 
 
+def wordless_prompt(text: str | None, option: str) -> str | None:
+    """The line refusing a prompt with no word character of any script ("!!! ???"), or None when it has one (or is
+    None). A text prior would encode such a prompt as noise and train the whole run on it."""
+    if text is None or _WORD.search(text):
+        return None
+    return f"{option} {_short(text)!r} has no word in it; describe the subject and motion, e.g. 'a panda is dancing'."
+
+
 def check_prompt_text(text: str | None, option: str) -> None:
-    """A prompt must say something (a word character of any script) and may not name ComfyUI embeddings: the
-    command line loads none (the refine stage uses the run's learned token by itself)."""
+    """A prompt must say something (`wordless_prompt`) and may not name ComfyUI embeddings: the command line loads
+    none (the refine stage uses the run's learned token by itself)."""
     if text is None:
         return
-    if not _WORD.search(text):
-        raise ValueError(
-            f"{option} {_short(text)!r} has no word in it; describe the subject and motion, e.g. 'a panda is dancing'."
-        )
+    if (line := wordless_prompt(text, option)) is not None:
+        raise ValueError(line)
     found = _EMBEDDING.search(text)
     if found:
         raise ValueError(

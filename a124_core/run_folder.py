@@ -9,6 +9,7 @@ subject), unless asked to clear them first (`clear_previous_run`, which removes 
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -28,8 +29,8 @@ RUN_FILES = (
 
 
 def check_output_folder(out: Path, flag: str = "--out", subfolders: tuple[str, ...] = ()) -> None:
-    """`out` and each of `subfolders` must be a folder or not exist yet, and `out` must be writable. Creates `out`
-    (an empty folder) and nothing else; ValueError naming the path otherwise."""
+    """`out` and each of `subfolders` must be a folder or not exist yet, and `out` (or the folder it will be made
+    in) must be writable. Writes nothing: a refused run leaves no folder behind; ValueError naming the path."""
     out = Path(out)
     for path in (out, *(out / name for name in subfolders)):
         blocked = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
@@ -37,19 +38,16 @@ def check_output_folder(out: Path, flag: str = "--out", subfolders: tuple[str, .
             raise ValueError(
                 f"{flag} {out}: {blocked} is a file where a folder is needed; move it or choose another {flag}."
             )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as error:
-        raise ValueError(f"{flag} {out} is not writable ({error.strerror}); choose another {flag}.") from error
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):  # also EROFS: access(2) reports a read-only file system
+        raise ValueError(f"{flag} {out}: {existing} is not writable; choose another {flag}.")
 
 
 def previous_run_files(out: Path) -> list[str]:
-    """The names of `RUN_FILES` present in `out` (folders with a trailing '/')."""
+    """The names of `RUN_FILES` present in `out` (folders with a trailing '/'); a file where a run keeps a folder is
+    not a run's (`check_output_folder` names it)."""
     out = Path(out)
-    return [name for name in RUN_FILES if (out / name.rstrip("/")).exists()]
+    return [n for n in RUN_FILES if ((out / n[:-1]).is_dir() if n.endswith("/") else (out / n).is_file())]
 
 
 def clear_previous_run(out: Path) -> list[str]:

@@ -19,6 +19,7 @@ from .glue import (
     DYNAMIC_SCENES,
     PRIOR_TYPES,
     check_numbers,
+    check_prompts,
     clone_tree,
     first_error,
     folder_paths,
@@ -27,7 +28,14 @@ from .glue import (
     train_stage_node,
     training_mode,
 )
-from .output_files import check_prefix, next_numbered_path, output_dir, relative_to_output
+from .output_files import (
+    check_prefix,
+    check_run_name,
+    check_writable,
+    next_numbered_path,
+    output_dir,
+    relative_to_output,
+)
 
 #: Sub-folder of ComfyUI's input folder Load 3D and Animate Mesh list meshes from.
 MESH_INPUT_FOLDER = "3d"
@@ -110,7 +118,7 @@ class A124_ExportAnimatedMesh(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, fps=None, filename_prefix=None) -> bool | str:
         prefix = True if filename_prefix is None else check_prefix(filename_prefix)
-        return first_error(check_numbers(cls, fps=fps), prefix)
+        return first_error(check_numbers(cls, fps=fps), prefix, check_writable("meshes"))
 
     @classmethod
     def execute(cls, scene, frames, fps, resolution, target_faces, filename_prefix) -> io.NodeOutput:
@@ -213,9 +221,15 @@ class A124_AnimateMesh(io.ComfyNode):
 
     @classmethod
     def validate_inputs(
-        cls, model_file=None, mesh=_NOT_WIRED, fps=None, arap_weight=None, filename_prefix=None
-    ) -> bool | str:
-        checks = [check_numbers(cls, fps=fps, arap_weight=arap_weight)]
+        cls, model_file=None, mesh=_NOT_WIRED, prompt=None, fps=None, arap_weight=None, run_name=None,
+        filename_prefix=None,
+    ) -> bool | str:  # fmt: skip
+        checks = [
+            check_numbers(cls, fps=fps, arap_weight=arap_weight),
+            check_prompts(prompt=prompt),
+            check_run_name(run_name),
+            check_writable("meshes"),
+        ]
         if filename_prefix is not None:
             checks.append(check_prefix(filename_prefix))
         if mesh is _NOT_WIRED and model_file is not None and model_file not in input_meshes():

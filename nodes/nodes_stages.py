@@ -24,15 +24,18 @@ from .glue import (
     SceneDynamic,
     SceneRefined,
     SceneStatic,
+    check_prompts,
     clone_tree,
     default_representation,
+    first_error,
     representation_description,
     representation_name,
     representation_names,
     torch_device,
     train_stage_node,
+    upstream_digests,
 )
-from .output_files import resolve_output_file
+from .output_files import check_run_name, resolve_output_file
 
 
 def _reference(optional: bool = True) -> Any:
@@ -136,8 +139,8 @@ class A124_StaticStage(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, resume_from: str = "") -> bool | str:
-        return check_resume(resume_from, "static")
+    def validate_inputs(cls, prompt=None, run_name=None, resume_from: str = "") -> bool | str:
+        return first_error(check_prompts(prompt=prompt), check_run_name(run_name), check_resume(resume_from, "static"))
 
     @classmethod
     def execute(
@@ -203,8 +206,8 @@ class A124_CoarseStage(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, resume_from: str = "") -> bool | str:
-        return check_resume(resume_from, "coarse")
+    def validate_inputs(cls, prompt=None, run_name=None, resume_from: str = "") -> bool | str:
+        return first_error(check_prompts(prompt=prompt), check_run_name(run_name), check_resume(resume_from, "coarse"))
 
     @classmethod
     def execute(
@@ -237,6 +240,7 @@ class A124_CoarseStage(io.ComfyNode):
                 ),
                 run_name,
                 resume_from,
+                upstream_digests(static=static_scene),
             )
         )
 
@@ -275,10 +279,11 @@ class A124_RefineStage(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, token_prompt: str | None = None, resume_from: str = "") -> bool | str:
+    def validate_inputs(cls, prompt=None, token_prompt=None, run_name=None, resume_from: str = "") -> bool | str:
         if token_prompt is not None and "{token}" not in token_prompt:
             return f"token_prompt {token_prompt!r} must contain {{token}} where the learned token goes."
-        return check_resume(resume_from, "refine")
+        # token_prompt holds the learned token, a word: only the motion prompt can be wordless
+        return first_error(check_prompts(prompt=prompt), check_run_name(run_name), check_resume(resume_from, "refine"))
 
     @classmethod
     def execute(
@@ -318,5 +323,6 @@ class A124_RefineStage(io.ComfyNode):
                 ),
                 run_name,
                 resume_from,
+                upstream_digests(coarse=dynamic_scene),
             )
         )

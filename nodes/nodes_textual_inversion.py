@@ -13,7 +13,7 @@ from a124_core.presets import PRESETS
 from a124_core.priors.base import PriorKind
 
 from .glue import CATEGORY, PRIOR_TYPES, Embedding, Progress, first_error, folder_paths, torch_device, training_mode
-from .output_files import output_dir, resolve_output_file
+from .output_files import check_writable, output_dir, resolve_output_file
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class A124_TextualInversion(io.ComfyNode):
                 TextualInversionConfig(token=token, initializer=initializer)
             except ValueError as err:
                 return str(err)
-        return first_error(check_resume_file(resume_from))
+        return first_error(check_resume_file(resume_from), check_writable("embeddings"))
 
     @classmethod
     def execute(

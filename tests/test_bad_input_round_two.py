@@ -157,7 +157,7 @@ def test_a_fresh_run_refuses_another_runs_folder_or_clears_only_its_files(tmp_pa
     err = capsys.readouterr().err
     assert "--overwrite: removed the earlier run's run_record.json, checkpoints/" in err
     assert (out / "my_notes.txt").read_text() == "the user's own file"
-    assert json.loads((out / "run_record.json").read_text())["prompts"]["motion"] == "a cat is jumping"
+    assert json.loads((out / "run_record.json").read_text())["fields"]["prompt.motion"] == "a cat is jumping"
 
 
 # 7. Prompts ----------------------------------------------------------------------------------------------------------
@@ -226,7 +226,8 @@ def test_argument_errors_name_what_is_wanted(tmp_path, capsys):
 
 @needs_examples
 def test_an_animated_gif_is_refused_not_cut_to_its_first_frame(tmp_path, capsys):
-    frames = [Image.open(PANDA).convert("RGB").resize((64, 64)) for _ in range(3)]
+    panda = Image.open(PANDA).convert("RGB").resize((64, 64))
+    frames = [panda.rotate(angle) for angle in (0, 10, 20)]  # equal frames would be merged into one by the writer
     gif = tmp_path / "clip.gif"
     frames[0].save(gif, save_all=True, append_images=frames[1:])
     argv = ["run", "--image", str(gif), "--prompt", "a panda is dancing", "--out", str(tmp_path / "o")]
