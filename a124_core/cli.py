@@ -15,14 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from . import animate_mesh_cli, textual_inversion_cli
-from .cli_common import SEED_MAX, OneLineParser, finish, positive_int, seed
+from .cli_common import RESUME, SEED_MAX, OneLineParser, finish, positive_int, seed
 from .pipeline.models import MVDREAM_FILE
 from .pipeline.video import VIDEO_REPRESENTATION
 from .presets import PRESETS
 from .training.representations import DEFAULT_REPRESENTATION, REPRESENTATIONS
-
-#: The last words of a line about an interrupted or failed run whose finished stages are kept.
-RESUME = "rerun the same command with --resume"
 
 
 def build_parser() -> argparse.ArgumentParser:

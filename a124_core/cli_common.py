@@ -16,6 +16,9 @@ from typing import Any, NoReturn
 
 from .presets import SEED_MAX
 
+#: The last words of a line about an interrupted or failed run whose finished work is kept.
+RESUME = "rerun the same command with --resume"
+
 
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line: 'error: <what> (see <prog> --help)', exit status 2."""
@@ -104,4 +107,4 @@ def finish(work: Callable[[Any], Any], resume_hint: str | None) -> tuple[int, An
         return 130, None
 
 
-__all__ = ["SEED_MAX", "OneLineParser", "finish", "non_negative_float", "positive_int", "seed"]
+__all__ = ["RESUME", "SEED_MAX", "OneLineParser", "finish", "non_negative_float", "positive_int", "seed"]

@@ -219,6 +219,27 @@ def test_every_option_has_a_help_text_and_its_default():
     assert "seed of every stage" in run and "(default: 3407)" in run and "frame rate of the videos" in run
 
 
+def test_every_option_of_every_command_has_a_help_text():
+    import argparse
+
+    from a124_core.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    bare = [f"{name} {a.option_strings[-1]}" for name, p in commands.items() for a in p._actions if a.help is None]
+    assert set(commands) >= {"run", "render", "animate-mesh", "textual-inversion"} and bare == []
+
+
+def test_textual_inversion_checks_its_numbers_where_they_are_parsed(tmp_path, capsys):
+    argv = ["textual-inversion", "--image", str(PANDA), "--token", "_p_", "--initializer", "panda"]
+    argv += ["--out", str(tmp_path / "o")]
+    assert "argument --seed: must be a whole number from 0 to 18446744073709551615" in refused(
+        capsys, [*argv, "--seed", str(2**64)], tmp_path / "o"
+    )
+    assert "argument --steps: must be a whole number >= 1, got 0" in refused(
+        capsys, [*argv, "--steps", "0"], tmp_path / "o"
+    )
+
+
 def test_argument_errors_name_what_is_wanted(tmp_path, capsys):
     line = one_line(capsys, 2, run_args(tmp_path / "o", "--fps", "x"))
     assert "argument --fps: must be a whole number >= 1, got 'x'" in line and "_positive_int" not in line
@@ -236,4 +257,3 @@ def test_an_animated_gif_is_refused_not_cut_to_its_first_frame(tmp_path, capsys)
 
 def test_the_smoke_script_reruns_into_its_own_folder():
     assert "--overwrite" in (REPO / "scripts" / "smoke.sh").read_text()
-
