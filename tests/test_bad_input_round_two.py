@@ -133,6 +133,22 @@ def test_arap_weight_must_be_a_finite_number(tmp_path, capsys, value):
     assert "--arap-weight" in line and ("finite number >= 0" in line or "number >= 0" in line)
 
 
+def test_non_finite_training_in_animate_mesh_is_one_line_without_resume_advice(tmp_path, capsys, monkeypatch):
+    """animate-mesh has no --resume: its non-finite-loss line must not advise one (exit 1, one line)."""
+    from a124_core import animate_mesh_cli
+    from a124_core.training.runner import NonFiniteLossError
+
+    def diverges(args, cancel):
+        raise NonFiniteLossError(
+            "coarse stage: 3 non-finite steps in a row, the last at step 7; non-finite terms: sds."
+        )
+
+    monkeypatch.setattr(animate_mesh_cli, "animate_mesh", diverges)
+    argv = ["animate-mesh", "--mesh", str(tmp_path / "m.glb"), "--prompt", "a robot waves", "--out", str(tmp_path)]
+    line = one_line(capsys, 1, argv)
+    assert "non-finite steps" in line and "resume" not in line
+
+
 @needs_examples
 @pytest.mark.parametrize("value", ["99999999999999999999", str(2**64), str(-(2**63) - 1), "-1", "1.5"])
 def test_seeds_outside_the_generator_range_are_refused_by_name(tmp_path, capsys, value):

@@ -60,6 +60,7 @@ def test_static_resume_is_bit_identical(panda_reference, tiny_priors, tmp_path):
     assert _optimizer_equal(resumed.optimizer, full.optimizer)
     final = Scene.load(tmp_path / "static.safetensors")
     assert final.complete and final.step == config.steps and parameters_equal(final.field, full.scene.field)
+    assert not info.value.checkpoint.exists(), "a finished stage removes its rolling _latest checkpoint (issue 28)"
 
 
 def test_refine_resume_is_bit_identical(panda_reference, tiny_priors, smoke_run, tmp_path):
@@ -156,8 +157,9 @@ def test_k_bad_steps_in_a_row_stop(panda_reference):
     config = replace(preset("smoke").static, steps=8, loop=LoopConfig(max_bad_steps=3))
     stage = StaticStage(config, panda_reference)
     _inject(stage, {1, 3, 4, 5, 6})  # step 1 alone is tolerated; 3, 4, 5 are three in a row
-    with pytest.raises(NonFiniteLossError, match=r"3 non-finite steps in a row, the last at step 5.*rgb_nan"):
+    with pytest.raises(NonFiniteLossError, match=r"3 non-finite steps in a row, the last at step 5.*rgb_nan") as err:
         train(stage)
+    assert "resum" not in str(err.value), "animate-mesh and the nodes cannot resume: the CLI adds that hint itself"
 
 
 class _RecordingPrior:
