@@ -97,13 +97,17 @@ def test_periodic_checkpoints_and_progress(panda_reference, tiny_priors, tmp_pat
     config = replace(
         preset("smoke").static, loop=LoopConfig(checkpoint_every=3, progress_every=2, preview_every=4, preview_size=16)
     )
-    seen = []
-    train(
-        _static_stage(panda_reference, tiny_priors, config), Callbacks(on_progress=lambda *a: seen.append(a)), tmp_path
-    )
+    seen, periodic = [], {}
     latest = tmp_path / "static_latest.safetensors"
-    assert latest.is_file() and (tmp_path / "static.safetensors").is_file()
-    tensors, meta = load_checkpoint(latest)
+
+    def progress(*report):
+        seen.append(report)
+        if report[0] == config.steps:  # the last report comes before the final checkpoint removes the rolling one
+            periodic["file"] = load_checkpoint(latest)
+
+    train(_static_stage(panda_reference, tiny_priors, config), Callbacks(on_progress=progress), tmp_path)
+    assert (tmp_path / "static.safetensors").is_file() and not latest.exists()
+    tensors, meta = periodic["file"]
     assert meta["step"] == 6  # last multiple of 3 before the end
     assert "rng/generator" in tensors and "rng/cpu" in tensors and any(k.startswith("optim/") for k in tensors)
     assert [s for s, *_ in seen] == [2, 4, 6, 8]
