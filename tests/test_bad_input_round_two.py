@@ -3,7 +3,6 @@ nothing written for the inputs refused before any work."""
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import subprocess
@@ -19,6 +18,7 @@ from a124_core.cli import main
 from a124_core.console import ConsoleProgress, end_line
 from a124_core.prompts import derive_prompts
 from a124_core.training.scene import Scene, read_header, scene_digest
+from tests.disk_full import no_space_for, small_tmpfs
 from tests.paths import EXAMPLES, REPO
 
 PANDA = EXAMPLES / "panda-dance" / "rgba.png"
@@ -53,24 +53,11 @@ def refused(capsys, argv: list[str], out: Path, keep: set[str] | None = None) ->
 
 
 # 1. A full disk ------------------------------------------------------------------------------------------------------
-def _small_tmpfs(path: Path, size: str) -> bool:
-    path.mkdir()
-    if os.geteuid() != 0:
-        return False
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
-    return done.returncode == 0
-
-
 @needs_examples
 def test_a_full_disk_is_one_line(tmp_path, capsys):
-    disk = tmp_path / "disk"
-    if not _small_tmpfs(disk, "1m"):
-        pytest.skip("cannot mount a tmpfs here (the patched-writer test covers the same path)")
-    try:
+    with small_tmpfs(tmp_path / "disk", "1m", "test_a_failed_late_write_is_one_line_...") as disk:
         line = one_line(capsys, 2, run_args(disk / "run"))
         assert "No space left on device" in line and "--resume" in line
-    finally:
-        subprocess.run(["umount", str(disk)], check=False)
 
 
 @needs_examples
@@ -81,13 +68,7 @@ def test_a_failed_late_write_is_one_line_and_resume_never_mixes_stages(tmp_path,
     the scene they were trained on."""
     out = tmp_path / "run"
     save = checkpoint.save_file
-
-    def no_space_for_refine(tensors, filename, metadata=None):
-        if Path(filename).name.startswith("refine.safetensors"):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), filename)
-        return save(tensors, filename, metadata=metadata)
-
-    monkeypatch.setattr(checkpoint, "save_file", no_space_for_refine)
+    monkeypatch.setattr(checkpoint, "save_file", no_space_for("refine.safetensors", save))
     line = one_line(capsys, 2, run_args(out))
     assert "refine.safetensors" in line and "No space left on device" in line and "--resume" in line
     monkeypatch.setattr(checkpoint, "save_file", save)

@@ -3,11 +3,9 @@ validation in one line before anything trains or is written; a failed write is o
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import executor
@@ -17,6 +15,8 @@ from node_env import REPO, node_classes
 from test_output_files import static_scene
 from test_workflows import mappings  # noqa: F401  (the fixture)
 from tiny_settings import tiny
+
+from tests.disk_full import no_space_for, small_tmpfs
 
 WORKFLOWS = REPO / "workflows"
 
@@ -43,33 +43,20 @@ def out(comfy_env) -> Path:
 
 # 1. A full disk ------------------------------------------------------------------------------------------------------
 def test_a_full_disk_under_save_scene_is_one_line(pack, out):
-    disk = out / "animate124" / "scenes"
-    disk.mkdir(parents=True)
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)]).returncode:
-        pytest.skip("cannot mount a tmpfs here (test_a_failed_checkpoint_write_is_one_line patches the writer)")
-    try:
-        from a124_core.checkpoint import WriteFailed
+    from a124_core.checkpoint import WriteFailed
 
+    with small_tmpfs(out / "animate124" / "scenes", "64k", "test_a_failed_checkpoint_write_is_one_line") as disk:
         with pytest.raises(WriteFailed) as caught:
             node_classes(pack)["A124_SaveScene"].execute(static_scene(), "unit")
         line = str(caught.value)
         assert "\n" not in line and "unit_static_00001.safetensors" in line and "No space left on device" in line
         assert os.listdir(disk) == [], "a failed write leaves no partial file"
-    finally:
-        subprocess.run(["umount", str(disk)], check=False)
 
 
 def test_a_failed_checkpoint_write_is_one_line(pack, out, monkeypatch, panda_rgba):
     from a124_core import checkpoint
 
-    save = checkpoint.save_file
-
-    def no_space(tensors, filename, metadata=None):
-        if Path(filename).name.startswith("static.safetensors"):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), filename)
-        return save(tensors, filename, metadata=metadata)
-
-    monkeypatch.setattr(checkpoint, "save_file", no_space)
+    monkeypatch.setattr(checkpoint, "save_file", no_space_for("static.safetensors", checkpoint.save_file))
     ref = node_classes(pack)["A124_Reference"].execute(panda_rgba[0], 0.2, mask=panda_rgba[1])[0]
     with pytest.raises(checkpoint.WriteFailed) as caught:
         node_classes(pack)["A124_StaticStage"].execute("", "smoke", 2, 5, reference=ref, run_name="full")
