@@ -81,6 +81,19 @@ _SAFETENSORS_IO = re.compile(r'I/O error: (.+?)(?: \(os error \d+\))?$|IoError\(
 
 
 @contextlib.contextmanager
+def naming_failed_writes(path: str | Path) -> Iterator[None]:
+    """A write in the block that fails (no space, no rights, a file where a folder goes; from our writer or a
+    library's, e.g. `save_pretrained`) becomes `WriteFailed` naming `path`; any other error passes unchanged."""
+    try:
+        yield
+    except (OSError, SafetensorError) as error:
+        reason = _write_error(error)
+        if reason is None or isinstance(error, WriteFailed):
+            raise
+        raise WriteFailed(Path(path), reason) from error
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside `path` to write to; renamed onto `path` only when the block succeeds.
 
@@ -91,18 +104,14 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     path = Path(path)
     tmp: Path | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=suffix, dir=path.parent)
-        os.close(fd)
-        tmp = Path(name)
-        _file_mode(tmp)
-        yield tmp
-        os.replace(tmp, path)
-    except (OSError, SafetensorError) as error:
-        reason = _write_error(error)
-        if reason is None or isinstance(error, WriteFailed):
-            raise
-        raise WriteFailed(path, reason) from error
+        with naming_failed_writes(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=suffix, dir=path.parent)
+            os.close(fd)
+            tmp = Path(name)
+            _file_mode(tmp)
+            yield tmp
+            os.replace(tmp, path)
     finally:
         if tmp is not None and tmp.exists():
             tmp.unlink()

@@ -57,9 +57,9 @@ def subject_image(path: Path) -> Any:
 def _validate(args: argparse.Namespace) -> tuple[Any, list[Any], Any, Any]:
     """Every check that needs no model, in order; returns (config, images, model paths or None, device)."""
     from .devices import resolve_device
-    from .run_folder import check_output_folder
     from .pipeline.models import ModelPaths
     from .presets import preset
+    from .run_folder import check_output_folder
     from .weight_files import check_weight_files
 
     chosen = preset(args.preset).with_seed(args.seed)

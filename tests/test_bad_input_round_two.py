@@ -57,6 +57,7 @@ def refused(capsys, argv: list[str], out: Path, keep: set[str] | None = None) ->
 def test_a_full_disk_is_one_line(tmp_path, capsys):
     with small_tmpfs(tmp_path / "disk", "1m", "test_a_failed_late_write_is_one_line_...") as disk:
         line = one_line(capsys, 2, run_args(disk / "run"))
+        assert line.startswith(f"error: Could not write {disk / 'run'}/"), "the line names the file or folder"
         assert "No space left on device" in line and "--resume" in line
 
 
