@@ -15,23 +15,25 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .cli_common import SEED_MAX, finish, non_negative_float, positive_int, seed
 from .presets import PRESETS
+from .prompts import check_prompt_text
 
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+#: The folders this command writes in --out (checked before any work).
+OUTPUT_FOLDERS = ("checkpoints", "meshes", "renders", "previews", "tiny_models")
 
 
 def add_parser(sub: Any) -> None:
     """The `animate-mesh` subcommand (its handler is `main`)."""
-    p = sub.add_parser("animate-mesh", help="a mesh (GLB/glTF/OBJ/PLY/STL) + a motion prompt -> the mesh animated")
+    p = sub.add_parser(
+        "animate-mesh",
+        help="a mesh (GLB/glTF/OBJ/PLY/STL) + a motion prompt -> the mesh animated",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--mesh", type=Path, required=True, help="the model: .glb, .gltf, .obj, .ply or .stl")
     p.add_argument("--prompt", default="", help='motion prompt, e.g. "a robot is waving its arms" (not with --video)')
     p.add_argument("--video", type=Path, help="a video of the mesh's front view in motion: the motion to fit")
@@ -43,12 +45,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--models-dir", type=Path, help="ComfyUI's models folder holding the priors (not for smoke)")
     p.add_argument("--video-model", default="text-to-video-ms-1.7b", help="folder under models/diffusers/")
     p.add_argument("--no-zero123", action="store_true", help="no Zero123 SDS (frame 0; with --video every frame)")
-    p.add_argument("--arap-weight", type=float, help="weight of the ARAP term (default 1000; 0 turns it off)")
-    p.add_argument("--frames", type=_positive_int, help="morph targets / video frames (default: the preset's)")
-    p.add_argument("--fps", type=_positive_int, default=25)
-    p.add_argument("--max-faces", type=_positive_int, default=500_000, help="refuse meshes with more faces")
+    p.add_argument(
+        "--arap-weight", type=non_negative_float, help="weight of the ARAP term (default: the preset's; 0: off)"
+    )
+    p.add_argument("--frames", type=positive_int, help="morph targets / video frames (default: the preset's)")
+    p.add_argument("--fps", type=positive_int, default=25, help="frame rate of the animation and the videos")
+    p.add_argument("--max-faces", type=positive_int, default=500_000, help="refuse meshes with more faces")
     p.add_argument("--allow-missing-textures", action="store_true", help="colour untextured faces, do not refuse")
-    p.add_argument("--seed", type=int, default=3407)
+    p.add_argument("--seed", type=seed, default=3407, help=f"seed of the fit and the stage (0 to {SEED_MAX})")
+    p.add_argument(
+        "--overwrite", action="store_true", help="delete the files of an earlier run in --out first (only those)"
+    )
     p.add_argument("--device", help="cuda, cuda:1 or cpu (default: cuda when available)")
     p.set_defaults(handler=main)
 
@@ -60,8 +67,10 @@ def _uses_video_prior(args: argparse.Namespace) -> bool:
 def _check_flags(args: argparse.Namespace) -> None:
     if args.video is None and (args.mask_video is not None or args.video_prior):
         raise ValueError("--mask-video and --video-prior go with --video (a video of the mesh in motion).")
-    if _uses_video_prior(args) and not args.prompt.strip():
-        raise ValueError("The motion prompt is empty; say what the model does, e.g. 'a robot is waving'.")
+    if _uses_video_prior(args):
+        if not args.prompt.strip():
+            raise ValueError("The motion prompt is empty; say what the model does, e.g. 'a robot is waving'.")
+        check_prompt_text(args.prompt, "--prompt")
 
 
 def _validate(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
@@ -73,8 +82,6 @@ def _validate(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
     from .presets import preset
 
     _check_flags(args)
-    if args.arap_weight is not None and args.arap_weight < 0:
-        raise ValueError(f"--arap-weight must be >= 0, got {args.arap_weight}.")
     chosen = preset(args.preset, MESH_REPRESENTATION).with_seed(args.seed)  # an unknown preset: one line
     device = resolve_device(args.device)
     load = MeshLoadConfig(MeshCheckConfig(args.max_faces), args.allow_missing_textures)
@@ -156,16 +163,22 @@ def animate_mesh(args: argparse.Namespace, should_cancel: Any = None) -> dict[st
     """Validate, fit, train, write; returns the summary (also written as OUT/summary.json). `should_cancel` is polled
     before every training step (True: the stage is checkpointed and TrainingCancelled raised)."""
     from .checkpoint import atomic_write_json
+    from .config_io import config_to_dict
     from .console import ConsoleProgress
     from .meshes import scene_from_mesh
     from .meshes.animate import animation_stage, mesh_animation_config, orbit_videos, write_animation
     from .outputs.export import write_video
-    from .pipeline import SMOKE_WARNING, check_output_folder
+    from .pipeline import SMOKE_WARNING
+    from .run_folder import check_output_folder, clear_previous_run, refuse_previous_run
     from .training.runner import Callbacks, run_stage
 
     asset, chosen, device, clip = _validate(args)
     out = Path(args.out)
-    check_output_folder(out)
+    if not args.overwrite:
+        refuse_previous_run(out, resume_flag=None)
+    check_output_folder(out, subfolders=OUTPUT_FOLDERS)
+    if args.overwrite and (removed := clear_previous_run(out)):
+        sys.stderr.write(f"--overwrite: removed the earlier run's {', '.join(removed)} from {out}\n")
     notes = [*asset.notes, *([clip.meta["frames_note"]] if clip is not None and clip.meta.get("frames_note") else [])]
     for note in notes:
         sys.stderr.write(f"note: {note}\n")
@@ -202,29 +215,19 @@ def animate_mesh(args: argparse.Namespace, should_cancel: Any = None) -> dict[st
         "notes": [*notes, written.note],
         "outputs": outputs,
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
-        "stage_config": asdict(config.stage),
+        "stage_config": config_to_dict(config.stage),
     }
     atomic_write_json(out / "summary.json", summary)
     return summary
 
 
 def main(args: argparse.Namespace) -> int:
-    """The subcommand's exit status: 0 done, 2 bad input (one line on stderr), 130 interrupted (Ctrl+C saves the
-    running stage's checkpoint)."""
-    from .interrupts import cancel_on_signals
-    from .training.runner import TrainingCancelled
-
-    try:
-        with cancel_on_signals() as cancel:
-            summary = animate_mesh(args, cancel)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except TrainingCancelled as cancelled:
-        print(f"interrupted at step {cancelled.step}; its checkpoint: {cancelled.checkpoint}", file=sys.stderr)
-        return 130
-    print(f"done: {summary['outputs']['animated_mesh']}")
-    return 0
+    """The subcommand's exit status: 0 done, 2 bad input or a failed write (one line on stderr), 130 interrupted
+    (Ctrl+C saves the running stage's checkpoint)."""
+    status, summary = finish(lambda cancel: animate_mesh(args, cancel), None)
+    if status == 0:
+        print(f"done: {summary['outputs']['animated_mesh']}")
+    return status
 
 
 __all__ = ["add_parser", "animate_mesh", "main"]

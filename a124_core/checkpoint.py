@@ -8,15 +8,17 @@ mid-write never leaves a truncated file behind (a later `--resume` would otherwi
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .weight_files import check_safetensors
@@ -26,10 +28,69 @@ METADATA_KEY = "a124"
 REWRITE_HINT = "delete it and rerun the step that wrote it"
 
 
+class WriteFailed(OSError):
+    """A file could not be written (no space left, no permission, a folder where a file should go). Its message is
+    one line naming the file and the reason; what was written before it is intact."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"Could not write {path}: {reason}")
+        self.path, self.reason = path, reason
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _file_mode(path: Path) -> None:
+    """The permissions a new file gets under the umask (mkstemp and safetensors 0.8 leave 0600)."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
+#: errno values of a write that failed for want of room or rights (anything else is a bug to show in full).
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO})
+
+
+def write_failure(error: BaseException) -> str | None:
+    """One line for a write that failed for want of room or rights, from any writer (None for anything else)."""
+    if isinstance(error, WriteFailed):
+        return str(error)
+    reason = _write_error(error)
+    if reason is None or (isinstance(error, OSError) and error.errno not in WRITE_ERRNOS):
+        return None
+    where = getattr(error, "filename", None)
+    return f"Could not write {where}: {reason}" if where else f"A write failed: {reason}"
+
+
+def _write_error(error: BaseException) -> str | None:
+    """The reason of an I/O failure (None for any other error, which propagates unchanged)."""
+    if isinstance(error, (FileExistsError, NotADirectoryError)) and error.filename:
+        return f"{error.filename} is a file where a folder is needed"
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    if isinstance(error, SafetensorError):  # safetensors wraps the OS error's text
+        found = _SAFETENSORS_IO.search(str(error))
+        return next(g for g in found.groups() if g) if found else None
+    return None
+
+
+#: The OS error inside a SafetensorError: 0.8 says 'I/O error: <text> (os error 28)', earlier 'IoError(... message:
+#: "<text>" })'.
+_SAFETENSORS_IO = re.compile(r'I/O error: (.+?)(?: \(os error \d+\))?$|IoError\(.*message: "([^"]+)"')
+
+
+@contextlib.contextmanager
+def naming_failed_writes(path: str | Path) -> Iterator[None]:
+    """A write in the block that fails (no space, no rights, a file where a folder goes; from our writer or a
+    library's, e.g. `save_pretrained`) becomes `WriteFailed` naming `path`; any other error passes unchanged."""
+    try:
+        yield
+    except (OSError, SafetensorError) as error:
+        reason = _write_error(error)
+        if reason is None or isinstance(error, WriteFailed):
+            raise
+        raise WriteFailed(Path(path), reason) from error
 
 
 @contextlib.contextmanager
@@ -41,16 +102,18 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     (KeyboardInterrupt included) it is deleted and `path` keeps its old content.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp: Path | None = None
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        yield tmp
-        os.replace(tmp, path)
+        with naming_failed_writes(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=suffix, dir=path.parent)
+            os.close(fd)
+            tmp = Path(name)
+            _file_mode(tmp)
+            yield tmp
+            os.replace(tmp, path)
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
 
 
@@ -80,6 +143,7 @@ def save_safetensors(
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     with atomic_path(path) as tmp:
         save_file(flat, str(tmp), metadata=metadata)
+        _file_mode(tmp)  # safetensors 0.8 writes a new file with mode 0600
     return Path(path)
 
 

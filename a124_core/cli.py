@@ -11,31 +11,44 @@ priors, minutes on a CPU, not meaningful images), dream-in-4d. Errors in the arg
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+from typing import Any
 
 from . import animate_mesh_cli, textual_inversion_cli
+from .cli_common import RESUME, SEED_MAX, OneLineParser, finish, positive_int, seed
 from .pipeline.models import MVDREAM_FILE
 from .pipeline.video import VIDEO_REPRESENTATION
 from .presets import PRESETS
 from .training.representations import DEFAULT_REPRESENTATION, REPRESENTATIONS
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m a124_core", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
     animate_mesh_cli.add_parser(sub)
     textual_inversion_cli.add_parser(sub)
-    run = sub.add_parser("run", help="one image + a motion prompt -> a 4D scene and its videos")
+    _add_run(sub)
+    render = sub.add_parser(
+        "render", help="render the test orbit of a saved scene", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    render.add_argument("--scene", type=Path, required=True, help="a stage checkpoint (.safetensors)")
+    render.add_argument("--out", type=Path, required=True, help="folder for the orbit videos (orbit_grid_*.mp4)")
+    render.add_argument("--resolution", type=positive_int, default=400, help="side of each view in pixels")
+    render.add_argument("--frames", type=positive_int, default=64, help="frames per view (times over the clip)")
+    render.add_argument("--views", type=positive_int, default=10, help="cameras around the object")
+    render.add_argument("--fps", type=positive_int, default=25, help="frame rate of the videos")
+    render.add_argument("--device", help="cuda, cuda:1 or cpu (default: cuda when available)")
+    return parser
+
+
+def _add_run(sub: Any) -> None:
+    run = sub.add_parser(
+        "run",
+        help="one image + a motion prompt -> a 4D scene and its videos",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     run.add_argument(
         "--image",
         type=Path,
@@ -69,12 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--prompt", required=True, help='motion prompt, e.g. "a panda is dancing"')
     run.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, videos, summary.json)")
-    run.add_argument("--preset", default="smoke", help=f"one of {', '.join(PRESETS)} (default smoke)")
+    run.add_argument("--preset", default="smoke", help=f"one of {', '.join(PRESETS)}")
     run.add_argument("--models-dir", type=Path, help="ComfyUI's models folder holding the priors (not for smoke)")
     run.add_argument(
-        "--video-model",
-        default="text-to-video-ms-1.7b",
-        help="folder under models/diffusers/ of the video prior (e.g. zeroscope_v2_576w)",
+        "--video-model", default="text-to-video-ms-1.7b", help="folder under models/diffusers/ of the video prior"
     )
     run.add_argument(
         "--sd-model",
@@ -100,30 +111,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--token", help="textual-inversion token (default: _<noun>_)")
     run.add_argument("--initializer", help="word the token starts from (default: the prompt's noun)")
     run.add_argument("--refine-prompt", help="ControlNet prompt with the token (default: derived)")
-    run.add_argument("--seed", type=int, default=3407)
+    run.add_argument("--seed", type=seed, default=3407, help=f"seed of every stage (0 to {SEED_MAX})")
     run.add_argument("--device", help="cuda, cuda:1 or cpu (default: cuda when available)")
     run.add_argument("--resume", action="store_true", help="skip finished stages, continue an interrupted one")
-    run.add_argument("--render-resolution", type=_positive_int, help="orbit render size (default 400; smoke 64)")
-    run.add_argument("--render-frames", type=_positive_int, help="frames per orbit view (default 64; smoke 8)")
-    run.add_argument("--render-views", type=_positive_int, help="orbit views (default 10; smoke 4)")
-    run.add_argument("--fps", type=_positive_int, default=25)
-
-    render = sub.add_parser("render", help="render the test orbit of a saved scene")
-    render.add_argument("--scene", type=Path, required=True, help="a stage checkpoint (.safetensors)")
-    render.add_argument("--out", type=Path, required=True)
-    render.add_argument("--resolution", type=_positive_int, default=400)
-    render.add_argument("--frames", type=_positive_int, default=64)
-    render.add_argument("--views", type=_positive_int, default=10)
-    render.add_argument("--fps", type=_positive_int, default=25)
-    render.add_argument("--device")
-    return parser
+    run.add_argument(
+        "--overwrite", action="store_true", help="delete the files of another run in --out first (only those)"
+    )
+    run.add_argument("--render-resolution", type=positive_int, help="orbit render size (default 400; smoke 64)")
+    run.add_argument("--render-frames", type=positive_int, help="frames per orbit view (default 64; smoke 8)")
+    run.add_argument("--render-views", type=positive_int, help="orbit views (default 10; smoke 4)")
+    run.add_argument("--fps", type=positive_int, default=25, help="frame rate of the videos and the animated GLB")
 
 
 def _render(args: argparse.Namespace) -> None:
     from .devices import resolve_device
     from .outputs.export import write_video
     from .outputs.render import OrbitConfig, orbit_grid_video, render_test_orbit
-    from .pipeline import check_output_folder
+    from .run_folder import check_output_folder
     from .training.scene import Scene
 
     device = resolve_device(args.device)
@@ -147,62 +151,32 @@ def _quiet_libraries() -> None:
         logging.disable_progress_bar()
 
 
+def _settings(args: argparse.Namespace) -> Any:
+    from .pipeline import RunSettings
+    from .pipeline.video import default_representation
+
+    names = [
+        "image", "video", "mask_video", "video_prior", "mask", "depth", "depth_model", "rembg_model", "prompt", "out",
+        "preset", "models_dir", "video_model", "sd_model", "sd_config", "mvdream", "static_prompt", "token",
+        "initializer", "refine_prompt", "seed", "device", "resume", "overwrite", "render_resolution", "render_frames",
+        "render_views", "fps",
+    ]  # fmt: skip
+    representation = args.representation or default_representation(args.video)
+    return RunSettings(representation=representation, **{name: getattr(args, name) for name in names})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_libraries()
     if hasattr(args, "handler"):  # subcommands in their own modules
         return args.handler(args)
-    from .interrupts import RunInterrupted, cancel_on_signals, resume_hint
-    from .training.runner import TrainingCancelled
+    if args.command == "render":
+        return finish(lambda cancel: _render(args), None)[0]
+    from .pipeline import run
 
-    try:
-        if args.command == "render":
-            _render(args)
-            return 0
-        from .pipeline import RunSettings, run
-        from .pipeline.video import default_representation
-
-        settings = RunSettings(
-            image=args.image,
-            video=args.video,
-            mask_video=args.mask_video,
-            video_prior=args.video_prior,
-            mask=args.mask,
-            depth=args.depth,
-            depth_model=args.depth_model,
-            rembg_model=args.rembg_model,
-            representation=args.representation or default_representation(args.video),
-            prompt=args.prompt,
-            out=args.out,
-            preset=args.preset,
-            models_dir=args.models_dir,
-            video_model=args.video_model,
-            sd_model=args.sd_model,
-            sd_config=args.sd_config,
-            mvdream=args.mvdream,
-            static_prompt=args.static_prompt,
-            token=args.token,
-            initializer=args.initializer,
-            refine_prompt=args.refine_prompt,
-            seed=args.seed,
-            device=args.device,
-            resume=args.resume,
-            render_resolution=args.render_resolution,
-            render_frames=args.render_frames,
-            render_views=args.render_views,
-            fps=args.fps,
-        )
-        with cancel_on_signals() as cancel:
-            summary = run(settings, should_cancel=cancel)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except TrainingCancelled as cancelled:
-        print(resume_hint(cancelled.stage, cancelled.step), file=sys.stderr)
-        return 130
-    except RunInterrupted as interrupted:
-        print(f"{interrupted}: rerun the same command with --resume", file=sys.stderr)
-        return 130
+    status, summary = finish(lambda cancel: run(_settings(args), should_cancel=cancel), RESUME)
+    if status:
+        return status
     print(f"done: {args.out / 'summary.json'}")
     for stage, seconds in summary.stage_seconds.items():
         print(f"  {stage:18s} {seconds:8.1f} s  peak {summary.peak_memory_gb.get(stage, 0):.2f} GB")

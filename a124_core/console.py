@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import resource
 import sys
 import time
@@ -13,19 +14,37 @@ import torch
 
 from .checkpoint import atomic_path
 
+_open_line = False  # a progress line was written without its newline (a terminal's updating line)
+
+
+def end_line() -> None:
+    """Finish an updating progress line, so the next message starts on its own line."""
+    global _open_line
+    if _open_line:
+        sys.stderr.write("\n")
+        _open_line = False
+
 
 class ConsoleProgress:
-    """One updating line per stage on stderr (step/total, loss, elapsed time); previews saved as PNGs."""
+    """Progress on stderr (step/total, loss, elapsed time): one updating line per stage in a terminal, one line per
+    report in a log file or pipe; previews saved as PNGs."""
 
-    def __init__(self, stage: str, preview_dir: Path | None = None):
+    def __init__(self, stage: str, preview_dir: Path | None = None, log_every: float = 10.0):
+        """log_every: seconds between lines when stderr is not a terminal (the first and last are always written)."""
         self.stage, self.start, self.preview_dir = stage, time.time(), preview_dir
+        self.log_every, self.logged = log_every, -math.inf
 
     def __call__(self, step: int, total: int, losses: dict[str, float] | float, preview: torch.Tensor | None) -> None:
+        global _open_line
         loss = losses if isinstance(losses, float) else losses.get("total", sum(losses.values()))
         elapsed = time.time() - self.start
-        sys.stderr.write(f"\r[{self.stage}] {step}/{total} loss {loss:.4g} {elapsed:.0f}s")
-        if step == total:
-            sys.stderr.write("\n")
+        line = f"[{self.stage}] {step}/{total} loss {loss:.4g} {elapsed:.0f}s"
+        if sys.stderr.isatty():
+            sys.stderr.write("\r" + line + ("\n" if step == total else ""))
+            _open_line = step != total
+        elif step == total or elapsed - self.logged >= self.log_every:
+            sys.stderr.write(line + "\n")
+            self.logged = elapsed
         if preview is not None and self.preview_dir is not None:
             from PIL import Image
 
@@ -52,4 +71,4 @@ def timed(seconds: dict[str, float], memory: dict[str, float], name: str, device
     return result
 
 
-__all__ = ["ConsoleProgress", "peak_memory_gb", "timed"]
+__all__ = ["ConsoleProgress", "end_line", "peak_memory_gb", "timed"]

@@ -51,6 +51,8 @@ from .training.terms.video_x0 import DreamIn4DVideoConfig, StaticClipConfig, Vid
 from .training.time_sampling import TimeSamplingConfig
 
 PRESETS = ("paper", "fast", "smoke", "dream-in-4d")
+#: The seeds torch.Generator.manual_seed accepts (non-negative).
+SEED_MAX = 2**64 - 1
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,9 @@ class Preset:
         return getattr(self, name)
 
     def with_seed(self, seed: int) -> Preset:
-        """Every stage and textual inversion seeded with `seed`."""
+        """Every stage and textual inversion seeded with `seed` (ValueError outside the generator's range)."""
+        if not 0 <= seed <= SEED_MAX:
+            raise ValueError(f"The seed must be a whole number from 0 to {SEED_MAX} (the generator's range): {seed}")
         stages = {name: replace(self.stage(name), seed=seed) for name in STAGES}
         return replace(self, textual_inversion=replace(self.textual_inversion, seed=seed), **stages)
 
@@ -210,4 +214,4 @@ def _dream_in_4d() -> Preset:
     )
 
 
-__all__ = ["MVDREAM_NEGATIVE_PROMPT", "PRESETS", "Preset", "preset"]
+__all__ = ["MVDREAM_NEGATIVE_PROMPT", "PRESETS", "SEED_MAX", "Preset", "preset"]

@@ -75,12 +75,14 @@ def _fallback_warnings(
     settable = [k for k in ("token", "initializer", "static") if not given[k]]
     if not settable:
         return out
+    settable += [] if given["refine"] else ["refine"]
     example = f"{names['token']} _panda_ {names['initializer']} panda"
     flags = " / ".join(names[k] for k in settable)
     if not word:
         out.append(
             f"No English subject word in the prompt {_short(derived.motion)!r}: the token is {derived.token!r} "
-            f"initialised from {derived.initializer!r}; set {flags} (e.g. {example}) for a meaningful token."
+            f"initialised from {derived.initializer!r} and the refine prompt is {_short(derived.refine)!r}; set "
+            f"{flags} (e.g. {example}) for a meaningful token."
         )
     elif len(subject.split()) > _MAX_SUBJECT_WORDS or word.lower() in _FUNCTION_WORDS or len(word) < 2:
         out.append(
@@ -88,6 +90,33 @@ def _fallback_warnings(
             f"token {derived.token!r} initialised from {derived.initializer!r}; set {flags} (e.g. {example})."
         )
     return out
+
+
+_WORD = re.compile(r"\w")
+_EMBEDDING = re.compile(r"embedding:([^\s,()]+)")
+
+
+def wordless_prompt(text: str | None, option: str) -> str | None:
+    """The line refusing a prompt with no word character of any script ("!!! ???"), or None when it has one (or is
+    None). A text prior would encode such a prompt as noise and train the whole run on it."""
+    if text is None or _WORD.search(text):
+        return None
+    return f"{option} {_short(text)!r} has no word in it; describe the subject and motion, e.g. 'a panda is dancing'."
+
+
+def check_prompt_text(text: str | None, option: str) -> None:
+    """A prompt must say something (`wordless_prompt`) and may not name ComfyUI embeddings: the command line loads
+    none (the refine stage uses the run's learned token by itself)."""
+    if text is None:
+        return
+    if (line := wordless_prompt(text, option)) is not None:
+        raise ValueError(line)
+    found = _EMBEDDING.search(text)
+    if found:
+        raise ValueError(
+            f"{option} names the ComfyUI embedding {found.group(0)!r}; the command line does not load embeddings "
+            f"(the refine stage uses this run's learned token, --token). Use the embedding in ComfyUI, or drop it."
+        )
 
 
 def derive_prompts(
@@ -108,7 +137,9 @@ def derive_prompts(
         raise ValueError(
             f"The motion prompt is empty; describe the motion, e.g. {option_names['prompt']} 'a panda is dancing'."
         )
-    given = {"static": bool(static), "token": bool(token), "initializer": bool(initializer)}
+    for name, text in (("prompt", motion), ("static", static), ("refine", refine)):
+        check_prompt_text(text, option_names[name])
+    given = {"static": bool(static), "token": bool(token), "initializer": bool(initializer), "refine": bool(refine)}
     words = motion.split()
     start, end = _subject_span(words)
     subject = " ".join(words[start:end]) or words[-1]
@@ -123,8 +154,8 @@ def derive_prompts(
         )
     static = static or f"a high-resolution DSLR image of a {subject}"
     if refine is None:
-        article = words[:start]
-        refine = " ".join([*article, token, *words[end:]])
+        # no English subject word to put the token in place of (e.g. a Chinese prompt): keep the whole motion
+        refine = " ".join([*words[:start], token, *words[end:]]) if word else f"{token}, {motion}"
     if token not in refine.split() and token not in refine:
         raise ValueError(f"The refinement prompt {refine!r} must contain the token {token!r}.")
     prompts = RunPrompts(motion=motion, static=static, token=token, initializer=initializer, refine=refine)

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .cli_common import RESUME, SEED_MAX, finish, positive_int, seed
 from .presets import PRESETS
 
 
@@ -29,9 +30,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--models-dir", type=Path, help="ComfyUI's models folder (not for smoke)")
     p.add_argument("--sd-model", type=Path, help="SD diffusers folder or .safetensors (default SD1.5's folder)")
     p.add_argument("--sd-config", type=Path, help="config folder of a single-file --sd-model")
-    p.add_argument("--steps", type=int, help="optimizer steps (default: the preset's)")
+    p.add_argument("--steps", type=positive_int, help="optimizer steps (default: the preset's)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/<token>.ti-checkpoint.safetensors")
-    p.add_argument("--seed", type=int, default=3407)
+    p.add_argument("--seed", type=seed, default=3407, help=f"seed of the augmentations and noise (0 to {SEED_MAX})")
     p.add_argument("--device", help="cuda, cuda:1 or cpu (default: cuda when available)")
     p.set_defaults(handler=main)
 
@@ -55,14 +56,12 @@ def subject_image(path: Path) -> Any:
 def _validate(args: argparse.Namespace) -> tuple[Any, list[Any], Any, Any]:
     """Every check that needs no model, in order; returns (config, images, model paths or None, device)."""
     from .devices import resolve_device
-    from .pipeline import check_output_folder
     from .pipeline.models import ModelPaths
     from .presets import preset
+    from .run_folder import check_output_folder
     from .weight_files import check_weight_files
 
     chosen = preset(args.preset).with_seed(args.seed)
-    if args.steps is not None and args.steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {args.steps}.")
     config = replace(
         chosen.textual_inversion,
         token=args.token,
@@ -115,21 +114,12 @@ def textual_inversion(args: argparse.Namespace, should_cancel: Any = None) -> An
 
 
 def main(args: argparse.Namespace) -> int:
-    """0 done, 2 bad input (one line on stderr), 130 interrupted (the checkpoint is written; rerun with --resume)."""
-    from .interrupts import cancel_on_signals
-    from .training.runner import TrainingCancelled
-
-    try:
-        with cancel_on_signals() as cancel:
-            result = textual_inversion(args, cancel)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except TrainingCancelled as cancelled:
-        print(f"interrupted at step {cancelled.step}: rerun the same command with --resume", file=sys.stderr)
-        return 130
-    print(f"done: {result.path} ({len(args.image)} image(s), {result.step} steps)")
-    return 0
+    """0 done, 2 bad input or a failed write (one line on stderr), 130 interrupted (the checkpoint is written; rerun
+    with --resume)."""
+    status, result = finish(lambda cancel: textual_inversion(args, cancel), RESUME)
+    if status == 0:
+        print(f"done: {result.path} ({len(args.image)} image(s), {result.step} steps)")
+    return status
 
 
 __all__ = ["add_parser", "main", "subject_image", "textual_inversion"]

@@ -54,9 +54,9 @@ ANY_SCENE = (SceneStatic, SceneDynamic, SceneRefined)
 NOT_WIRED = object()
 
 
-def scene_input(name: str, types: tuple, tooltip: str) -> Any:
+def scene_input(name: str, types: tuple, tooltip: str, optional: bool = False) -> Any:
     """An input taking any scene of `types` (ComfyUI checks links against their union)."""
-    return io.MultiType.Input(name, types=list(types), tooltip=tooltip)
+    return io.MultiType.Input(name, types=list(types), tooltip=tooltip, optional=optional)
 
 
 #: ComfyUI model folder registered by the pack (models/animate124): priors, configs, scenes.
@@ -115,6 +115,17 @@ def check_numbers(node: type, **values: Any) -> bool | str:
 #: validate_inputs' default for an optional link input: ComfyUI passes a wired one as None (its value is not known
 #: yet) and leaves an unwired one out, so this default means "not wired".
 NOT_WIRED = "not wired"
+
+
+def check_prompts(**prompts: str | None) -> bool | str:
+    """validate_inputs part: a prompt that is not empty must have a word in it ("!!! ???" would train the whole run
+    on noise). `embedding:name` is a word here: ComfyUI's text encoders resolve it. Linked prompts (None) pass."""
+    from a124_core.prompts import wordless_prompt
+
+    for name, text in prompts.items():
+        if text is not None and text.strip() and (line := wordless_prompt(text, name)) is not None:
+            return line
+    return True
 
 
 def first_error(*checks: bool | str) -> bool | str:
@@ -261,20 +272,46 @@ class Progress:
         return Callbacks(on_progress=self.update, should_cancel=self.should_cancel)
 
 
-def train_stage_node(make_stage: Any, run_name: str, resume_from: str) -> tuple[Any, Any, str]:
+def upstream_digests(**scenes: Any) -> dict[str, str]:
+    """name -> digest of each upstream scene a stage is built from (recorded in its checkpoints)."""
+    from a124_core.training.scene import scene_digest
+
+    return {name: scene_digest(scene) for name, scene in scenes.items()}
+
+
+def check_resume_parents(resume: Any, resume_from: str, parents: dict[str, str]) -> None:
+    """A checkpoint trained on another upstream scene than the one wired (that stage trained again) would mix two
+    runs: ValueError in one line. A checkpoint that records no digests (from before they were kept) passes."""
+    from a124_core.training.scene import read_header
+
+    recorded = read_header(resume).get("parents")
+    stale = [name for name in parents if recorded is not None and recorded.get(name) != parents[name]]
+    if stale:
+        raise ValueError(
+            f"resume_from {resume_from!r} was trained on another {' and '.join(stale)} scene than the one wired in; "
+            f"clear resume_from to train this stage again, or wire the scene it was trained on."
+        )
+
+
+def train_stage_node(
+    make_stage: Any, run_name: str, resume_from: str, parents: dict[str, str] | None = None
+) -> tuple[Any, Any, str]:
     """Build the stage under training mode, train it with ComfyUI progress (an interrupt leaves
-    `<stage>_latest.safetensors` to resume from), return (scene, preview [1, H, W, 3], checkpoint path)."""
+    `<stage>_latest.safetensors` to resume from), return (scene, preview [1, H, W, 3], checkpoint path). `parents`
+    (`upstream_digests`) is recorded in the checkpoints; a `resume_from` trained on other parents is refused."""
     from a124_core.training.runner import TrainingCancelled, checkpoint_path, train
 
     from .output_files import output_dir, resolve_output_file
 
     folder = output_dir("checkpoints", run_name.strip() or "animate124")
     resume = resolve_output_file(resume_from, "Checkpoint") if resume_from.strip() else None
+    if resume is not None and parents:
+        check_resume_parents(resume, resume_from, parents)
     with training_mode():
         stage = make_stage()
         progress = Progress(stage.config.steps)
         try:
-            scene = train(stage, progress.callbacks(), folder, resume)
+            scene = train(stage, progress.callbacks(), folder, resume, parents)
         except TrainingCancelled:
             progress.raise_interrupt()
             raise

@@ -17,6 +17,7 @@ from a124_core.presets import PRESETS
 from .glue import (
     NOT_WIRED,
     check_numbers,
+    check_prompts,
     clone_tree,
     first_error,
     folder_paths,
@@ -24,7 +25,14 @@ from .glue import (
     train_stage_node,
     training_mode,
 )
-from .output_files import check_prefix, next_numbered_path, output_dir, relative_to_output
+from .output_files import (
+    check_prefix,
+    check_run_name,
+    check_writable,
+    next_numbered_path,
+    output_dir,
+    relative_to_output,
+)
 
 #: Sub-folder of ComfyUI's input folder Load 3D and Animate Mesh list meshes from.
 MESH_INPUT_FOLDER = "3d"
@@ -140,10 +148,20 @@ def model_file_input(tooltip: str) -> Any:
     return io.Combo.Input("model_file", options=meshes, default=meshes[0] if meshes else None, tooltip=tooltip)
 
 
-def check_mesh_inputs(node: type, model_file: Any, mesh: Any, prefix: str | None = None, **numbers: Any) -> bool | str:
-    """validate_inputs part of the mesh nodes: numbers in range, a plain file prefix, and without a wired MESH a
-    model_file that is in input/3d."""
-    checks = [check_numbers(node, **numbers)]
+def check_mesh_inputs(
+    node: type,
+    model_file: Any,
+    mesh: Any,
+    prefix: str | None = None,
+    prompt: str | None = None,
+    run_name: str | None = None,
+    **numbers: Any,
+) -> bool | str:
+    """validate_inputs part of the mesh nodes: numbers in range, a prompt with a word (when given), a run name that
+    is a folder name, writable output folders, a plain file prefix, and without a wired MESH a model_file that is
+    in input/3d."""
+    checks = [check_numbers(node, **numbers), check_prompts(prompt=prompt), check_run_name(run_name)]
+    checks.append(check_writable("meshes"))
     if prefix is not None:
         checks.append(check_prefix(prefix))
     if mesh is NOT_WIRED and model_file is not None and model_file not in input_meshes():

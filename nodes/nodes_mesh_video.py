@@ -99,13 +99,14 @@ class A124_AnimateMeshFromVideo(io.ComfyNode):
     @classmethod
     def validate_inputs(
         cls, model_file=None, mesh=NOT_WIRED, fps=None, arap_weight=None, filename_prefix=None,
-        images=NOT_WIRED, video=NOT_WIRED, video_prior=NOT_WIRED, prompt=None,
+        images=NOT_WIRED, video=NOT_WIRED, video_prior=NOT_WIRED, prompt=None, run_name=None,
     ) -> bool | str:  # fmt: skip
         if (images is NOT_WIRED) == (video is NOT_WIRED):
             return "Animate Mesh from Video takes one clip of the mesh: wire 'images' or 'video' (not both)."
         if video_prior is not NOT_WIRED and prompt is not None and not prompt.strip():
             return "The video prior needs the motion prompt: say what the model does, e.g. 'a robot is waving'."
-        return check_mesh_inputs(cls, model_file, mesh, fps=fps, arap_weight=arap_weight, prefix=filename_prefix)
+        numbers = dict(fps=fps, arap_weight=arap_weight)
+        return check_mesh_inputs(cls, model_file, mesh, filename_prefix, prompt, run_name, **numbers)
 
     @classmethod
     def execute(

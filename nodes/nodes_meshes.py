@@ -33,7 +33,7 @@ from .mesh_run import (
     model_file_input,
     training_widgets,
 )
-from .output_files import check_prefix, next_numbered_path, output_dir, relative_to_output
+from .output_files import check_prefix, check_writable, next_numbered_path, output_dir, relative_to_output
 
 
 class A124_ExportAnimatedMesh(io.ComfyNode):
@@ -75,7 +75,7 @@ class A124_ExportAnimatedMesh(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, fps=None, filename_prefix=None) -> bool | str:
         prefix = True if filename_prefix is None else check_prefix(filename_prefix)
-        return first_error(check_numbers(cls, fps=fps), prefix)
+        return first_error(check_numbers(cls, fps=fps), prefix, check_writable("meshes"))
 
     @classmethod
     def execute(cls, scene, frames, fps, resolution, target_faces, filename_prefix) -> io.NodeOutput:
@@ -148,9 +148,11 @@ class A124_AnimateMesh(io.ComfyNode):
 
     @classmethod
     def validate_inputs(
-        cls, model_file=None, mesh=NOT_WIRED, fps=None, arap_weight=None, filename_prefix=None
-    ) -> bool | str:
-        return check_mesh_inputs(cls, model_file, mesh, fps=fps, arap_weight=arap_weight, prefix=filename_prefix)
+        cls, model_file=None, mesh=NOT_WIRED, prompt=None, fps=None, arap_weight=None, run_name=None,
+        filename_prefix=None,
+    ) -> bool | str:  # fmt: skip
+        numbers = dict(fps=fps, arap_weight=arap_weight)
+        return check_mesh_inputs(cls, model_file, mesh, filename_prefix, prompt, run_name, **numbers)
 
     @classmethod
     def execute(

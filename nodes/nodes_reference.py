@@ -91,6 +91,11 @@ class A124_Reference(io.ComfyNode):
     def execute(cls, image, border_ratio, mask=None, depth=None, depth_model=NONE, mask_is_foreground=False):
         from .glue import resolve_entry, torch_device
 
+        if image.shape[0] != 1:  # an animated GIF or video frames from LoadImage: the run would take frame 0
+            raise ValueError(
+                f"image is a batch of {image.shape[0]} images (an animated GIF or video frames?); the reference is "
+                f"one image: pick one with Image From Batch."
+            )
         img = image[0].clone()
         fg = None if mask is None else (mask[0] if mask.dim() == 3 else mask).clone()
         if fg is not None and not mask_is_foreground and not bool(fg.any()):

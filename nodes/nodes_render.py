@@ -5,7 +5,7 @@ from __future__ import annotations
 from comfy_api.v0_0_2 import io
 
 from .glue import ANY_SCENE, CATEGORY, check_numbers, first_error, scene_input
-from .output_files import check_prefix, next_numbered_path, output_dir, video_preview
+from .output_files import check_prefix, check_writable, next_numbered_path, output_dir, video_preview
 from .scene_render import CHANNELS, RENDER_MODES, comfy_video, render_orbit
 
 
@@ -68,9 +68,11 @@ class A124_OrbitRender(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, fps=None, filename_prefix=None) -> bool | str:
+    def validate_inputs(cls, fps=None, save_mp4=True, filename_prefix=None) -> bool | str:
         return first_error(
-            check_numbers(cls, fps=fps), True if filename_prefix is None else check_prefix(filename_prefix)
+            check_numbers(cls, fps=fps),
+            True if filename_prefix is None else check_prefix(filename_prefix),
+            check_writable("videos") if save_mp4 else True,
         )
 
     @classmethod

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from comfy_api.v0_0_2 import io, ui
 
-from .glue import ANY_SCENE, CATEGORY, scene_input
-from .output_files import check_prefix, next_numbered_path, output_dir
+from .glue import ANY_SCENE, CATEGORY, first_error, scene_input
+from .output_files import check_prefix, check_writable, next_numbered_path, output_dir
 
 
 class A124_SaveScene(io.ComfyNode):
@@ -28,7 +28,9 @@ class A124_SaveScene(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, filename_prefix=None) -> bool | str:
-        return True if filename_prefix is None else check_prefix(filename_prefix)
+        return first_error(
+            True if filename_prefix is None else check_prefix(filename_prefix), check_writable("scenes")
+        )
 
     @classmethod
     def execute(cls, scene, filename_prefix) -> io.NodeOutput:

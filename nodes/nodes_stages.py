@@ -26,16 +26,19 @@ from .glue import (
     SceneDynamic,
     SceneRefined,
     SceneStatic,
+    check_prompts,
     clone_tree,
     default_representation,
+    first_error,
     representation_description,
     representation_name,
     representation_names,
     scene_input,
     torch_device,
     train_stage_node,
+    upstream_digests,
 )
-from .output_files import resolve_output_file
+from .output_files import check_run_name, resolve_output_file
 
 
 def _reference(optional: bool = True) -> Any:
@@ -46,7 +49,7 @@ def _reference(optional: bool = True) -> Any:
 
 def _reference_or_clip(tooltip: str) -> Any:
     """The optional reference input of the static and coarse stages: one image or a clip (Reference Video)."""
-    return scene_input("reference", REFERENCES, tooltip)
+    return scene_input("reference", REFERENCES, tooltip, optional=True)
 
 
 def _static_reference(reference: Any) -> Any:
@@ -170,13 +173,15 @@ class A124_StaticStage(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, resume_from: str = "", reference=NOT_WIRED, mvdream_prior=NOT_WIRED) -> bool | str:
+    def validate_inputs(
+        cls, prompt=None, run_name=None, resume_from: str = "", reference=NOT_WIRED, mvdream_prior=NOT_WIRED
+    ) -> bool | str:
         if reference != NOT_WIRED and mvdream_prior != NOT_WIRED:
             return (
                 "MVDream is the 3D prior of text mode (no reference image); with a reference image the 3D prior is "
                 "Zero123. Unwire the reference or the MVDream prior."
             )
-        return check_resume(resume_from, "static")
+        return first_error(check_prompts(prompt=prompt), check_run_name(run_name), check_resume(resume_from, "static"))
 
     @classmethod
     def execute(
@@ -249,8 +254,8 @@ class A124_CoarseStage(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, resume_from: str = "") -> bool | str:
-        return check_resume(resume_from, "coarse")
+    def validate_inputs(cls, prompt=None, run_name=None, resume_from: str = "") -> bool | str:
+        return first_error(check_prompts(prompt=prompt), check_run_name(run_name), check_resume(resume_from, "coarse"))
 
     @classmethod
     def execute(
@@ -283,6 +288,7 @@ class A124_CoarseStage(io.ComfyNode):
                 ),
                 run_name,
                 resume_from,
+                upstream_digests(static=static_scene),
             )
         )
 
@@ -321,10 +327,11 @@ class A124_RefineStage(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, token_prompt: str | None = None, resume_from: str = "") -> bool | str:
+    def validate_inputs(cls, prompt=None, token_prompt=None, run_name=None, resume_from: str = "") -> bool | str:
         if token_prompt is not None and "{token}" not in token_prompt:
             return f"token_prompt {token_prompt!r} must contain {{token}} where the learned token goes."
-        return check_resume(resume_from, "refine")
+        # token_prompt holds the learned token, a word: only the motion prompt can be wordless
+        return first_error(check_prompts(prompt=prompt), check_run_name(run_name), check_resume(resume_from, "refine"))
 
     @classmethod
     def execute(
@@ -364,5 +371,6 @@ class A124_RefineStage(io.ComfyNode):
                 ),
                 run_name,
                 resume_from,
+                upstream_digests(coarse=dynamic_scene),
             )
         )

@@ -23,7 +23,7 @@ from .glue import (
     torch_device,
     training_mode,
 )
-from .output_files import output_dir, resolve_output_file
+from .output_files import check_writable, output_dir, resolve_output_file
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ class A124_TextualInversion(io.ComfyNode):
                 return str(err)
         if (reference == NOT_WIRED) == (images == NOT_WIRED):
             return "Wire either reference (one image) or images (4-6 photos of the subject), not both or neither."
-        return first_error(check_resume_file(resume_from))
+        return first_error(check_resume_file(resume_from), check_writable("embeddings"))
 
     @classmethod
     def execute(

@@ -3,8 +3,9 @@ ComfyUI's previews and Preview 3D read (relative to the output folder)."""
 
 from __future__ import annotations
 
+import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from .glue import folder_paths
 
@@ -36,6 +37,35 @@ def check_prefix(filename_prefix: str) -> bool | str:
     if any(c in filename_prefix for c in '/\\:*?"<>|') or filename_prefix.startswith("."):
         return f'filename_prefix {filename_prefix!r} must be a plain file name (no folders or /\\:*?"<>|).'
     return True
+
+
+def check_writable(*parts: str, fix: str = "move it") -> bool | str:
+    """validate_inputs part: output/animate124/<parts> is a folder or can be made (no file in its way) and is
+    writable, so a node refuses before training instead of failing at its first write."""
+    base = Path(folder_paths().get_output_directory())
+    folder = base.joinpath(OUTPUT_SUBFOLDER, *parts)
+    shown = "/".join(("output", OUTPUT_SUBFOLDER, *parts))
+    chain = [folder, *(p for p in folder.parents if base in (p, *p.parents))]
+    blocked = next((p for p in chain if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        return f"{shown}: {blocked} is a file where a folder is needed; {fix}."
+    existing = next(p for p in chain + [base, *base.parents] if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{shown}: {existing} is not writable; give ComfyUI's user write access to it or {fix}."
+    return True
+
+
+def check_run_name(run_name: str | None) -> bool | str:
+    """validate_inputs part: a run name is a folder under output/animate124/checkpoints that is free to write."""
+    if run_name is None:  # linked: checked when it runs
+        return True
+    name = PurePath(run_name.strip() or "animate124")  # as train_stage_node names an empty one
+    if name.is_absolute() or ".." in name.parts or any(c in run_name for c in ':*?"<>|\\'):
+        return (
+            f"run_name {run_name!r} must be a folder name under output/animate124/checkpoints (relative, no '..', "
+            f'none of \\:*?"<>|).'
+        )
+    return check_writable("checkpoints", str(name), fix="move it or choose another run_name")
 
 
 def relative_to_output(path: Path) -> str:

@@ -29,5 +29,5 @@ fi
 echo "smoke: running the pipeline on $image; writing to $out"
 export HF_HUB_OFFLINE=1
 cd "$root"
-"$venv/bin/python" -m a124_core run --image "$image" --prompt "a panda is dancing" --preset smoke --out "$out"
+"$venv/bin/python" -m a124_core run --image "$image" --prompt "a panda is dancing" --preset smoke --out "$out" --overwrite
 echo "smoke: videos in $out/renders, summary in $out/summary.json"

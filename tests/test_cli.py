@@ -20,14 +20,14 @@ def test_bad_input_fails_before_any_work(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert run_cli("--prompt", "a panda is dancing", "--out", str(blocker / "sub")) == 2
-    assert "not writable" in capsys.readouterr().err
+    assert "is a file where a folder is needed" in capsys.readouterr().err
     assert run_cli("--prompt", "a panda is dancing", "--out", str(tmp_path / "o"), "--preset", "ultra") == 2
     assert "Unknown preset" in capsys.readouterr().err
     assert run_cli("--prompt", "   ", "--out", str(tmp_path / "o")) == 2
     assert "prompt is empty" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_cli("--prompt", "a panda is dancing", "--out", str(tmp_path / "o"), "--render-resolution", "0")
-    assert "positive" in capsys.readouterr().err
+    assert "must be a whole number >= 1" in capsys.readouterr().err
     assert main(["run", "--image", str(tmp_path / "none.png"), "--prompt", "a cat", "--out", str(tmp_path)]) == 2
     assert "does not exist" in capsys.readouterr().err
 

@@ -111,3 +111,36 @@ def test_animate_mesh_from_a_video_of_it(tmp_path, capsys, one_thread):
     written = pygltflib.GLTF2().load(summary["outputs"]["animated_mesh"])
     targets = written.meshes[0].primitives[0].targets
     assert len(targets) == 3, "one morph target per frame"
+
+
+@pytest.mark.usefixtures("no_rembg")
+@pytest.mark.parametrize("command", ["run", "animate-mesh"])
+def test_a_video_run_checks_its_folder_as_an_image_run_does(tmp_path, capsys, square_files, command):
+    """Issue 28 for `run --video` and `animate-mesh --video`: a file where the run keeps a folder, another run's
+    files, an out-of-range seed and a wordless prompt are each one line and exit 2, with nothing written."""
+    video, mask, _, _ = square_files
+    mesh = write_glb(build_test_mesh(), tmp_path / "model.glb")
+    given = ["--video", str(video), "--mask-video", str(mask)]
+    base = ["run", *given] if command == "run" else ["animate-mesh", "--mesh", str(mesh), *given, "--video-prior"]
+
+    def refused(out, *extra: str, prompt: str = "a ball is rolling") -> str:
+        before = sorted(p.name for p in out.iterdir()) if out.exists() else None
+        try:
+            code = main([*base, "--prompt", prompt, "--out", str(out), *extra])
+        except SystemExit as exit_:  # argparse
+            code = exit_.code
+        assert code == 2
+        assert (sorted(p.name for p in out.iterdir()) if out.exists() else None) == before, "a refused run wrote"
+        return _one_error_line(capsys)
+
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "checkpoints").write_text("a file, not a folder")
+    assert f"{blocked / 'checkpoints'} is a file where a folder is needed" in refused(blocked)
+    old = tmp_path / "old"
+    (old / "meshes").mkdir(parents=True)
+    (old / "summary.json").write_text("{}")
+    line = refused(old)
+    assert "holds another run's files (summary.json, meshes/)" in line and "--overwrite" in line
+    assert "18446744073709551615" in refused(tmp_path / "new", "--seed", str(2**64))
+    assert "--prompt '!!! ???' has no word in it" in refused(tmp_path / "new", prompt="!!! ???")

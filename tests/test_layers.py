@@ -38,6 +38,7 @@ LAYERS = [
         "prompts",
         "console",
         "run_record",
+        "run_folder",
     },
     {"fields", "geometry", "gltf"},
     {"rendering", "priors", "reference"},
@@ -46,7 +47,7 @@ LAYERS = [
     {"meshes", "textual_inversion"},
     {"presets"},
     {"pipeline"},
-    {"cli", "animate_mesh_cli", "textual_inversion_cli", "__main__"},
+    {"cli", "cli_common", "animate_mesh_cli", "textual_inversion_cli", "__main__"},
 ]
 TRAINING_LAYERS = [
     {"view", "losses", "time_sampling"},

@@ -17,9 +17,10 @@ from .prepare import PreparedRun, check_cancelled, prepare
 from .render import render_outputs
 from .settings import SMOKE_WARNING, TEXT_ONLY_NOTE, RunSettings, RunSummary
 from .train import textual_inversion, train_all
-from .validate import CheckedInputs, check_output_folder, run_fingerprint, validate
+from .validate import OUTPUT_FOLDERS, CheckedInputs, run_fingerprint, validate
 
 __all__ = [
+    "OUTPUT_FOLDERS",
     "SMOKE_WARNING",
     "TEXT_ONLY_NOTE",
     "CheckedInputs",
@@ -28,7 +29,6 @@ __all__ = [
     "RunSettings",
     "RunSummary",
     "check_cancelled",
-    "check_output_folder",
     "load_priors",
     "prepare",
     "render_outputs",

@@ -160,11 +160,12 @@ def _missing_in(folder: Path | None, files: tuple[str, ...], what: str = "") -> 
     return [f"{name} missing in {folder}" for name in files if not (folder / name).is_file()]
 
 
-def load_priors(paths: ModelPaths) -> dict[str, Any]:
-    """Load the priors the run uses onto the CPU; each stage moves its own onto the GPU only while it runs."""
+def load_priors(paths: ModelPaths, only: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Load the priors the run uses (of `only`, when given) onto the CPU; each stage moves its own onto the GPU only
+    while it runs."""
     from ..priors.sd import StableDiffusionPrior
 
-    used = paths.used()
+    used = paths.used(only)
     priors: dict[str, Any] = {
         "sd": StableDiffusionPrior.from_pretrained(paths.sd, device="cpu", config_dir=paths.sd_config)
     }

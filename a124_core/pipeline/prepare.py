@@ -13,6 +13,7 @@ import torch
 from ..console import timed
 from ..presets import Preset, preset
 from ..prompts import RunPrompts
+from ..run_folder import clear_previous_run
 from ..run_record import write_record
 from ..training.config import config_to_dict
 from ..training.scene import STAGES
@@ -94,10 +95,17 @@ def _build_reference(run: PreparedRun, checked: CheckedInputs) -> Any:
     return reference
 
 
+def clear_for_overwrite(settings: RunSettings, out: Path) -> None:
+    """--overwrite: remove the earlier run's own files from `out` (nothing else), said in one line."""
+    if settings.overwrite and (removed := clear_previous_run(out)):
+        sys.stderr.write(f"--overwrite: removed the earlier run's {', '.join(removed)} from {out}\n")
+
+
 def prepare(settings: RunSettings, should_cancel: Callable[[], bool] | None = None) -> PreparedRun:
     """Validate, record the run, then preprocess the image and load the priors (tiny random ones for smoke)."""
     checked = validate(settings)
     out = Path(settings.out)
+    clear_for_overwrite(settings, out)
     write_record(out, checked.fingerprint)
     presets = preset(settings.preset, settings.representation).with_seed(settings.seed)
     run = PreparedRun(

@@ -55,6 +55,8 @@ class RunSettings:
     seed: int = 3407
     device: str | None = None
     resume: bool = False
+    overwrite: bool = False
+    """Delete the files another run left in `out` first (only the names a run writes: `run_folder.RUN_FILES`)."""
     render_resolution: int | None = None
     render_frames: int | None = None
     render_views: int | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -11,25 +12,36 @@ from ..training.scene import STAGES
 from .prepare import PreparedRun
 
 
+def stage_runner(run: PreparedRun) -> Callable[..., Any]:
+    """`stage(name, make, parents=None)`: trains (or resumes, or reuses) one stage of the run with console progress
+    and previews, timed; `parents` are the digests of its inputs (a retrained input retrains it on --resume)."""
+    from ..training.runner import Callbacks, run_stage
+
+    def stage(name: str, make: Any, parents: dict[str, str] | None = None) -> Any:
+        callbacks = Callbacks(on_progress=ConsoleProgress(name, run.out / "previews"), should_cancel=run.should_cancel)
+        resume = run.settings.resume
+        return run.timed(name, lambda: run_stage(name, make, run.checkpoints, resume, callbacks, parents=parents))
+
+    return stage
+
+
 def train_all(run: PreparedRun) -> Any:
     """Textual inversion, then the static, coarse and refine stages; returns the last stage's scene. Text-to-4D
     (no reference) stops after the coarse stage: textual inversion and refinement need an image. MVDream, when
     loaded, joins the static stage with the prompt minus the run's token (a personalised 2D prior's identifier)."""
+    from ..run_record import file_digest
     from ..training.coarse_stage import CoarseStage, DynamicPriors
     from ..training.refine_stage import RefinePriors, RefineStage
-    from ..training.runner import Callbacks, run_stage
+    from ..training.scene import scene_digest
     from ..training.static_stage import StaticPriors, StaticStage
 
-    p, priors, resume, summary = run.prompts, run.priors, run.settings.resume, run.summary
+    p, priors, summary = run.prompts, run.priors, run.summary
     text_only = run.reference is None
     if not text_only:
         token_file = run.timed("textual_inversion", lambda: textual_inversion(run))
         summary.outputs["embedding"] = str(token_file)
 
-    def stage(name: str, make: Any) -> Any:
-        callbacks = Callbacks(on_progress=ConsoleProgress(name, run.out / "previews"), should_cancel=run.should_cancel)
-        return run.timed(name, lambda: run_stage(name, make, run.checkpoints, resume, callbacks))
-
+    stage = stage_runner(run)
     c, device = run.preset, run.device
     zero123 = None if text_only else priors["zero123"]
     static_priors = StaticPriors(priors["sd"], zero123, priors.get("mvdream"))
@@ -39,7 +51,9 @@ def train_all(run: PreparedRun) -> Any:
     )
     coarse_priors = DynamicPriors(priors["video"], zero123)
     coarse = stage(
-        "coarse", lambda: CoarseStage(c.coarse, run.reference, static, coarse_priors, p.motion, device=device)
+        "coarse",
+        lambda: CoarseStage(c.coarse, run.reference, static, coarse_priors, p.motion, device=device),
+        {"static": scene_digest(static)},
     )
     trained, scene = (("static", "coarse") if text_only else STAGES), coarse
     if not text_only:  # the refine stage corrects drift away from a reference image: there is none without one
@@ -49,6 +63,7 @@ def train_all(run: PreparedRun) -> Any:
             lambda: RefineStage(
                 c.refine, run.reference, coarse, refine_priors, p.motion, p.refine, p.token, token_file, device=device
             ),
+            {"coarse": scene_digest(coarse), "token": file_digest(token_file)},
         )
     for name in trained:
         summary.outputs[f"checkpoint_{name}"] = str(run.checkpoints / f"{name}.safetensors")

@@ -15,21 +15,14 @@ from ..devices import resolve_device
 from ..presets import preset
 from ..priors.latent import check_sd_single_file
 from ..prompts import RunPrompts, derive_prompts
+from ..run_folder import check_output_folder, refuse_previous_run
 from ..run_record import RunFingerprint, check_resume, make_fingerprint, prior_identity
 from ..weight_files import check_weight_files
 from .models import MVDREAM_FILE, ModelPaths, has_open_clip_tower, is_weight_file
 from .settings import RunSettings
 
-
-def check_output_folder(out: Path) -> None:
-    """The output folder must be creatable and writable (checked before any work)."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as error:
-        raise ValueError(f"Output folder {out} is not writable ({error.strerror}); choose another --out.") from error
+#: The folders a run writes in its output folder (checked before any work: a file there stops it in one line).
+OUTPUT_FOLDERS = ("checkpoints", "embeddings", "previews", "renders", "meshes", "tiny_models")
 
 
 @dataclass
@@ -93,10 +86,13 @@ def run_fingerprint(settings: RunSettings, prompts: RunPrompts) -> RunFingerprin
 
 
 def check_options(settings: RunSettings) -> tuple[RunPrompts, torch.device]:
-    """The checks every run shares: preset and representation, prompts, render numbers, device."""
+    """The checks every run shares: preset, representation and seed, --resume/--overwrite, prompts, render numbers,
+    device."""
     if settings.video is None and (settings.mask_video is not None or settings.video_prior):
         raise ValueError("--mask-video and --video-prior go with --video (video to 4D); pass the video too.")
-    preset(settings.preset, settings.representation)  # an unknown preset or representation: one line
+    preset(settings.preset, settings.representation).with_seed(settings.seed)  # unknown names, a seed out of range
+    if settings.resume and settings.overwrite:
+        raise ValueError("--resume continues the run in --out and --overwrite deletes it: pass one of them.")
     prompts = derive_prompts(
         settings.prompt, settings.static_prompt, settings.token, settings.initializer, settings.refine_prompt
     )
@@ -160,16 +156,27 @@ def validate(settings: RunSettings) -> CheckedInputs:
                 f"SD1.5's: pass an SD1.5 model as --sd-model (SD2.1-base is text-to-4D's, beside --mvdream)."
             )
     fingerprint = run_fingerprint(settings, prompts)
-    if settings.resume:
-        check_resume(settings.out, fingerprint)
-    check_output_folder(Path(settings.out))
+    check_run_folder(settings, fingerprint)
     return CheckedInputs(prompts, device, image, mask, depth, fingerprint)
 
 
+def check_run_folder(settings: RunSettings, fingerprint: RunFingerprint) -> None:
+    """--out: a resume must continue the same run; a fresh run refuses another run's files unless --overwrite;
+    the folder and every subfolder the run writes must be writable (checked last, before any work)."""
+    out = Path(settings.out)
+    if settings.resume:
+        check_resume(out, fingerprint)
+    elif not settings.overwrite:
+        refuse_previous_run(out)
+    check_output_folder(out, subfolders=OUTPUT_FOLDERS)
+
+
 __all__ = [
+    "OUTPUT_FOLDERS",
     "CheckedInputs",
     "check_options",
     "check_output_folder",
+    "check_run_folder",
     "model_paths",
     "reference_config",
     "rembg_dirs",

@@ -22,18 +22,18 @@ from typing import Any
 
 import torch
 
-from ..console import ConsoleProgress
 from ..presets import preset
+from ..priors.latent import check_sd_single_file
 from ..prompts import RunPrompts
-from ..run_record import RunFingerprint, check_resume, make_fingerprint, prior_identity, write_record
+from ..run_record import RunFingerprint, make_fingerprint, prior_identity, write_record
 from ..training.config import config_to_dict
 from ..training.representations import DEFAULT_REPRESENTATION
 from ..weight_files import check_weight_files
-from .models import ModelPaths
-from .prepare import PreparedRun, check_cancelled
+from .models import is_weight_file, load_priors
+from .prepare import PreparedRun, check_cancelled, clear_for_overwrite
 from .render import render_outputs
 from .settings import SMOKE_WARNING, RunSettings, RunSummary
-from .validate import check_options, check_output_folder, reference_config, rembg_dirs
+from .validate import check_options, check_run_folder, model_paths, reference_config, rembg_dirs
 
 #: The representation of a video run unless the user picks another: points keep their identity over time, so the
 #: motion of every frame moves one canonical object (DreamGaussian4D's deformation-only second stage).
@@ -68,6 +68,8 @@ def _refuse_image_flags(settings: RunSettings) -> None:
             f"{', '.join(image)} describe one reference image; a video run takes --video (with --mask-video for its "
             "masks, --depth-model for per-frame depth). Pass one or the other."
         )
+    if settings.mvdream is not None:
+        raise ValueError("--mvdream is text-to-4D's 3D prior; a video run's 3D prior is Zero123. Drop --mvdream.")
     refine = [f for f, v in (("--token", settings.token), ("--refine-prompt", settings.refine_prompt)) if v]
     if refine:
         raise ValueError(
@@ -76,10 +78,14 @@ def _refuse_image_flags(settings: RunSettings) -> None:
         )
 
 
+def video_priors(settings: RunSettings) -> tuple[str, ...]:
+    """The priors a video run loads: the 2D prior and Zero123-XL (+ the video prior when asked for)."""
+    return ("sd", "zero123", *(("video",) if settings.video_prior else ()))
+
+
 def model_folders(settings: RunSettings, models_dir: Path) -> tuple[Path, ...]:
-    """The prior folders a video run loads: SD1.5 and Zero123-XL (+ the video prior when asked for)."""
-    paths = ModelPaths.from_models_dir(models_dir, settings.video_model)
-    return (paths.sd, paths.zero123, *((paths.video,) if settings.video_prior else ()))
+    """The prior folders (or files) a video run loads."""
+    return tuple(model_paths(settings, models_dir).used(video_priors(settings)).values())
 
 
 def _check_models(settings: RunSettings) -> None:
@@ -87,13 +93,14 @@ def _check_models(settings: RunSettings) -> None:
         return
     if settings.models_dir is None:
         raise ValueError("Presets other than smoke need --models-dir (ComfyUI's models folder with the priors).")
-    folders = model_folders(settings, Path(settings.models_dir))
-    paths = ModelPaths.from_models_dir(settings.models_dir, settings.video_model)
-    missing = [m for m in paths.missing_files() if any(str(folder) in m for folder in folders)]
+    paths = model_paths(settings)
+    missing = paths.missing_files(video_priors(settings))
     if missing:
         raise FileNotFoundError("Model files are missing (see README: model files):\n  " + "\n  ".join(missing))
-    for folder in folders:
+    for folder in paths.used(video_priors(settings)).values():
         check_weight_files(folder)  # headers only: a truncated download fails here, in one line
+    if is_weight_file(paths.sd):
+        check_sd_single_file(paths.sd)  # an MVDream / ControlNet / SDXL file as the 2D prior: one line
 
 
 def video_fingerprint(settings: RunSettings, prompts: RunPrompts) -> RunFingerprint:
@@ -148,29 +155,16 @@ def validate_video(settings: RunSettings) -> CheckedVideo:
     plan = check_clip_video(settings.video, settings.mask_video, **given)
     _check_models(settings)
     fingerprint = video_fingerprint(settings, prompts)
-    if settings.resume:
-        check_resume(settings.out, fingerprint)
+    check_run_folder(settings, fingerprint)
     start = time.time()
     clip = load_clip_video(settings.video, settings.mask_video, plan=plan, **given)
     seconds = round(time.time() - start, 2)
-    check_output_folder(Path(settings.out))
     return CheckedVideo(prompts, device, clip, fingerprint, seconds)
 
 
 def load_video_priors(models_root: Path, settings: RunSettings) -> dict[str, Any]:
-    """SD1.5 and Zero123-XL (+ the video prior when asked for), on the CPU; each stage moves its own."""
-    from ..priors.sd import StableDiffusionPrior
-    from ..priors.video import TextToVideoPrior
-    from ..priors.zero123 import Zero123Prior
-
-    paths = ModelPaths.from_models_dir(models_root, settings.video_model)
-    priors = {
-        "sd": StableDiffusionPrior.from_pretrained(paths.sd, device="cpu"),
-        "zero123": Zero123Prior.from_pretrained(paths.zero123, device="cpu"),
-    }
-    if settings.video_prior:
-        priors["video"] = TextToVideoPrior.from_pretrained(paths.video, device="cpu")
-    return priors
+    """The video run's priors (`video_priors`), on the CPU; each stage moves its own."""
+    return load_priors(model_paths(settings, models_root), video_priors(settings))
 
 
 def _note(run: PreparedRun, line: str) -> None:
@@ -182,6 +176,7 @@ def prepare_video(settings: RunSettings, should_cancel: Callable[[], bool] | Non
     """Validate (and decode the clip), record the run, save the clip and its first frame, load the priors."""
     checked = validate_video(settings)
     out = Path(settings.out)
+    clear_for_overwrite(settings, out)
     write_record(out, checked.fingerprint)
     presets = preset(settings.preset, settings.representation).with_seed(settings.seed)
     summary = RunSummary(
@@ -214,19 +209,19 @@ def prepare_video(settings: RunSettings, should_cancel: Callable[[], bool] | Non
 def train_video(run: PreparedRun, clip: Any) -> Any:
     """The static stage on the clip's first frame, then the coarse stage on every frame; returns the 4D scene."""
     from ..training.coarse_stage import CoarseStage, DynamicPriors
-    from ..training.runner import Callbacks, run_stage
+    from ..training.scene import scene_digest
     from ..training.static_stage import StaticPriors, StaticStage
+    from .train import stage_runner
 
-    p, priors, c, device = run.prompts, run.priors, run.preset, run.device
-
-    def stage(name: str, make: Any) -> Any:
-        callbacks = Callbacks(on_progress=ConsoleProgress(name, run.out / "previews"), should_cancel=run.should_cancel)
-        return run.timed(name, lambda: run_stage(name, make, run.checkpoints, run.settings.resume, callbacks))
-
+    p, priors, c, device, stage = run.prompts, run.priors, run.preset, run.device, stage_runner(run)
     static_priors = StaticPriors(priors["sd"], priors["zero123"])
     static = stage("static", lambda: StaticStage(c.static, run.reference, static_priors, p.static, device=device))
     dynamic = DynamicPriors(priors.get("video"), priors["zero123"])
-    scene = stage("coarse", lambda: CoarseStage(c.coarse, clip, static, dynamic, p.motion, device=device))
+    scene = stage(
+        "coarse",
+        lambda: CoarseStage(c.coarse, clip, static, dynamic, p.motion, device=device),
+        {"static": scene_digest(static)},
+    )
     for name in VIDEO_STAGES:
         run.summary.outputs[f"checkpoint_{name}"] = str(run.checkpoints / f"{name}.safetensors")
     return scene
@@ -277,6 +272,7 @@ __all__ = [
     "clip_config",
     "default_representation",
     "load_video_priors",
+    "video_priors",
     "model_folders",
     "prepare_video",
     "reference_view_psnr",

@@ -12,6 +12,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..checkpoint import naming_failed_writes
+
 SD_SCHEDULER = {
     "num_train_timesteps": 1000,
     "beta_start": 0.00085,
@@ -31,8 +33,9 @@ def build_once(target: Path, build: Callable[[Path], None]) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         out = tmp / target.name
-        build(out)
-        os.replace(out, target)
+        with naming_failed_writes(target):  # a full disk: one line naming the model folder
+            build(out)
+            os.replace(out, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target

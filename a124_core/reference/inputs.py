@@ -41,6 +41,11 @@ class RawInputs:
     downscaled: bool  # True when the inputs were shrunk to max_side
 
 
+class _Animated(Exception):
+    def __init__(self, frames: int):
+        self.frames = frames
+
+
 def load_image_file(path: str | Path, what: str = "reference image") -> Image.Image:
     """Open and fully decode an image file, so a truncated or mislabelled file fails here in one line.
 
@@ -55,8 +60,16 @@ def load_image_file(path: str | Path, what: str = "reference image") -> Image.Im
         raise FileNotFoundError(f"The {what} {path} does not exist; check the path.")
     try:
         with Image.open(path) as opened:
+            frames = getattr(opened, "n_frames", 1)
+            if frames > 1:  # an animated GIF / WebP / APNG: a run would silently take its first frame
+                raise _Animated(frames)
             opened.load()
-            image = opened.copy()  # the first frame of an animation; the file is closed on return
+            image = opened.copy()  # the file is closed on return
+    except _Animated as animated:
+        raise ValueError(
+            f"The {what} {path} is an animated image ({animated.frames} frames); pass one still frame (e.g. save "
+            f"frame 0 as PNG)."
+        ) from None
     except Image.DecompressionBombError as err:
         raise ValueError(f"The {what} {path} is too large to decode safely ({err}); downscale it first.") from None
     except UnidentifiedImageError:

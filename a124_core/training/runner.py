@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from ..checkpoint import load_checkpoint
-from .scene import Scene
+from .scene import Scene, read_header
 from .stage import Stage
 
 
@@ -105,8 +105,11 @@ def train(
     callbacks: Callbacks | None = None,
     checkpoint_dir: str | Path | None = None,
     resume_from: str | Path | None = None,
+    parents: dict[str, str] | None = None,
 ) -> Scene:
-    """Run `stage` to its last step and return its scene (also written to `<checkpoint_dir>/<stage>.safetensors`).
+    """Run `stage` to its last step and return its scene (also written to `<checkpoint_dir>/<stage>.safetensors`;
+    the rolling `<stage>_latest.safetensors` is removed then). `parents` (name -> digest of each input the stage was
+    built from, e.g. the static scene) is recorded in every checkpoint, so a resume can tell a stale one.
 
     Raises:
         TrainingCancelled: `should_cancel()` returned True (a checkpoint was written first).
@@ -128,6 +131,8 @@ def train(
         return save_training_checkpoint(stage, checkpoint_path(ckpt_dir, stage.name), stage.step)
 
     stage.attach()
+    parents = dict(parents or {})
+    stage.parents = parents
     try:
         for step in range(stage.step, total):
             if callbacks.cancelled():
@@ -143,8 +148,8 @@ def train(
                     bad = _non_finite_terms(losses) or ["(losses finite; a gradient was not)"]
                     raise NonFiniteLossError(
                         f"{stage.name} stage: {stage.bad_steps} non-finite steps in a row, the last at step {step}; "
-                        f"non-finite terms: {', '.join(bad)}. Lower the learning rates or guidance scales, or resume "
-                        f"from the last checkpoint."
+                        f"non-finite terms: {', '.join(bad)}. Lower the learning rates or guidance scales (the last "
+                        f"checkpoint is kept)"
                     )
             stage.step = done = step + 1
             if callbacks.on_progress is not None and (done % loop.progress_every == 0 or done == total):
@@ -159,6 +164,7 @@ def train(
     scene = stage.sync_scene(stage.step)
     if ckpt_dir is not None:
         save_training_checkpoint(stage, checkpoint_path(ckpt_dir, stage.name, final=True), stage.step)
+        checkpoint_path(ckpt_dir, stage.name).unlink(missing_ok=True)  # the finished stage's rolling checkpoint
     return scene
 
 
@@ -169,28 +175,46 @@ def run_stage(
     resume: bool | str | Path = False,
     callbacks: Callbacks | None = None,
     log: Callable[[str], None] | None = None,
+    parents: dict[str, str] | None = None,
 ) -> Scene:
     """Train stage `name` with its checkpoints in `checkpoint_dir` (the CLI's and the nodes' entry point).
 
     Args:
         make_stage: builds the stage (only called when there is something to train).
-        resume: False trains from the start; True loads `<name>.safetensors` when the stage finished earlier, else
-            continues `<name>_latest.safetensors` when there is one; a path continues that checkpoint.
+        resume: False trains from the start; True loads `<name>.safetensors` when the stage finished earlier on the
+            same `parents`, else continues `<name>_latest.safetensors` when it was trained on them; a path continues
+            that checkpoint. A checkpoint trained on other inputs (an upstream stage trained again) is not used.
         log: where one line about what was resumed goes (default: stderr).
+        parents: name -> digest of each input of the stage (`scene_digest`, a file digest), recorded in its
+            checkpoints.
     """
     log = log or (lambda line: sys.stderr.write(line + "\n"))
     final, latest = checkpoint_path(checkpoint_dir, name, final=True), checkpoint_path(checkpoint_dir, name)
+    parents = dict(parents or {})
     resume_from: Path | None = None
     if resume is True:
         if final.is_file():
-            log(f"[{name}] finished earlier: loading {final}")
-            return Scene.load(final)
-        resume_from = latest if latest.is_file() else None
+            stale = _stale_inputs(final, parents)
+            if not stale:
+                log(f"[{name}] finished earlier: loading {final}")
+                return Scene.load(final)
+            log(f"[{name}] {final.name} was trained on another {', '.join(stale)}: training the {name} stage again")
+        if latest.is_file() and not _stale_inputs(latest, parents):
+            resume_from = latest
     elif resume:
         resume_from = Path(resume)
     if resume_from is not None:
         log(f"[{name}] continuing from {resume_from}")
-    return train(make_stage(), callbacks, checkpoint_dir, resume_from)
+    return train(make_stage(), callbacks, checkpoint_dir, resume_from, parents)
+
+
+def _stale_inputs(checkpoint: Path, parents: dict[str, str]) -> list[str]:
+    """The inputs whose digest differs between a checkpoint and this run (every one for a file from before
+    digests were recorded: it cannot be trusted)."""
+    recorded = read_header(checkpoint).get("parents")
+    if recorded is None:
+        return sorted(parents)
+    return sorted(k for k in set(parents) | set(recorded) if parents.get(k) != recorded.get(k))
 
 
 __all__ = [

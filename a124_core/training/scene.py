@@ -8,6 +8,7 @@ file, so any checkpoint loads as a scene and a finished stage's checkpoint feeds
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,6 +172,15 @@ def check_resumable(meta: dict[str, Any], stage: str, scene: Scene, source: str)
             )
 
 
+def scene_digest(scene: Scene) -> str:
+    """sha256 of a scene's tensors (field and occupancy, by name): what a downstream stage records as its input."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(scene.tensors().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
 def frozen_copy(scene: Scene, device: Any = None) -> Scene:
     """A copy of `scene` (on `device`) that never trains: the refine stage's ControlNet condition model."""
     copied = Scene(copy.deepcopy(scene.field), copy.deepcopy(scene.occupancy), scene.stage, scene.step, scene.complete)
@@ -204,4 +214,5 @@ __all__ = [
     "frozen_copy",
     "read_header",
     "resumable_error",
+    "scene_digest",
 ]

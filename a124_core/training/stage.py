@@ -97,6 +97,8 @@ class Stage:
         self.optimizer = torch.optim.Adam(self.scene.field.parameter_groups(), betas=config.betas, eps=config.adam_eps)
         self.step = 0
         self.bad_steps = 0
+        #: name -> digest of each input the stage was built from (set by the runner; recorded in checkpoints).
+        self.parents: dict[str, str] = {}
         #: Called with every SDS view the stage draws, before it is rendered (diagnostics; the oracle priors of the
         #: tests learn from it which cameras and times the frames they are given were rendered at).
         self.view_observers: list[Callable[[View], None]] = []
@@ -288,6 +290,7 @@ class Stage:
         for term in self.terms:
             tensors.update(term.state_tensors())
         meta = {"training": True, "optimizer": opt_meta, "bad_steps": self.bad_steps, "total_steps": self.config.steps}
+        meta["parents"] = self.parents
         return tensors, meta
 
     def load_training_state(self, tensors: dict[str, Tensor], meta: dict[str, Any], source: str) -> None:

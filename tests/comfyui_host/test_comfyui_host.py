@@ -221,12 +221,18 @@ def test_bad_prompt_is_refused_with_node_errors(comfy):
     prompt = api("animate124_full")
     prompt["10"]["inputs"]["dynamic_scene"] = ["8", 0]  # a static scene into the refine node
     prompt["2"]["inputs"]["border_ratio"] = 0.9  # out of range
+    prompt["10"]["inputs"]["prompt"] = "!!! ???"  # no word (issue 28)
+    prompt["10"]["inputs"]["training_seed"] = 2**64  # beyond the declared seed range (ComfyUI checks it)
     status, body = comfy.post("/prompt", {"prompt": prompt})
     assert status == 400, body
     errors = body["node_errors"]
     assert errors["10"]["class_type"] == "A124_RefineStage"
     assert any("A124_SCENE_STATIC" in e["details"] for e in errors["10"]["errors"])
     assert errors["2"]["class_type"] == "A124_Reference"
+    assert any("prompt '!!! ???' has no word in it" in e["details"] for e in errors["10"]["errors"]), errors["10"]
+    assert any(
+        e["type"] == "value_bigger_than_max" and e["details"] == "training_seed" for e in errors["10"]["errors"]
+    ), errors
     print("bad prompt: HTTP 400,", {k: [e["details"] for e in v["errors"]] for k, v in errors.items()})
 
 

@@ -107,8 +107,9 @@ def test_two_servers_share_four_images_and_retry_an_interrupted_one(comfy, secon
     stem = Path(retry["image"]).stem
     assert stem == run_name
     # The interrupt left <stage>_latest (the smoke preset writes it only then) in the shared folder; the retry on the
-    # other server resumed from it.
-    assert (comfy.root / "output" / "animate124" / "checkpoints" / stem / "static_latest.safetensors").is_file()
+    # other server resumed from it, and removed it when the stage finished (issue 28: no stale rolling checkpoint).
+    assert (comfy.root / "output" / "animate124" / "checkpoints" / stem / "static.safetensors").is_file()
+    assert not (comfy.root / "output" / "animate124" / "checkpoints" / stem / "static_latest.safetensors").exists()
     assert retry["resume_from"] == f"checkpoints/{stem}/static_latest.safetensors"
     print(f"4 images over 2 servers in {time.time() - started:.0f} s; {stem} retried from {retry['resume_from']!r}")
 

@@ -201,7 +201,8 @@ def test_interrupt_leaves_checkpoint_and_resume_matches(pack, models_dir, tmp_pa
         stage.execute("", "smoke", 0, 5, reference=ref, run_name="cut")
     latest = out / "animate124" / "checkpoints" / "cut" / "static_latest.safetensors"
     assert latest.is_file()
-    assert node_classes(pack)["A124_StaticStage"].validate_inputs("checkpoints/cut/static_latest.safetensors") is True
+    resume = "checkpoints/cut/static_latest.safetensors"
+    assert node_classes(pack)["A124_StaticStage"].validate_inputs(resume_from=resume) is True
     fake_comfy.install(monkeypatch, fake_comfy.make_comfy())
     resumed, _, _ = stage.execute(
         "", "smoke", 0, 5, reference=ref, run_name="cut", resume_from="checkpoints/cut/static_latest.safetensors"

@@ -60,6 +60,7 @@ def test_static_resume_is_bit_identical(panda_reference, tiny_priors, tmp_path):
     assert _optimizer_equal(resumed.optimizer, full.optimizer)
     final = Scene.load(tmp_path / "static.safetensors")
     assert final.complete and final.step == config.steps and parameters_equal(final.field, full.scene.field)
+    assert not info.value.checkpoint.exists(), "a finished stage removes its rolling _latest checkpoint (issue 28)"
 
 
 def test_refine_resume_is_bit_identical(panda_reference, tiny_priors, smoke_run, tmp_path):
@@ -96,13 +97,17 @@ def test_periodic_checkpoints_and_progress(panda_reference, tiny_priors, tmp_pat
     config = replace(
         preset("smoke").static, loop=LoopConfig(checkpoint_every=3, progress_every=2, preview_every=4, preview_size=16)
     )
-    seen = []
-    train(
-        _static_stage(panda_reference, tiny_priors, config), Callbacks(on_progress=lambda *a: seen.append(a)), tmp_path
-    )
+    seen, periodic = [], {}
     latest = tmp_path / "static_latest.safetensors"
-    assert latest.is_file() and (tmp_path / "static.safetensors").is_file()
-    tensors, meta = load_checkpoint(latest)
+
+    def progress(*report):
+        seen.append(report)
+        if report[0] == config.steps:  # the last report comes before the final checkpoint removes the rolling one
+            periodic["file"] = load_checkpoint(latest)
+
+    train(_static_stage(panda_reference, tiny_priors, config), Callbacks(on_progress=progress), tmp_path)
+    assert (tmp_path / "static.safetensors").is_file() and not latest.exists()
+    tensors, meta = periodic["file"]
     assert meta["step"] == 6  # last multiple of 3 before the end
     assert "rng/generator" in tensors and "rng/cpu" in tensors and any(k.startswith("optim/") for k in tensors)
     assert [s for s, *_ in seen] == [2, 4, 6, 8]
@@ -156,8 +161,9 @@ def test_k_bad_steps_in_a_row_stop(panda_reference):
     config = replace(preset("smoke").static, steps=8, loop=LoopConfig(max_bad_steps=3))
     stage = StaticStage(config, panda_reference)
     _inject(stage, {1, 3, 4, 5, 6})  # step 1 alone is tolerated; 3, 4, 5 are three in a row
-    with pytest.raises(NonFiniteLossError, match=r"3 non-finite steps in a row, the last at step 5.*rgb_nan"):
+    with pytest.raises(NonFiniteLossError, match=r"3 non-finite steps in a row, the last at step 5.*rgb_nan") as err:
         train(stage)
+    assert "resum" not in str(err.value), "animate-mesh and the nodes cannot resume: the CLI adds that hint itself"
 
 
 class _RecordingPrior:
