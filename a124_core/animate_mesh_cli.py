@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .presets import PRESETS
+from .training.terms.arap import ARAPTermConfig
 
 
 def _positive_int(text: str) -> int:
@@ -43,7 +44,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--models-dir", type=Path, help="ComfyUI's models folder holding the priors (not for smoke)")
     p.add_argument("--video-model", default="text-to-video-ms-1.7b", help="folder under models/diffusers/")
     p.add_argument("--no-zero123", action="store_true", help="no Zero123 SDS (frame 0; with --video every frame)")
-    p.add_argument("--arap-weight", type=float, help="weight of the ARAP term (default 1000; 0 turns it off)")
+    p.add_argument(
+        "--arap-weight", type=float, help=f"ARAP strain weight (default {ARAPTermConfig.weight:g}; 0 turns it off)"
+    )
     p.add_argument("--frames", type=_positive_int, help="morph targets / video frames (default: the preset's)")
     p.add_argument("--fps", type=_positive_int, default=25)
     p.add_argument("--max-faces", type=_positive_int, default=500_000, help="refuse meshes with more faces")

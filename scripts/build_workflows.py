@@ -348,7 +348,7 @@ Nothing is downloaded while it runs. Put these folders under ComfyUI/models/ fir
 - diffusers/zero123-xl/ [bennyguo/zero123-xl-diffusers]: frame 0 from the mesh's front render (optional)
 Preset "paper" is the paper's coarse schedule, "fast" halves it, "smoke" only checks the installation."""
     animate = {"model_file": "3d/model.glb", "prompt": "a robot is waving its arms", "preset": "paper", "steps": 0}
-    animate |= {"training_seed": 3407, "frames": 64, "fps": 25.0, "arap_weight": 1000.0}
+    animate |= {"training_seed": 3407, "frames": 64, "fps": 25.0, "arap_weight": 3000.0}
     animate |= {"video_prior": [2, 0], "zero123_prior": [1, 0], "negative_prompt": "", "run_name": "animate124_mesh"}
     return Workflow(
         "animate124_animate_mesh",
