@@ -22,6 +22,7 @@ from typing import Any
 from .cli_common import SEED_MAX, finish, non_negative_float, positive_int, seed
 from .presets import PRESETS
 from .prompts import check_prompt_text
+from .training.terms.arap import ARAPTermConfig
 
 #: The folders this command writes in --out (checked before any work).
 OUTPUT_FOLDERS = ("checkpoints", "meshes", "renders", "previews", "tiny_models")
@@ -46,7 +47,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--video-model", default="text-to-video-ms-1.7b", help="folder under models/diffusers/")
     p.add_argument("--no-zero123", action="store_true", help="no Zero123 SDS (frame 0; with --video every frame)")
     p.add_argument(
-        "--arap-weight", type=non_negative_float, help="weight of the ARAP term (default: the preset's; 0: off)"
+        "--arap-weight",
+        type=non_negative_float,
+        help=f"ARAP strain weight (default {ARAPTermConfig.weight:g}; 0 turns it off)",
     )
     p.add_argument("--frames", type=positive_int, help="morph targets / video frames (default: the preset's)")
     p.add_argument("--fps", type=positive_int, default=25, help="frame rate of the animation and the videos")

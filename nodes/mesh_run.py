@@ -13,6 +13,7 @@ import torch
 from comfy_api.v0_0_2 import io, ui
 
 from a124_core.presets import PRESETS
+from a124_core.training.terms.arap import ARAPTermConfig
 
 from .glue import (
     NOT_WIRED,
@@ -183,7 +184,11 @@ def training_widgets() -> list:
         io.Int.Input("frames", default=64, min=1, max=512, tooltip="Morph targets (frames)."),
         io.Float.Input("fps", default=25.0, min=1.0, max=120.0, tooltip="Playback rate."),
         io.Float.Input(
-            "arap_weight", default=1000.0, min=0.0, max=1e6, tooltip="As-rigid-as-possible weight; 0 = off."
+            "arap_weight",
+            default=ARAPTermConfig.weight,
+            min=0.0,
+            max=1e6,
+            tooltip="As-rigid-as-possible weight; 0 = off.",
         ),
     ]
 

@@ -358,7 +358,7 @@ Nothing is downloaded while it runs. Put these folders under ComfyUI/models/ fir
 - diffusers/zero123-xl/ [bennyguo/zero123-xl-diffusers]: frame 0 from the mesh's front render (optional)
 Preset "paper" is the paper's coarse schedule, "fast" halves it, "smoke" only checks the installation."""
     animate = {"model_file": "3d/model.glb", "prompt": "a robot is waving its arms", "preset": "paper", "steps": 0}
-    animate |= {"training_seed": 3407, "frames": 64, "fps": 25.0, "arap_weight": 1000.0}
+    animate |= {"training_seed": 3407, "frames": 64, "fps": 25.0, "arap_weight": 3000.0}
     animate |= {"video_prior": [2, 0], "zero123_prior": [1, 0], "negative_prompt": "", "run_name": "animate124_mesh"}
     return Workflow(
         "animate124_animate_mesh",
@@ -458,7 +458,7 @@ Nothing is downloaded while it runs. Put this folder under ComfyUI/models/ first
 - diffusers/zero123-xl/ [bennyguo/zero123-xl-diffusers]: unseen sides, per frame (optional)
 Preset "paper" is the paper's coarse schedule, "fast" halves it, "smoke" only checks the installation."""
     animate = {"model_file": "3d/model.glb", "preset": "paper", "steps": 0, "training_seed": 3407, "frames": 64}
-    animate |= {"fps": 25.0, "arap_weight": 1000.0, "video": [3, 0], "zero123_prior": [4, 0]}
+    animate |= {"fps": 25.0, "arap_weight": 3000.0, "video": [3, 0], "zero123_prior": [4, 0]}
     return Workflow(
         "animate124_mesh_from_video",
         note,

@@ -12,6 +12,7 @@ import trimesh
 
 from a124_core.cli import main
 from a124_core.gltf.accessors import read_accessor
+from a124_core.training.terms.arap import ARAPTermConfig
 
 from .meshes.builder import build_test_mesh, write_glb, write_obj
 
@@ -80,3 +81,5 @@ def test_smoke_preset_writes_the_users_mesh_back_animated(tmp_path, capsys, limb
         assert (out / "renders" / f"{name}.mp4").stat().st_size > 0 and summary["outputs"][name]
     assert (out / "checkpoints" / "coarse.safetensors").is_file()
     assert summary["seconds"]["fit"] > 0 and "morph targets" in summary["notes"][-1]
+    stage = summary["stage_config"]  # Dream-in-4D's video guidance (x0 + decoded RGB), ARAP at the shipped weight
+    assert stage["representation"]["video"]["rgb_weight"] == 0.1 and stage["arap"]["weight"] == ARAPTermConfig().weight

@@ -145,6 +145,8 @@ def test_text_to_4d_with_the_deformation_field_writes_one_animated_mesh(tmp_path
     assert not (out / "embeddings").exists() and not (out / "checkpoints" / "refine.safetensors").exists()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["stage_configs"]["coarse"]["representation"]["name"] == "deformation"
+    video = summary["settings"]["stage_configs"]["coarse"]["representation"]["video"]  # Dream-in-4D's guidance
+    assert video["rgb_weight"] == 0.1 and video["sds"]["t_range"] == [0.99, 0.99] and video["sds"]["t_max_end"] == 0.5
     assert summary["settings"]["mvdream"] == "sd-v2.1-base-4view.pt"
     assert json.loads((out / "run_record.json").read_text())["fields"]["prior.mvdream"] == "tiny-random"
     glb = pygltflib.GLTF2.load(summary["outputs"]["animated_mesh"])

@@ -2,10 +2,11 @@
 with one morph target per frame.
 
 1. `scene_from_mesh` fits the canonical StaticField to the mesh (seconds to minutes, no prior).
-2. The coarse stage on the deformation representation (`CoarseStage`, canonical frozen) with video SDS under the
-   motion prompt, Zero123 on frame 0 (optional) and the reference-view reconstruction, both against an exact
-   front render of the mesh (`render_mesh`: the reference image is the mesh itself), plus ARAP on the mesh's own
-   vertices (`training/terms/arap.py`).
+2. The coarse stage on the deformation representation (`CoarseStage`, canonical frozen) with its video term
+   (Dream-in-4D's one-step x0 guidance on static-camera clips) under the motion prompt, Zero123 on frame 0
+   (optional) and the reference-view reconstruction, both against an exact front render of the mesh
+   (`render_mesh`: the reference image is the mesh itself), plus ARAP (edge strain) on the mesh's own vertices
+   (`training/terms/arap.py`).
 3. Every vertex of the user's mesh is moved forward by the trained field (inverse warp,
    `outputs/animated_mesh.frame_positions`) and written back onto the user's GLB (`writeback.write_animated_source`):
    same vertices, faces, UVs, materials, one clip.
