@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from . import grid_kernels
+from . import grid_kernels, tv_kernels
 from .encoding import GridEncoder, corner_lookup, gather_features
-from .static import FieldConfig, RadianceField, StaticField
+from .static import FieldConfig, RadianceField, StaticField, trunc_exp
 
 
 @dataclass(frozen=True)
@@ -111,14 +111,21 @@ class Grid4DField(RadianceField):
         f1 = gather_features(flat, rows + (upper * entries)[:, None, None], weights)
         return torch.lerp(f0, f1, w[:, None].to(f0.dtype))
 
+    def grid_table(self, t: Tensor | float | None) -> tuple[GridEncoder, Tensor] | None:
+        """The blended table of one time t (None for per-point times: `features` blends per point)."""
+        if t is None or torch.as_tensor(t).numel() != 1:
+            return None
+        return self.grid, self.table_at(t)
+
     def grid_parameters(self) -> list[nn.Parameter]:
         return [self.embeddings]
 
     def temporal_tv(self, points: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """Paper Eq. 2: mean_x sum_i |V_i(x) - V_{i+1}(x)|^2 / ((T - 1) * feature_dim); 0 for T = 1.
 
-        V_i(x) - V_{i+1}(x) is the encoding of the table difference (linearity), so each knot pair costs one
-        lookup with corner rows and weights shared across pairs.
+        V_i(x) - V_{i+1}(x) is the encoding of the table difference (linearity): the fused op computes the corners
+        once and differences the two knots' rows (`tv_kernels`); the composition looks up each difference table
+        with corner rows and weights shared across pairs.
         """
         if self.num_knots == 1:
             return self.embeddings.sum() * 0.0
@@ -126,13 +133,12 @@ class Grid4DField(RadianceField):
             bound = self.config.grid.bound
             n = self.dynamic_config.tv_points
             points = (torch.rand(n, 3, generator=generator) * 2 - 1).to(self.embeddings.device) * bound
-        diffs = self.embeddings[1:] - self.embeddings[:-1]  # [T - 1, entries, F]
-        total = points.new_zeros((), dtype=self.embeddings.dtype)
-        if grid_kernels.use_fused():  # corners live in the kernel
-            for d in diffs:
-                total = total + self.grid(points, d).square().sum()
+        if grid_kernels.use_fused():  # one op: corners once, the differences in registers (tv_kernels.py)
+            total = tv_kernels.temporal_tv_sum(self.grid.normalize(points), self.embeddings, self.grid.layout)
         else:
+            diffs = self.embeddings[1:] - self.embeddings[:-1]  # [T - 1, entries, F]
             rows, weights = corner_lookup(self.grid.normalize(points).to(diffs.dtype), self.grid.layout)
+            total = points.new_zeros((), dtype=self.embeddings.dtype)
             for d in diffs:
                 total = total + gather_features(d, rows, weights).square().sum()
         return total / (points.shape[0] * (self.num_knots - 1) * self.grid.output_dim)
@@ -148,10 +154,11 @@ class FieldAtTime:
 
     def __call__(self, x: Tensor, t: Tensor | float | None = None) -> tuple[Tensor, Tensor]:
         """x [N, 3] -> density [N], albedo [N, 3] at this frame's time."""
-        return self.field.head(x, self.field.grid(x, self.table))
+        return self.field.activate(x, self.field.raw_from(x, self.field.grid, self.table))
 
     def density(self, x: Tensor, t: Tensor | float | None = None) -> Tensor:
-        return self(x)[0]
+        field = self.field
+        return trunc_exp(field.raw_from(x, field.grid, self.table, columns=1)[:, 0] + field.blob(x))
 
 
 __all__ = ["FieldAtTime", "Grid4DConfig", "Grid4DField", "knot_blend"]
