@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from accounting import LiveBytes, StepCost, measure, parameter_bytes, peak_bytes  # noqa: E402
+from paths import PATHS  # noqa: E402
 from step_inputs import SphereDensity, TIMicroStep, build_priors, sphere_occupancy  # noqa: E402
 
 from a124_core.cameras import reference_camera, sample_static_cameras  # noqa: E402
@@ -291,7 +292,7 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
     stages = {stage: probe_stage(stage, priors, configs) for stage in probed}  # real tensors
     views = {name: stage.views.draw(stage)[0] for name, stage in stages.items()}  # data-dependent: not in fake mode
     with context:
-        ti = ti_cost(priors["sd"], args) if "ti" in args.stages else None
+        ti = ti_cost(priors["sd"], args, configs.textual_inversion) if "ti" in args.stages else None
         costs = {name: prior_step_cost(stage, views[name]) for name, stage in stages.items()}
         weights = {
             "ti": weights_of([priors["sd"]]),
@@ -319,14 +320,21 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
         time_slots = 1 if stage == "static" else c.occupancy_slots
         valid, slots = valid_samples_per_frame(c, args.object_radius, time_slots, args.cameras, c.seed)
         frames = 1 if stage == "static" else c.time.num_frames
-        chunks = -(-(c.render_size**2) // c.render.chunk_rays)
+        pixels = c.render_size**2
+        frames_per_chunk = min(frames, max(1, c.render.chunk_rays // pixels))  # a chunk spans frames (render_cameras)
+        chunks_per_frame = -(-pixels // c.render.chunk_rays)
+        calls = chunks_per_frame / frames_per_chunk  # render_rays calls per frame
 
-        def per_frame(key: str, valid: float = valid, slots: float = slots, m: dict = m, n: int = chunks) -> float:
+        def per_frame(key: str, valid: float = valid, slots: float = slots, m: dict = m, n: float = calls) -> float:
             return n * m[f"{key}_per_call"] + valid * m[f"{key}_per_sample"] + slots * m[f"{key}_per_slot"]
 
         held = frames * per_frame("held")
-        # The render backward's own peak: one chunk at a time (central chunks are denser: twice the mean).
-        transient = (per_frame("peak", 2 * valid, 2 * slots) - per_frame("held", 2 * valid, 2 * slots)) / chunks
+        # The render backward's own peak: one chunk at a time (a chunk of part of a frame: central chunks are denser,
+        # twice the mean; of whole frames: their mean), frames_per_chunk frames of it.
+        dense = 2 if chunks_per_frame > 1 else 1
+        transient = frames_per_chunk * (
+            per_frame("peak", dense * valid, dense * slots) - per_frame("held", dense * valid, dense * slots)
+        ) / chunks_per_frame
         extra = 0
         if isinstance(field, Grid4DField):  # a deformation field's TV is on the rendered maps (in the render)
             held += frames * field.embeddings[0].numel() * 4  # the frames' blended tables (Grid4DField.at_times)
@@ -365,9 +373,9 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
     return rows, info
 
 
-def ti_cost(sd, args) -> StepCost:
+def ti_cost(sd, args, cfg=None) -> StepCost:
     """One textual-inversion iteration: its micro batches, text encoder and UNet forward + backward to the token."""
-    micro = TIMicroStep(sd, args.tiny)
+    micro = TIMicroStep(sd, args.tiny, cfg)
     try:
         cost = measure(micro)
         return StepCost(cost.peak_bytes, int(cost.flops * micro.micro_steps))
@@ -382,6 +390,8 @@ def main() -> None:
     parser.add_argument(
         "--representation", choices=tuple(REPRESENTATIONS), default="grid4d", help="the dynamic stages' field"
     )
+    parser.add_argument("--path", choices=tuple(PATHS), default=None,
+                        help="the stages of a path users run (paths.py): sets --representation, --stages")  # fmt: skip
     parser.add_argument("--vae-checkpointing", action="store_true", help="recompute VAE-encoder activations")
     parser.add_argument(
         "--no-field-checkpointing",
@@ -412,6 +422,14 @@ def main() -> None:
     )
     parser.add_argument("--utilisation", type=float, default=0.5, help="fraction of the H100 dense fp16 peak")
     args = parser.parse_args()
+    if args.path is not None:  # its representation; its stages unless --stages picks some of them
+        path = PATHS[args.path]
+        args.representation = path.representation
+        wanted = ["animate_mesh"] if path.mesh_vertices else list(path.stages)
+        given = [s for s in sys.argv if s in ("ti", *STAGES, "animate_mesh")]
+        args.stages = [s for s in wanted if not given or s in args.stages]
+        if path.mesh_vertices:
+            args.mesh_vertices = path.mesh_vertices
     _quiet_libraries()
     torch.manual_seed(0)
     rows, info = estimate(args)

@@ -150,8 +150,8 @@ def expected(raw: dict, steps: int) -> tuple[dict, dict]:
     return rm.combine(records), info
 
 
-def ti_record(sd, tiny: bool, fake_mode: FakeTensorMode) -> tuple[dict, dict]:
-    micro = TIMicroStep(sd, tiny)
+def ti_record(sd, tiny: bool, fake_mode: FakeTensorMode, cfg=None) -> tuple[dict, dict]:
+    micro = TIMicroStep(sd, tiny, cfg)
     try:
         rec = record(micro, fake_mode)
     finally:
@@ -275,7 +275,7 @@ def project(path: UserPath, configs, priors: dict, fake_mode: FakeTensorMode, ra
         key = ("ti", repr(replace(configs.textual_inversion, steps=1)))
         if key not in cache:
             print("recording textual inversion", file=sys.stderr)
-            cache[key] = ti_record(priors["sd"], tiny, fake_mode)
+            cache[key] = ti_record(priors["sd"], tiny, fake_mode, configs.textual_inversion)
         results.append(("textual inversion", *cache[key][:1], configs.textual_inversion.steps, cache[key][1]))
     previous = None
     for name in (s for s in path.stages if s != "ti"):  # every stage is built (each starts from the previous scene)

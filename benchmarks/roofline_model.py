@@ -130,23 +130,33 @@ def _hash_encode_backward_bytes(args, kwargs, out) -> tuple[int, int]:
     return tensor_bytes(u) + tensor_bytes(grad) + touched, touched
 
 
+def _table_rows(x01, table, scales) -> int:
+    """Bytes of the 8 corner rows per level the points read from `table` ([entries, F], or a batch of tables
+    [B, entries, F] with one per frame: a frame's points are contiguous, so its table is in L2 while they run)."""
+    gathered = x01.shape[0] * len(scales) * 8 * table.shape[-1] * table.element_size()
+    one_table = table[0] if table.dim() == 3 else table
+    if tensor_bytes(one_table) <= L2_BYTES:
+        return min(gathered, tensor_bytes(table))
+    return gathered
+
+
 def _grid_mlp_bytes(args, kwargs, out) -> tuple[int, int]:
-    """a124::grid_mlp (mlp_kernels.py): reads the points, 8 corner rows per level (cached) and the weights, writes
-    the K outputs; features and hidden layer stay in registers."""
-    x01, table, scales = args[0], args[1], args[6]
-    gathered = x01.shape[0] * len(scales) * 8 * table.shape[1] * table.element_size()
+    """a124::grid_mlp (mlp_kernels.py): reads the points (and their frames), 8 corner rows per level (cached) and the
+    weights, writes the K outputs; features and hidden layer stay in registers."""
+    x01, table, scales, frame = args[0], args[1], args[6], args[9] if len(args) > 9 else None
     weights = sum(tensor_bytes(t) for t in args[2:6])
-    return tensor_bytes(x01) + cached_bytes(gathered, tensor_bytes(table)) + weights, tensor_bytes(out)
+    points = tensor_bytes(x01) + (0 if frame is None else tensor_bytes(frame))
+    return points + _table_rows(x01, table, scales) + weights, tensor_bytes(out)
 
 
 def _grid_mlp_backward_bytes(args, kwargs, out) -> tuple[int, int]:
     """a124::grid_mlp_backward: reads gradient and points, gathers (forward recomputed) and scatters 8 corner rows
-    per level (cached), reads the weights and writes their gradients."""
-    grad, x01, table, scales = args[0], args[1], args[2], args[7]
-    rows = x01.shape[0] * len(scales) * 8 * table.shape[1] * table.element_size()
+    per level (cached), reads the weights and writes their gradients (the table gradient zero-filled first)."""
+    grad, x01, table, scales, frame = args[0], args[1], args[2], args[7], args[10] if len(args) > 10 else None
     weights = sum(tensor_bytes(t) for t in args[3:7])
-    touched = cached_bytes(rows, tensor_bytes(table))
-    return tensor_bytes(grad) + tensor_bytes(x01) + 2 * touched + weights, touched + weights
+    rows = _table_rows(x01, table, scales)
+    points = tensor_bytes(grad) + tensor_bytes(x01) + (0 if frame is None else tensor_bytes(frame))
+    return points + 2 * rows + weights, tensor_bytes(table) + rows + weights
 
 
 def _tv_knot_rows(x01, tables, scales) -> int:

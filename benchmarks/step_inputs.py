@@ -75,11 +75,12 @@ class TIMicroStep:
     `release()` undoes that. `micro_steps` micro batches make one iteration (gradient accumulation).
     """
 
-    def __init__(self, sd, tiny: bool):
+    def __init__(self, sd, tiny: bool, cfg=None):
+        """cfg: the preset's TextualInversionConfig (default: the trainer's defaults)."""
         from a124_core.textual_inversion.trainer import TextualInversionConfig
 
-        cfg = TextualInversionConfig()
-        micro = 2 if tiny else cfg.micro_batch
+        cfg = cfg or TextualInversionConfig()
+        micro = 2 if tiny else min(cfg.micro_batch, cfg.batch_size)
         size = int(cfg.resolution or sd.image_size)
         self.sd, self.micro = sd, micro
         self.micro_steps = cfg.batch_size / micro

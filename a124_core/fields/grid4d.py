@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from . import grid_kernels, tv_kernels
+from . import grid_kernels, mlp_kernels, tv_kernels
 from .encoding import GridEncoder, corner_lookup, gather_features
 from .static import FieldConfig, RadianceField, StaticField, trunc_exp
 
@@ -91,6 +91,11 @@ class Grid4DField(RadianceField):
         size of all T knots. Frozen frames share one blend and one such gradient per render."""
         return [FieldAtTime(self, table) for table in self.tables_at(times)]
 
+    def frames_at(self, times: Tensor | list[float]) -> FrameTables:
+        """The field at B frame times for a render of all B frames at once: one blend [B, entries, F], and points that
+        carry their frame's time read their frame's table (in one fused op)."""
+        return FrameTables(self, times)
+
     def features(self, x: Tensor, t: Tensor | float | None = None) -> Tensor:
         """x [N, 3]; t a scalar (one time for all points, the rendering case) or [N] per-point times."""
         if t is None:
@@ -161,4 +166,40 @@ class FieldAtTime:
         return trunc_exp(field.raw_from(x, field.grid, self.table, columns=1)[:, 0] + field.blob(x))
 
 
-__all__ = ["FieldAtTime", "Grid4DConfig", "Grid4DField", "knot_blend"]
+class FrameTables:
+    """A Grid4DField at B frame times [B]: the tables [B, entries, F] blended once; a point's time (one of the B,
+    exactly: the renderer gives every ray its frame's time) says which table it reads."""
+
+    is_dynamic = True
+
+    def __init__(self, field: Grid4DField, times: Tensor | list[float]):
+        times = torch.as_tensor(times, dtype=field.embeddings.dtype).to(field.embeddings.device).reshape(-1)
+        self.field, self.tables = field, field.tables_at(times)
+        self.sorted, self.order = torch.sort(times)
+
+    def frame_of(self, t: Tensor | float, n: int) -> Tensor:
+        """Index [n] of each point's table, for times t (one, or one per point [n])."""
+        t = torch.as_tensor(t, dtype=self.sorted.dtype, device=self.sorted.device).reshape(-1)
+        found = torch.searchsorted(self.sorted, t).clamp(max=self.sorted.shape[0] - 1)
+        return self.order.index_select(0, found).expand(n)
+
+    def raw(self, x: Tensor, t: Tensor | float, columns: int = 4) -> Tensor:
+        """The MLP's first outputs [N, columns] at x [N, 3], each point from its frame's table."""
+        field, frame = self.field, self.frame_of(t, x.shape[0])
+        if mlp_kernels.fusable(field.mlp, x):
+            return mlp_kernels.grid_mlp(field.grid.normalize(x), self.tables, field.mlp, field.grid.layout, columns,
+                                        frame)  # fmt: skip
+        flat = self.tables.reshape(-1, self.tables.shape[-1])
+        rows, weights = corner_lookup(field.grid.normalize(x).to(flat.dtype), field.grid.layout)
+        features = gather_features(flat, rows + (frame * self.tables.shape[1])[:, None, None], weights)
+        return field.mlp(features)[:, :columns]
+
+    def __call__(self, x: Tensor, t: Tensor | float) -> tuple[Tensor, Tensor]:
+        """x [N, 3], t [N] (or one time) -> density [N], albedo [N, 3]."""
+        return self.field.activate(x, self.raw(x, t))
+
+    def density(self, x: Tensor, t: Tensor | float) -> Tensor:
+        return trunc_exp(self.raw(x, t, columns=1)[:, 0] + self.field.blob(x))
+
+
+__all__ = ["FieldAtTime", "FrameTables", "Grid4DConfig", "Grid4DField", "knot_blend"]

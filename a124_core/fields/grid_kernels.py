@@ -109,24 +109,32 @@ def corners_by_corner(x01: Tensor, scales: list[float], resolutions: list[int],
     return rows, wx, wy, wz
 
 
+def _offset(rows: Tensor, weights: Tensor, row_offset: Tensor | None) -> tuple[Tensor, Tensor]:
+    """rows [N, L, 8] moved by a per-point row offset [N] (int32 stays int32 below 2^31 rows)."""
+    if row_offset is None:
+        return rows, weights
+    return rows + row_offset.to(rows.dtype)[:, None, None], weights
+
+
 def _sizes(offsets: list[int]) -> list[int]:
     return [b - a for a, b in zip(offsets[:-1], offsets[1:])]
 
 
-def encode_torch(x01: Tensor, table: Tensor, scales: list[float], resolutions: list[int],
-                 offsets: list[int]) -> Tensor:  # fmt: skip
-    """The op's PyTorch implementation: embedding_bag gathers and weights the 8 corners (no [N, L, 8, F])."""
-    rows, weights = corners(x01, scales, resolutions, offsets)
+def encode_torch(x01: Tensor, table: Tensor, scales: list[float], resolutions: list[int], offsets: list[int],
+                 row_offset: Tensor | None = None) -> Tensor:  # fmt: skip
+    """The op's PyTorch implementation: embedding_bag gathers and weights the 8 corners (no [N, L, 8, F]).
+    row_offset [N]: added to every row of a point (one table of a batch stacked in `table`)."""
+    rows, weights = _offset(*corners(x01, scales, resolutions, offsets), row_offset)
     features = torch.nn.functional.embedding_bag(
         rows.reshape(-1, 8), table, per_sample_weights=weights.reshape(-1, 8).to(table.dtype), mode="sum"
     )
     return features.reshape(x01.shape[0], -1)
 
 
-def encode_backward_torch(grad_table: Tensor, grad: Tensor, x01: Tensor, scales: list[float],
-                          resolutions: list[int], offsets: list[int]) -> None:  # fmt: skip
+def encode_backward_torch(grad_table: Tensor, grad: Tensor, x01: Tensor, scales: list[float], resolutions: list[int],
+                          offsets: list[int], row_offset: Tensor | None = None) -> None:  # fmt: skip
     """Adds d(features)/d(table)^T grad into grad_table [entries, F], recomputing the corners from the points."""
-    rows, weights = corners(x01, scales, resolutions, offsets)
+    rows, weights = _offset(*corners(x01, scales, resolutions, offsets), row_offset)
     f = grad_table.shape[1]
     contribution = weights[..., None] * grad.reshape(grad.shape[0], -1, 1, f)  # [N, L, 8, F]
     # int64 indices: CPU index_add_ is several times slower with int32 ones
