@@ -1,5 +1,5 @@
 """ComfyUI entry point of the Animate124 node pack: makes the library importable, reports missing dependencies,
-re-exports the node mappings.
+hands ComfyUI the nodes (V3 node schema: `comfy_entrypoint`).
 
 ComfyUI imports this file as a package named after the pack's folder. The node modules import the library as
 `a124_core`; it is registered under that name (unique to this pack) straight from its folder, so nothing is added to
@@ -79,6 +79,6 @@ if _missing := missing_dependencies():
         _PACK / "requirements.txt",
     )
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: E402
+from .nodes import NODES, comfy_entrypoint  # noqa: E402
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+__all__ = ["NODES", "comfy_entrypoint"]

@@ -1,7 +1,10 @@
 """`python -m a124_core animate-mesh --mesh model.glb --prompt "a robot is waving" --out OUT`: animate a user's mesh.
 
 Fits the canonical field to the mesh, trains the deformation stage (video SDS, Zero123 on a front render of the
-mesh unless --no-zero123, ARAP on the mesh's vertices) and writes the mesh back with one morph target per frame
+mesh unless --no-zero123, ARAP on the mesh's vertices) and writes the mesh back with one morph target per frame.
+With `--video clip.mp4` (a video of the mesh's front render in motion, e.g. from an image-to-video model) the motion
+comes from the clip instead (`meshes/from_video.py`: per-frame reconstruction, Zero123 per frame, ARAP; the video
+prior only with --video-prior, then under --prompt)
 (`OUT/meshes/animated_mesh.glb`: the input's vertices, faces, UVs and materials), orbit videos (`OUT/renders/`),
 the stage checkpoints and `OUT/summary.json`. Bad input (not a mesh, a point cloud, too many faces, a missing
 texture) stops with one line on stderr and exit status 2, before any model is built or file written.
@@ -30,12 +33,16 @@ def add_parser(sub: Any) -> None:
     """The `animate-mesh` subcommand (its handler is `main`)."""
     p = sub.add_parser("animate-mesh", help="a mesh (GLB/glTF/OBJ/PLY/STL) + a motion prompt -> the mesh animated")
     p.add_argument("--mesh", type=Path, required=True, help="the model: .glb, .gltf, .obj, .ply or .stl")
-    p.add_argument("--prompt", required=True, help='motion prompt, e.g. "a robot is waving its arms"')
+    p.add_argument("--prompt", default="", help='motion prompt, e.g. "a robot is waving its arms" (not with --video)')
+    p.add_argument("--video", type=Path, help="a video of the mesh's front view in motion: the motion to fit")
+    p.add_argument("--mask-video", type=Path, help="mask video of --video (white = object); else alpha or rembg")
+    p.add_argument("--video-prior", action="store_true", help="with --video: also the video SDS under --prompt")
+    p.add_argument("--rembg-model", default="u2net", help="background removal for --video frames without masks")
     p.add_argument("--out", type=Path, required=True, help="output folder (GLB, videos, checkpoints, summary.json)")
     p.add_argument("--preset", default="smoke", help=f"one of {', '.join(PRESETS)} (default smoke)")
     p.add_argument("--models-dir", type=Path, help="ComfyUI's models folder holding the priors (not for smoke)")
     p.add_argument("--video-model", default="text-to-video-ms-1.7b", help="folder under models/diffusers/")
-    p.add_argument("--no-zero123", action="store_true", help="no Zero123 SDS on frame 0 (video SDS + ARAP only)")
+    p.add_argument("--no-zero123", action="store_true", help="no Zero123 SDS (frame 0; with --video every frame)")
     p.add_argument("--arap-weight", type=float, help="weight of the ARAP term (default 1000; 0 turns it off)")
     p.add_argument("--frames", type=_positive_int, help="morph targets / video frames (default: the preset's)")
     p.add_argument("--fps", type=_positive_int, default=25)
@@ -46,38 +53,85 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(handler=main)
 
 
-def _validate(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    """Every check that needs no model, in order; returns (asset, preset, device). Writes nothing."""
+def _uses_video_prior(args: argparse.Namespace) -> bool:
+    return args.video is None or args.video_prior
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    if args.video is None and (args.mask_video is not None or args.video_prior):
+        raise ValueError("--mask-video and --video-prior go with --video (a video of the mesh in motion).")
+    if _uses_video_prior(args) and not args.prompt.strip():
+        raise ValueError("The motion prompt is empty; say what the model does, e.g. 'a robot is waving'.")
+
+
+def _validate(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
+    """Every check, in order, then (with --video) the clip decoded onto the mesh's front view; returns (asset,
+    preset, device, clip or None). Writes nothing."""
     from .devices import resolve_device
     from .meshes import MeshCheckConfig, MeshLoadConfig
-    from .meshes.animate import load_input
-    from .pipeline import ModelPaths
+    from .meshes.animate import MESH_REPRESENTATION, load_input
     from .presets import preset
 
-    if not args.prompt.strip():
-        raise ValueError("The motion prompt is empty; say what the model does, e.g. 'a robot is waving'.")
+    _check_flags(args)
     if args.arap_weight is not None and args.arap_weight < 0:
         raise ValueError(f"--arap-weight must be >= 0, got {args.arap_weight}.")
-    if args.preset not in PRESETS:
-        raise ValueError(f"Unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}.")
-    chosen = preset(args.preset, "deformation").with_seed(args.seed)
+    chosen = preset(args.preset, MESH_REPRESENTATION).with_seed(args.seed)  # an unknown preset: one line
     device = resolve_device(args.device)
     load = MeshLoadConfig(MeshCheckConfig(args.max_faces), args.allow_missing_textures)
     asset = load_input(args.mesh, load)
-    if chosen.name != "smoke":
-        if args.models_dir is None:
-            raise ValueError("Presets other than smoke need --models-dir (ComfyUI's models folder with the priors).")
-        paths = ModelPaths.from_models_dir(args.models_dir, args.video_model)
-        missing = [m for m in paths.missing_files() if str(paths.video) in m or str(paths.zero123) in m]
-        if args.no_zero123:
-            missing = [m for m in missing if str(paths.zero123) not in m]
-        if missing:
-            raise FileNotFoundError("Model files are missing (see README: model files): " + "; ".join(missing))
-        from .weight_files import check_weight_files
+    plan = _check_video(args, chosen.name)
+    _check_models(args, chosen.name)
+    return asset, chosen, device, None if plan is None else _mesh_clip(args, asset, plan)
 
-        for folder in (paths.video,) if args.no_zero123 else (paths.video, paths.zero123):
-            check_weight_files(folder)  # headers only: a truncated download fails here, in one line
-    return asset, chosen, device
+
+def _check_models(args: argparse.Namespace, preset_name: str) -> None:
+    """The prior folders this run loads exist and their weight headers read (not for smoke)."""
+    from .pipeline import ModelPaths
+    from .weight_files import check_weight_files
+
+    if preset_name == "smoke":
+        return
+    if args.models_dir is None:
+        raise ValueError("Presets other than smoke need --models-dir (ComfyUI's models folder with the priors).")
+    paths = ModelPaths.from_models_dir(args.models_dir, args.video_model)
+    used = ((paths.video, _uses_video_prior(args)), (paths.zero123, not args.no_zero123))
+    folders = [folder for folder, wanted in used if wanted]
+    missing = [m for m in paths.missing_files() if any(str(f) in m for f in folders)]
+    if missing:
+        raise FileNotFoundError("Model files are missing (see README: model files): " + "; ".join(missing))
+    for folder in folders:
+        check_weight_files(folder)  # headers only: a truncated download fails here, in one line
+
+
+def _clip_config(args: argparse.Namespace, preset_name: str) -> Any:
+    from .pipeline.video import FRAME_BUDGET
+    from .reference import ClipConfig, ReferenceConfig
+
+    return ClipConfig(reference=ReferenceConfig(rembg_model=args.rembg_model), max_frames=FRAME_BUDGET[preset_name])
+
+
+def _rembg_dirs(args: argparse.Namespace) -> list[Path]:
+    return [Path(args.models_dir) / "rembg"] if args.models_dir is not None else []
+
+
+def _check_video(args: argparse.Namespace, preset_name: str) -> Any:
+    """The video's file checks (probe: frames, constant rate, mask video, rembg model), None without --video."""
+    if args.video is None:
+        return None
+    from .reference import check_clip_video
+
+    config = _clip_config(args, preset_name)
+    return check_clip_video(args.video, args.mask_video, rembg_dirs=_rembg_dirs(args), config=config), config
+
+
+def _mesh_clip(args: argparse.Namespace, asset: Any, checked: Any) -> Any:
+    """The clip decoded and cropped onto the mesh's front view (per-frame checks: an empty mask names its frame)."""
+    from .meshes.from_video import mesh_clip
+
+    plan, config = checked
+    return mesh_clip(
+        asset, video=args.video, mask_video=args.mask_video, config=config, rembg_dirs=_rembg_dirs(args), plan=plan
+    )
 
 
 def _priors(args: argparse.Namespace, chosen: Any, out: Path) -> Any:
@@ -94,23 +148,26 @@ def _priors(args: argparse.Namespace, chosen: Any, out: Path) -> Any:
         root = args.models_dir
     paths = ModelPaths.from_models_dir(root, args.video_model)
     zero123 = None if args.no_zero123 else Zero123Prior.from_pretrained(paths.zero123, device="cpu")
-    return DynamicPriors(TextToVideoPrior.from_pretrained(paths.video, device="cpu"), zero123)
+    video = TextToVideoPrior.from_pretrained(paths.video, device="cpu") if _uses_video_prior(args) else None
+    return DynamicPriors(video, zero123)
 
 
 def animate_mesh(args: argparse.Namespace, should_cancel: Any = None) -> dict[str, Any]:
     """Validate, fit, train, write; returns the summary (also written as OUT/summary.json). `should_cancel` is polled
     before every training step (True: the stage is checkpointed and TrainingCancelled raised)."""
     from .checkpoint import atomic_write_json
+    from .console import ConsoleProgress
     from .meshes import scene_from_mesh
     from .meshes.animate import animation_stage, mesh_animation_config, orbit_videos, write_animation
     from .outputs.export import write_video
-    from .pipeline import SMOKE_WARNING, _Progress, check_output_folder
+    from .pipeline import SMOKE_WARNING, check_output_folder
     from .training.runner import Callbacks, run_stage
 
-    asset, chosen, device = _validate(args)
+    asset, chosen, device, clip = _validate(args)
     out = Path(args.out)
     check_output_folder(out)
-    for note in asset.notes:
+    notes = [*asset.notes, *([clip.meta["frames_note"]] if clip is not None and clip.meta.get("frames_note") else [])]
+    for note in notes:
         sys.stderr.write(f"note: {note}\n")
     if chosen.name == "smoke":
         sys.stderr.write(SMOKE_WARNING + "\n")
@@ -125,8 +182,8 @@ def animate_mesh(args: argparse.Namespace, should_cancel: Any = None) -> dict[st
     checkpoints = out / "checkpoints"
     fit.scene.save(checkpoints / "mesh_fit.safetensors")
     start = time.perf_counter()
-    stage = lambda: animation_stage(fit, config, priors, args.prompt, device=device)  # noqa: E731
-    callbacks = Callbacks(on_progress=_Progress("animate_mesh", out / "previews"), should_cancel=should_cancel)
+    stage = lambda: animation_stage(fit, config, priors, args.prompt, device=device, reference=clip)  # noqa: E731
+    callbacks = Callbacks(on_progress=ConsoleProgress("animate_mesh", out / "previews"), should_cancel=should_cancel)
     scene = run_stage("coarse", stage, checkpoints, False, callbacks)
     seconds["animate"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -139,9 +196,10 @@ def animate_mesh(args: argparse.Namespace, should_cancel: Any = None) -> dict[st
     summary = {
         "mesh": str(args.mesh),
         "prompt": args.prompt,
+        "video": None if args.video is None else str(args.video),
         "preset": chosen.name,
         "mesh_transform": fit.transform.to_dict(),
-        "notes": [*asset.notes, written.note],
+        "notes": [*notes, written.note],
         "outputs": outputs,
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
         "stage_config": asdict(config.stage),

@@ -1,9 +1,11 @@
 """Command-line runner: `python -m a124_core run --image IMG --prompt "a panda is dancing" --preset smoke --out OUT`.
 
-`run` does the whole job (preprocess, textual inversion, static, coarse, refine, render); `render` re-renders a
-saved scene; `animate-mesh` animates an existing 3D model (a124_core/animate_mesh_cli.py). Presets: paper (the
-paper's schedule), fast (about half), smoke (tiny random priors, minutes on a CPU, not meaningful images). Errors
-in the arguments stop the run before any work.
+`run` does the whole job (preprocess, textual inversion, static, coarse, refine, render; with `--video` instead of
+`--image`: the clip, the static stage on its first frame, the coarse stage on every frame, render); `render`
+re-renders a saved scene; `animate-mesh` animates an existing 3D model (a124_core/animate_mesh_cli.py), from a
+prompt or from a video of it; `textual-inversion` learns a token from photos of a subject
+(a124_core/textual_inversion_cli.py). Presets: paper (the paper's schedule), fast (about half), smoke (tiny random
+priors, minutes on a CPU, not meaningful images), dream-in-4d. Errors in the arguments stop the run before any work.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import animate_mesh_cli
+from . import animate_mesh_cli, textual_inversion_cli
+from .pipeline.models import MVDREAM_FILE
+from .pipeline.video import VIDEO_REPRESENTATION
 from .presets import PRESETS
+from .training.representations import DEFAULT_REPRESENTATION, REPRESENTATIONS
 
 
 def _positive_int(text: str) -> int:
@@ -29,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     animate_mesh_cli.add_parser(sub)
+    textual_inversion_cli.add_parser(sub)
     run = sub.add_parser("run", help="one image + a motion prompt -> a 4D scene and its videos")
     run.add_argument(
         "--image",
@@ -36,10 +42,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="reference image (RGBA, or RGB with rembg installed); leave out for text-to-4D (no refine stage)",
     )
     run.add_argument(
+        "--video",
+        type=Path,
+        help="reference video (video to 4D: any file ffmpeg reads, GIF, WebP); its frames and motion are the input",
+    )
+    run.add_argument("--mask-video", type=Path, help="mask video of --video (white = object), one mask per frame")
+    run.add_argument(
+        "--video-prior",
+        action="store_true",
+        help="with --video: add the text-to-video SDS (off: the video is the motion)",
+    )
+    run.add_argument(
         "--representation",
-        choices=("grid4d", "deformation"),
-        default="grid4d",
-        help="dynamic field: grid4d (the paper's 4D grid) or deformation (Dream-in-4D's: one animated mesh)",
+        choices=tuple(REPRESENTATIONS),
+        help="dynamic field: "
+        + "; ".join(f"{name}: {r.description}" for name, r in REPRESENTATIONS.items())
+        + f" (default {DEFAULT_REPRESENTATION}; with --video {VIDEO_REPRESENTATION})",
     )
     run.add_argument("--mask", type=Path, help="foreground mask image (white = object) for an image without alpha")
     run.add_argument("--depth", type=Path, help="depth image aligned with --image (larger = nearer): depth loss on")
@@ -57,6 +75,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--video-model",
         default="text-to-video-ms-1.7b",
         help="folder under models/diffusers/ of the video prior (e.g. zeroscope_v2_576w)",
+    )
+    run.add_argument(
+        "--sd-model",
+        type=Path,
+        help="2D prior: a diffusers folder or one .safetensors (e.g. a DreamBooth checkpoint; a bare name is looked "
+        "for in <--models-dir>/checkpoints and /diffusers); default diffusers/stable-diffusion-v1-5, with --mvdream "
+        "diffusers/stable-diffusion-2-1-base",
+    )
+    run.add_argument(
+        "--sd-config",
+        type=Path,
+        help="config folder (configs + tokenizer) of a single-file --sd-model (default configs/<its model's name>)",
+    )
+    run.add_argument(
+        "--mvdream",
+        type=Path,
+        nargs="?",
+        const=Path(MVDREAM_FILE),
+        help=f"text-to-4D only: MVDream as the static stage's 3D prior (Dream-in-4D); its file or diffusers folder, "
+        f"default <--models-dir>/checkpoints/{MVDREAM_FILE}",
     )
     run.add_argument("--static-prompt", help="appearance prompt of step 1 (default: derived from --prompt)")
     run.add_argument("--token", help="textual-inversion token (default: _<noun>_)")
@@ -122,19 +160,26 @@ def main(argv: list[str] | None = None) -> int:
             _render(args)
             return 0
         from .pipeline import RunSettings, run
+        from .pipeline.video import default_representation
 
         settings = RunSettings(
             image=args.image,
+            video=args.video,
+            mask_video=args.mask_video,
+            video_prior=args.video_prior,
             mask=args.mask,
             depth=args.depth,
             depth_model=args.depth_model,
             rembg_model=args.rembg_model,
-            representation=args.representation,
+            representation=args.representation or default_representation(args.video),
             prompt=args.prompt,
             out=args.out,
             preset=args.preset,
             models_dir=args.models_dir,
             video_model=args.video_model,
+            sd_model=args.sd_model,
+            sd_config=args.sd_config,
+            mvdream=args.mvdream,
             static_prompt=args.static_prompt,
             token=args.token,
             initializer=args.initializer,

@@ -4,7 +4,10 @@
 test orbit of SPEC 10). `fast` halves every stage, scores ControlNet-Tile at 512 instead of 1024 px (4x fewer
 latent pixels) and estimates temporal TV on 5x fewer points: less detail and temporal smoothness for roughly 2.5x
 less time. `smoke` is a tiny grid, 32 px renders, 4 frames, 4 time knots and a handful of steps: for tests and
-installation checks with tiny random priors on a CPU; it produces no usable scene. The CLI, the nodes and the
+installation checks with tiny random priors on a CPU; it produces no usable scene. `dream-in-4d` has Dream-in-4D's
+schedules where they differ from Animate124's (`_dream_in_4d`): the static stage's text mode (MVDream + SD2.1-base,
+64 px renders in batches of 8, then 256 px in batches of 4; docs/mvdream.md) and the deformation stage's video
+guidance (docs/representations.md). The CLI, the nodes and the
 benchmarks all read their settings from here, so a preset cannot disagree with itself across them; priors carry no
 preset settings (frame counts and scoring sizes are the stage's).
 """
@@ -25,18 +28,29 @@ from .rendering.occupancy import OccupancyConfig
 from .rendering.renderer import RenderConfig
 from .textual_inversion.trainer import TextualInversionConfig
 from .training.config import (
+    DREAM_IN_4D_STATIC_SCHEDULE,
     CoarseStageConfig,
     ControlNetConfig,
     LoopConfig,
     RefineStageConfig,
+    ShadingConfig,
     StageConfig,
     StaticStageConfig,
-    TemporalTVConfig,
 )
+from .training.representations import (
+    DEFAULT_REPRESENTATION,
+    Deformation,
+    Grid4D,
+    Representation,
+    representation_named,
+)
+from .training.scene import STAGES
+from .training.terms.regularisers import RegularisersConfig
+from .training.terms.temporal_tv import TemporalTVConfig
+from .training.terms.video_x0 import DreamIn4DVideoConfig, StaticClipConfig, VideoPhase
 from .training.time_sampling import TimeSamplingConfig
 
-PRESETS = ("paper", "fast", "smoke")
-STAGES = ("static", "coarse", "refine")
+PRESETS = ("paper", "fast", "smoke", "dream-in-4d")
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,14 @@ class Preset:
     mesh: AnimatedMeshConfig = field(default_factory=AnimatedMeshConfig)
     mesh_fit: MeshFitConfig = field(default_factory=MeshFitConfig)
     """Fitting the canonical field to a user's mesh (animate-mesh; its field and occupancy come from `static`)."""
+    representations: tuple[Representation, ...] = ()
+    """The preset's own settings of representations it sizes (e.g. smoke's tiny deformation grid); any other
+    registered representation runs with its default settings."""
+
+    def representation(self, name: str) -> Representation:
+        """The preset's settings of representation `name` (ValueError for an unknown name)."""
+        default = representation_named(name)
+        return next((r for r in self.representations if r.name == name), default)
 
     def stage(self, name: str) -> StageConfig:
         if name not in STAGES:
@@ -64,14 +86,13 @@ class Preset:
         return replace(self, textual_inversion=replace(self.textual_inversion, seed=seed), **stages)
 
 
-def preset(name: str, representation: str = "grid4d") -> Preset:
-    """The named preset (see the module docstring) with its dynamic stages on `representation` ('grid4d', the paper's
-    4D grid, or 'deformation', Dream-in-4D's deformation field)."""
+def preset(name: str, representation: str = DEFAULT_REPRESENTATION) -> Preset:
+    """The named preset (see the module docstring) with its dynamic stages on the registered `representation`
+    (`training/representations`: 'grid4d', the paper's 4D grid, 'deformation', Dream-in-4D's deformation field).
+    Raises ValueError naming the choices for an unknown preset or representation: the one check callers need."""
     chosen = _preset(name)
-    if representation == "grid4d":
-        return chosen
-    dynamic = {s: replace(chosen.stage(s), representation=representation) for s in ("coarse", "refine")}
-    return replace(chosen, **dynamic)
+    settings = chosen.representation(representation)
+    return replace(chosen, **{s: replace(chosen.stage(s), representation=settings) for s in ("coarse", "refine")})
 
 
 def _preset(name: str) -> Preset:
@@ -85,18 +106,21 @@ def _preset(name: str) -> Preset:
             OrbitConfig(),
         )
     if name == "fast":
-        tv = TemporalTVConfig(points=20_000)
+        grid4d = Grid4D(temporal_tv=TemporalTVConfig(points=20_000))
         controlnet = ControlNetConfig(sds=replace(ControlNetConfig().sds, image_size=512))
         return Preset(
             "fast",
             TextualInversionConfig(steps=1500, micro_batch=16),
             StaticStageConfig(steps=2500),
-            CoarseStageConfig(steps=5000, temporal_tv=tv),
-            RefineStageConfig(steps=2500, temporal_tv=tv, controlnet=controlnet),
+            CoarseStageConfig(steps=5000),
+            RefineStageConfig(steps=2500, controlnet=controlnet),
             OrbitConfig(),
+            representations=(grid4d,),
         )
     if name == "smoke":
         return _smoke()
+    if name == "dream-in-4d":
+        return _dream_in_4d()
     raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
 
 
@@ -120,13 +144,10 @@ def _smoke() -> Preset:
         start_levels=2,
         levels_every=2,
     )
-    dynamic = dict(
-        num_knots=4,
-        deformation=deformation,
-        temporal_tv=TemporalTVConfig(points=1024),
-        time=TimeSamplingConfig(num_frames=4, lattice=16),
-        occupancy_slots=2,
-    )
+    grid4d = Grid4D(num_knots=4, temporal_tv=TemporalTVConfig(points=1024))
+    # 4-frame clips rendered at half the tiny priors' 32 px (a quarter would be 8 px)
+    smoke_video = DreamIn4DVideoConfig(phases=(VideoPhase(0.0, 0.5, 1000.0),), clips=StaticClipConfig(num_frames=4))
+    dynamic = dict(time=TimeSamplingConfig(num_frames=4, lattice=16), occupancy_slots=2)
     controlnet = ControlNetConfig(sds=replace(ControlNetConfig().sds, image_size=64))  # 2x the tiny priors' 32 px
     return Preset(
         "smoke",
@@ -146,7 +167,47 @@ def _smoke() -> Preset:
             photometric_rays=256,
             surface_pool=8192,
         ),
+        representations=(grid4d, Deformation(deformation=deformation, video=smoke_video)),
     )
 
 
-__all__ = ["PRESETS", "STAGES", "Preset", "preset"]
+#: threestudio-MVDream's negative prompt, which Dream-in-4D's static stage gives both text priors.
+MVDREAM_NEGATIVE_PROMPT = (
+    "ugly, bad anatomy, blurry, pixelated obscure, unnatural colors, poor lighting, dull, and unclear, cropped, "
+    "lowres, low quality, artifacts, duplicate, morbid, mutilated, poorly drawn face, deformed, dehydrated, "
+    "bad proportions"
+)
+
+
+def _dream_in_4d() -> Preset:
+    """Dream-in-4D (supplement 3, NVlabs/dream-in-4d configs/stage_1/mvdream-sd21-sd.yaml). Static stage, text mode:
+    MVDream (CFG 50, lambda_3D 1) + SD2.1-base (CFG 100, t in [0.2, 0.6], lambda_2D 1) on 10000 steps, 64 px x 8
+    views then 256 px x 4 from step 5000, no shading ("no-material": albedo), no regularisers, the hash grid up to
+    4096 with 2^19 entries per level, the prompt as given, threestudio-MVDream's negative prompt. Dynamic stage (use
+    with the deformation representation; stage-2 configs): 10000 iterations of the deformation network with
+    Dream-in-4D's video guidance, whose render size and displacement-TV weight follow the authors' schedule for the
+    video prior (docs/representations.md has the table). Dream-in-4D has no refinement: the optional ControlNet
+    stage runs as in `paper`."""
+    paper = _preset("paper")
+    grid = replace(paper.static.field.grid, finest_resolution=4096, log2_entries_per_level=19)
+    static = replace(
+        paper.static,
+        steps=10000,
+        field=replace(paper.static.field, grid=grid),
+        render_schedule=DREAM_IN_4D_STATIC_SCHEDULE,
+        shading=ShadingConfig(p_textureless=0.0, normal_until=0.0, ambient_range=(1.0, 1.0)),
+        regularisers=RegularisersConfig(opacity_entropy=0.0, orientation=0.0, normal_tv=0.0, normal_blur=0.0),
+        prompt_suffix="",
+        negative_prompt=MVDREAM_NEGATIVE_PROMPT,
+    )
+    deformation = Deformation(deformation=DeformationConfig(), video=DreamIn4DVideoConfig())
+    return replace(
+        paper,
+        name="dream-in-4d",
+        static=static,
+        coarse=replace(paper.coarse, steps=10000),
+        representations=(deformation,),
+    )
+
+
+__all__ = ["MVDREAM_NEGATIVE_PROMPT", "PRESETS", "Preset", "preset"]

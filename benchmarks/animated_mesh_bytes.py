@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from a124_core.fields.deformation import DeformationConfig, DeformationField
 from a124_core.fields.hash_encoding import HashGridConfig
 from a124_core.fields.static import StaticField
+from a124_core.gltf.container import write_glb
 from a124_core.outputs.animated_mesh import (
     AnimatedMesh,
     AnimatedMeshConfig,
@@ -29,7 +31,6 @@ from a124_core.outputs.animated_mesh import (
     canonical_mesh,
     frame_positions,
 )
-from a124_core.outputs.gltf_morph import write_glb
 from a124_core.outputs.mesh import MeshConfig
 
 
@@ -73,8 +74,7 @@ def main() -> None:
     print("| encoding | GLB bytes | morph + animation bytes | max quantisation error |")
     print("|---|---|---|---|")
     for encoding in ("float", "int16"):
-        config.encoding = encoding
-        gltf, report = build_morph_gltf(asset, config)
+        gltf, report = build_morph_gltf(asset, replace(config, encoding=encoding))
         size = write_glb(gltf, args.out / f"{encoding}.glb").stat().st_size
         print(f"| {encoding} | {size:,} | {report.bytes_added:,} | {report.max_error:.2g} |")
 

@@ -53,10 +53,11 @@ from a124_core.rays import camera_rays  # noqa: E402
 from a124_core.rendering.renderer import _sample_depths, _valid_samples, render_rays  # noqa: E402
 from a124_core.training.coarse_stage import CoarseStage, DynamicPriors  # noqa: E402
 from a124_core.training.refine_stage import RefinePriors, RefineStage  # noqa: E402
-from a124_core.training.representations import REPRESENTATIONS  # noqa: E402
-from a124_core.training.stage import Stage, View  # noqa: E402
+from a124_core.training.representations import DEFAULT_REPRESENTATION, REPRESENTATIONS  # noqa: E402
+from a124_core.training.stage import Stage  # noqa: E402
 from a124_core.training.static_stage import StaticPriors, StaticStage, new_static_scene  # noqa: E402
 from a124_core.training.terms.base import StepContext  # noqa: E402
+from a124_core.training.view import View  # noqa: E402
 
 H100_DENSE_FP16_FLOPS = 989.4e12  # H100 SXM, dense bf16/fp16 tensor-core peak
 STAGES = ("static", "coarse", "refine")
@@ -130,16 +131,18 @@ def probe_stage(stage: str, priors: dict, configs) -> Stage:
 def prior_step_cost(stage: Stage, view: View) -> StepCost:
     """One SDS step's prior work: the stage's own guidance terms on renders of its render shape, every term on (a
     clip that starts at t = 0), then one backward into the renders."""
-    terms = [term for term in stage.terms if term.priors]
+    terms = [term for term in stage.terms if term.prior is not None]
     for term in terms:
         term.build()
         if hasattr(term, "control_images"):  # the frozen model's render is counted with the field, not here
             size = scoring_size(term.config.sds, term.prior)
-            term.control_images = lambda view, size=size: torch.rand(len(view.cameras), 3, size, size)
+            term.control_images = lambda ctx, view, size=size: torch.rand(len(view.cameras), 3, size, size)
     renders = torch.rand(len(view.cameras), *stage.render_shape, 3, requires_grad=True)
 
     def step():
-        ctx = StepContext(1, 0.5, True, view, {"rgb": renders}, True)
+        ctx = StepContext(
+            1, 0.5, True, view, {"rgb": renders}, True, stage.scene.field, stage.generator, stage.render_view
+        )
         total = sum(value for term in terms for value in term.losses(ctx).values())
         total.backward()
 
@@ -251,8 +254,8 @@ def arap_cost(field, frames: int, vertices: int) -> StepCost:
     for subdivisions in (3, 4):
         sphere = trimesh.creation.icosphere(subdivisions=subdivisions, radius=0.5)
         term = ARAP(ARAPTermConfig(), sphere.vertices, sphere.faces)
-        term.stage = SimpleNamespace(scene=SimpleNamespace(field=field), generator=torch.Generator().manual_seed(0))
-        ctx = SimpleNamespace(view=SimpleNamespace(times=torch.linspace(0, 1, frames)))
+        view, generator = SimpleNamespace(times=torch.linspace(0, 1, frames)), torch.Generator().manual_seed(0)
+        ctx = SimpleNamespace(view=view, field=field, generator=generator)
         measured.append((term.rest.shape[0], measure(lambda t=term, c=ctx: t.losses(c)["arap"].backward())))
         field.zero_grad(set_to_none=True)
     (n0, c0), (n1, c1) = measured
@@ -278,7 +281,7 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
                for s in ("static", "coarse", "refine")},
         )  # fmt: skip
     static_field = StaticField(configs.static.field)
-    dynamic_field = REPRESENTATIONS[args.representation](static_field, configs.coarse)
+    dynamic_field = configs.coarse.representation.build(static_field)
     info = {"preset": name}
 
     rows = []
@@ -304,7 +307,7 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
         ti_steps = configs.textual_inversion.steps
         rows.append(StageEstimate("textual inversion", *weights["ti"], 0, 0, 0, ti, 0, 0.0, ti_steps, 1.0))
 
-    mesh_field = REPRESENTATIONS["deformation"](static_field, configs.coarse)
+    mesh_field = configs.representation("deformation").build(static_field)
     rows_to_count = (  # (row, stage config and priors, field)
         ("static", "static", static_field),
         ("coarse", "coarse", dynamic_field),
@@ -339,7 +342,7 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
         if isinstance(field, Grid4DField):  # a deformation field's TV is on the rendered maps (in the render)
             held += frames * field.embeddings[0].numel() * 4  # the frames' blended tables (Grid4DField.at_times)
             transient = max(transient, parameter_bytes(field))  # the one knot gradient of the blend
-            extra += temporal_tv_bytes(field, c.temporal_tv.points)
+            extra += temporal_tv_bytes(field, c.representation.temporal_tv.points)
         if stage == "refine":
             extra += parameter_bytes(field)  # the frozen condition copy of the coarse field
         flops = frames * per_frame("flops")
@@ -388,7 +391,10 @@ def main() -> None:
     parser.add_argument("--preset", default=None, help="paper (default) or fast; smoke with --tiny")
     parser.add_argument("--tiny", action="store_true", help="tiny real priors and the smoke preset (CI smoke test)")
     parser.add_argument(
-        "--representation", choices=tuple(REPRESENTATIONS), default="grid4d", help="the dynamic stages' field"
+        "--representation",
+        choices=tuple(REPRESENTATIONS),
+        default=DEFAULT_REPRESENTATION,
+        help="the dynamic stages' field",
     )
     parser.add_argument("--path", choices=tuple(PATHS), default=None,
                         help="the stages of a path users run (paths.py): sets --representation, --stages")  # fmt: skip

@@ -1,33 +1,62 @@
-"""ComfyUI adapters. Each `nodes_<area>.py` module adds its classes to the mappings below.
+"""ComfyUI nodes of the pack, on the V3 node schema (`comfy_api.v0_0_2`). Each `nodes_<family>.py` holds one node
+family; `NODES` lists every node class and `comfy_entrypoint` hands them to ComfyUI.
 
-Node modules import ComfyUI (`comfy.*`, `folder_paths`) lazily inside functions, so this package imports
-without ComfyUI installed.
+Node modules import ComfyUI's node API (`comfy_api`) at import and everything else of ComfyUI (`comfy.*`,
+`folder_paths`) lazily inside functions.
 """
 
-from . import (
-    nodes_comfy_adapters,
-    nodes_meshes,
-    nodes_outputs,
-    nodes_priors,
-    nodes_reference,
-    nodes_stages,
-    nodes_textual_inversion,
+from __future__ import annotations
+
+from comfy_api.v0_0_2 import ComfyExtension, io
+
+from .nodes_comfy_adapters import (
+    A124_ControlNetTilePriorFromComfy,
+    A124_SD15PriorFromComfy,
+    A124_Zero123PriorFromComfy,
 )
+from .nodes_evaluate import A124_Evaluate
+from .nodes_load_scene import A124_LoadDynamicScene, A124_LoadStaticScene
+from .nodes_meshes import A124_AnimateMesh, A124_ExportAnimatedMesh
+from .nodes_priors import A124_LoadControlNetTilePrior, A124_LoadSD15Prior, A124_LoadVideoPrior, A124_LoadZero123Prior
+from .nodes_reference import A124_Reference
+from .nodes_render import A124_OrbitRender
+from .nodes_save_scene import A124_SaveScene
+from .nodes_stages import A124_CoarseStage, A124_RefineStage, A124_StaticStage
+from .nodes_textual_inversion import A124_LoadEmbedding, A124_TextualInversion
 
-_MODULES = (
-    nodes_reference,
-    nodes_priors,
-    nodes_comfy_adapters,
-    nodes_textual_inversion,
-    nodes_stages,
-    nodes_outputs,
-    nodes_meshes,
-)
+NODES: list[type[io.ComfyNode]] = [
+    A124_Reference,
+    A124_LoadSD15Prior,
+    A124_LoadZero123Prior,
+    A124_LoadVideoPrior,
+    A124_LoadControlNetTilePrior,
+    A124_SD15PriorFromComfy,
+    A124_ControlNetTilePriorFromComfy,
+    A124_Zero123PriorFromComfy,
+    A124_TextualInversion,
+    A124_LoadEmbedding,
+    A124_StaticStage,
+    A124_CoarseStage,
+    A124_RefineStage,
+    A124_OrbitRender,
+    A124_SaveScene,
+    A124_LoadStaticScene,
+    A124_LoadDynamicScene,
+    A124_Evaluate,
+    A124_ExportAnimatedMesh,
+    A124_AnimateMesh,
+]
 
-NODE_CLASS_MAPPINGS: dict[str, type] = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
-for _module in _MODULES:
-    NODE_CLASS_MAPPINGS.update(_module.NODE_CLASS_MAPPINGS)
-    NODE_DISPLAY_NAME_MAPPINGS.update(_module.NODE_DISPLAY_NAME_MAPPINGS)
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+class Animate124Extension(ComfyExtension):
+    """The pack as ComfyUI's V3 extension."""
+
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return list(NODES)
+
+
+async def comfy_entrypoint() -> Animate124Extension:
+    return Animate124Extension()
+
+
+__all__ = ["NODES", "comfy_entrypoint"]

@@ -1,14 +1,16 @@
-"""What every node module shares: wire types, ComfyUI folders, the training context and progress callbacks.
+"""What every node module shares: the pinned ComfyUI node API, the pack's wire types, ComfyUI folders, the training
+context, progress callbacks and input checks.
 
-ComfyUI (`folder_paths`, `comfy.*`) is imported inside functions only, so this package imports without it (CI
-runs the nodes with a stand-in `folder_paths` module). Without `comfy` the progress bar and interrupt checks
-are skipped and training runs on the CPU.
+The nodes use ComfyUI's V3 node schema at API version 0.0.2 (`comfy_api.v0_0_2`, shipped by ComfyUI 0.3.64 through
+0.8.0 and later). Everything else of ComfyUI (`folder_paths`, `comfy.*`) is imported inside functions, so without
+`comfy` the progress bar and interrupt checks are skipped and training runs on the CPU (the tests' stand-ins).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from comfy_api.v0_0_2 import io
 from PIL import Image
 from torch import Tensor
 
@@ -23,29 +26,86 @@ from a124_core.priors.base import PriorKind
 
 CATEGORY = "Animate124"
 
+# ----------------------------------------------------------------------------------------------- wire types
 #: The kind of a prior is part of its wire type, so a prior of the wrong kind cannot pass validation.
 PRIOR_TYPES = {
-    PriorKind.IMAGE_TEXT: "A124_PRIOR_IMAGE_TEXT",
-    PriorKind.IMAGE_POSE: "A124_PRIOR_IMAGE_POSE",
-    PriorKind.VIDEO_TEXT: "A124_PRIOR_VIDEO_TEXT",
-    PriorKind.IMAGE_CONTROL: "A124_PRIOR_IMAGE_CONTROL",
+    PriorKind.IMAGE_TEXT: io.Custom("A124_PRIOR_IMAGE_TEXT"),
+    PriorKind.IMAGE_POSE: io.Custom("A124_PRIOR_IMAGE_POSE"),
+    PriorKind.VIDEO_TEXT: io.Custom("A124_PRIOR_VIDEO_TEXT"),
+    PriorKind.IMAGE_CONTROL: io.Custom("A124_PRIOR_IMAGE_CONTROL"),
 }
-REFERENCE = "A124_REFERENCE"
-EMBEDDING = "A124_EMBEDDING"
+Reference = io.Custom("A124_REFERENCE")
+Embedding = io.Custom("A124_EMBEDDING")
 #: Scenes come as wire types by stage, so a static scene cannot be wired into a node that needs a dynamic one and a
 #: refined scene cannot become the refine stage's condition (it must be the coarse one, SPEC 5).
-SCENE_STATIC = "A124_SCENE_STATIC"
-SCENE_DYNAMIC = "A124_SCENE_DYNAMIC"
-SCENE_REFINED = "A124_SCENE_REFINED"
-SCENE_ANY_DYNAMIC = f"{SCENE_DYNAMIC},{SCENE_REFINED}"
-SCENE_ANY = f"{SCENE_STATIC},{SCENE_DYNAMIC},{SCENE_REFINED}"
+SceneStatic = io.Custom("A124_SCENE_STATIC")
+SceneDynamic = io.Custom("A124_SCENE_DYNAMIC")
+SceneRefined = io.Custom("A124_SCENE_REFINED")
+DYNAMIC_SCENES = (SceneDynamic, SceneRefined)
+ANY_SCENE = (SceneStatic, SceneDynamic, SceneRefined)
 
-#: Sub-folder of ComfyUI's output folder for everything the pack writes.
-OUTPUT_SUBFOLDER = "animate124"
+
+def scene_input(name: str, types: tuple, tooltip: str) -> Any:
+    """An input taking any scene of `types` (ComfyUI checks links against their union)."""
+    return io.MultiType.Input(name, types=list(types), tooltip=tooltip)
+
+
 #: ComfyUI model folder registered by the pack (models/animate124): priors, configs, scenes.
 MODEL_FOLDER = "animate124"
 #: Files a ComfyUI model folder of ours lists (folders are listed separately).
 MODEL_EXTENSIONS = {".safetensors"}
+
+
+# ----------------------------------------------------------------------------------------------- representations
+def representation_names() -> list[str]:
+    """Names of the dynamic representations the coarse stage offers (the one place the nodes read them)."""
+    from a124_core.training.representations import REPRESENTATIONS
+
+    return list(REPRESENTATIONS)
+
+
+def default_representation() -> str:
+    from a124_core.training.representations import DEFAULT_REPRESENTATION
+
+    return DEFAULT_REPRESENTATION
+
+
+def representation_description() -> str:
+    """One tooltip line per representation, from the registry."""
+    from a124_core.training.representations import REPRESENTATIONS
+
+    return " ".join(f"{name}: {r.description}." for name, r in REPRESENTATIONS.items())
+
+
+def representation_name(field: Any) -> str:
+    """The representation name of a trained dynamic field (what the refine stage continues)."""
+    from a124_core.training.representations import representation_of
+
+    return representation_of(field).name
+
+
+# ----------------------------------------------------------------------------------------------- input checks
+def check_numbers(node: type, **values: Any) -> bool | str:
+    """validate_inputs part: each named INT/FLOAT widget finite and within the min/max its schema declares.
+
+    ComfyUI leaves the range check of every input `validate_inputs` names to the node, and a NaN passes its
+    comparisons; linked values (None at validation time) are skipped.
+    """
+    declared = {i.id: i for i in node.define_schema().inputs}
+    for name, value in values.items():
+        if value is None:
+            continue
+        low, high = getattr(declared[name], "min", None), getattr(declared[name], "max", None)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return f"{name}={value!r} is not a finite number."
+        if (low is not None and value < low) or (high is not None and value > high):
+            return f"{name}={value} is outside [{low}, {high}]."
+    return True
+
+
+def first_error(*checks: bool | str) -> bool | str:
+    """The first message among validate_inputs checks, or True."""
+    return next((c for c in checks if c is not True), True)
 
 
 # ----------------------------------------------------------------------------------------------- ComfyUI folders
@@ -62,7 +122,7 @@ def folder_paths() -> Any:
     return fp
 
 
-def _search_paths(folder: str) -> list[str]:
+def search_paths(folder: str) -> list[str]:
     fp = folder_paths()
     return fp.get_folder_paths(folder) if folder in fp.folder_names_and_paths else []
 
@@ -71,7 +131,7 @@ def list_model_dirs(folders: tuple[str, ...], marker: tuple[str, ...]) -> list[s
     """Entries "<folder>/<name>" for sub-folders (one level, or two under animate124) holding any of `marker`."""
     found: list[str] = []
     for folder in folders:
-        for root in _search_paths(folder):
+        for root in search_paths(folder):
             base = Path(root)
             if not base.is_dir():
                 continue
@@ -98,7 +158,7 @@ def resolve_entry(entry: str, what: str) -> Path:
     folder, _, rel = entry.partition("/")
     if not rel:
         raise ValueError(f"{what}: {entry!r} is not a '<folder>/<name>' entry; pick one from the list.")
-    roots = _search_paths(folder)
+    roots = search_paths(folder)
     for root in roots:
         path = Path(root) / rel
         if path.exists():
@@ -109,23 +169,16 @@ def resolve_entry(entry: str, what: str) -> Path:
     )
 
 
-def output_dir(*parts: str) -> Path:
-    """<ComfyUI output>/animate124/<parts>, created."""
-    path = Path(folder_paths().get_output_directory(), OUTPUT_SUBFOLDER, *parts)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def resolve_output_file(name: str, what: str) -> Path:
-    """An absolute path, or one relative to <output>/animate124 (how checkpoints and scenes are named)."""
-    path = Path(name.strip()).expanduser()
-    if not path.is_absolute():
-        path = Path(folder_paths().get_output_directory(), OUTPUT_SUBFOLDER, path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{what} {name!r} not found (looked for {path}); give a path relative to output/animate124."
-        )
-    return path
+def check_entries(**entries: tuple[str | None, str]) -> bool | str:
+    """validate_inputs part: every (entry, what) must resolve; 'none' and linked (None) are allowed."""
+    for entry, what in entries.values():
+        if entry in (None, "none"):
+            continue
+        try:
+            resolve_entry(entry, what)
+        except (FileNotFoundError, ValueError) as err:
+            return str(err)
+    return True
 
 
 # ----------------------------------------------------------------------------------------------- devices, training
@@ -194,14 +247,22 @@ class Progress:
         return Callbacks(on_progress=self.update, should_cancel=self.should_cancel)
 
 
-def ui_files(paths: list[Path], animated: bool = False) -> dict[str, Any]:
-    """The `ui` dict that makes ComfyUI preview files written under its output folder."""
-    base = Path(folder_paths().get_output_directory()).resolve()
-    items = []
-    for path in paths:
-        rel = Path(path).resolve().relative_to(base)
-        items.append({"filename": rel.name, "subfolder": rel.parent.as_posix(), "type": "output"})
-    ui: dict[str, Any] = {"images": items}
-    if animated:
-        ui["animated"] = (True,)
-    return ui
+def train_stage_node(make_stage: Any, run_name: str, resume_from: str) -> tuple[Any, Any, str]:
+    """Build the stage under training mode, train it with ComfyUI progress (an interrupt leaves
+    `<stage>_latest.safetensors` to resume from), return (scene, preview [1, H, W, 3], checkpoint path)."""
+    from a124_core.training.runner import TrainingCancelled, checkpoint_path, train
+
+    from .output_files import output_dir, resolve_output_file
+
+    folder = output_dir("checkpoints", run_name.strip() or "animate124")
+    resume = resolve_output_file(resume_from, "Checkpoint") if resume_from.strip() else None
+    with training_mode():
+        stage = make_stage()
+        progress = Progress(stage.config.steps)
+        try:
+            scene = train(stage, progress.callbacks(), folder, resume)
+        except TrainingCancelled:
+            progress.raise_interrupt()
+            raise
+        preview = stage.preview()[None]
+    return (scene, preview, str(checkpoint_path(folder, stage.name, final=True)))

@@ -2,97 +2,94 @@
 
 from __future__ import annotations
 
-from typing import Any
+from comfy_api.v0_0_2 import io
 
 from a124_core.reference import ReferenceConfig, build_reference
 
-from .glue import CATEGORY, REFERENCE, folder_paths, list_model_dirs, resolve_entry
+from .glue import CATEGORY, Reference, check_entries, check_numbers, first_error, folder_paths, list_model_dirs
 
 NONE = "none"
 _DEPTH_FOLDERS = ("animate124", "depth_models")
 
 
-def _depth_models() -> list[str]:
-    return [NONE] + list_model_dirs(_DEPTH_FOLDERS, ("preprocessor_config.json",))
-
-
-class A124_Reference:
+class A124_Reference(io.ComfyNode):
     """IMAGE (+ MASK, + depth IMAGE or a depth model) -> A124_REFERENCE and a preview."""
 
-    DESCRIPTION = (
-        "Prepares the input image: foreground from its alpha, a mask or rembg, recentred so the object spans a fixed "
-        "fraction of the frame, resized to 256 (and 512 for textual inversion), with an optional depth map."
-    )
-    CATEGORY = f"{CATEGORY}/reference"
-    FUNCTION = "build"
-    RETURN_TYPES = (REFERENCE, "IMAGE", "MASK")
-    RETURN_NAMES = ("reference", "preview", "mask")
-    OUTPUT_TOOLTIPS = (
-        "The reference for the textual-inversion and stage nodes.",
-        "The recentred object over a checkerboard (256 x 256).",
-        "The recentred foreground mask (1 = object).",
-    )
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        depth_models = [NONE] + list_model_dirs(_DEPTH_FOLDERS, ("preprocessor_config.json",))
+        return io.Schema(
+            node_id="A124_Reference",
+            display_name="Reference Image (Animate124)",
+            category=f"{CATEGORY}/reference",
+            description=(
+                "Prepares the input image: foreground from its alpha, a mask or rembg, recentred so the object spans "
+                "a fixed fraction of the frame, resized to 256 (and 512 for textual inversion), with an optional "
+                "depth map."
+            ),
+            inputs=[
+                io.Image.Input("image", tooltip="The object to animate (first image of the batch is used)."),
+                io.Float.Input(
+                    "border_ratio",
+                    default=0.2,
+                    min=0.0,
+                    max=0.45,
+                    step=0.01,
+                    tooltip="Margin around the object as a fraction of the frame (SPEC 8: 0.2).",
+                ),
+                io.Mask.Input(
+                    "mask",
+                    optional=True,
+                    tooltip="Foreground mask as LoadImage gives it (1 - alpha: 1 = background); it is inverted here. "
+                    "Used only when the image has no alpha; an all-zero mask (image without alpha) is ignored.",
+                ),
+                io.Image.Input(
+                    "depth",
+                    optional=True,
+                    tooltip="Depth map aligned with the image, brighter = nearer (e.g. from a depth node).",
+                ),
+                io.Combo.Input(
+                    "depth_model",
+                    options=depth_models,
+                    default=NONE,
+                    optional=True,
+                    tooltip="A transformers depth model folder (DPT / Depth Anything) under models/animate124 or "
+                    "models/depth_models; ignored when a depth image is wired.",
+                ),
+                io.Boolean.Input(
+                    "mask_is_foreground",
+                    default=False,
+                    optional=True,
+                    tooltip="Set when the wired mask already has 1 = object (e.g. from a segmentation node).",
+                ),
+            ],
+            outputs=[
+                Reference.Output(
+                    "reference",
+                    display_name="reference",
+                    tooltip="The reference for the textual-inversion and stage nodes.",
+                ),
+                io.Image.Output(
+                    "preview", display_name="preview", tooltip="The recentred object over a checkerboard (256 x 256)."
+                ),
+                # Output ids differ from input ids (ComfyUI 0.3.x requires it); the name shown stays "mask".
+                io.Mask.Output(
+                    "recentred_mask",
+                    display_name="mask",
+                    tooltip="The recentred foreground mask (1 = object).",
+                ),
+            ],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {
-            "required": {
-                "image": ("IMAGE", {"tooltip": "The object to animate (first image of the batch is used)."}),
-                "border_ratio": (
-                    "FLOAT",
-                    {
-                        "default": 0.2,
-                        "min": 0.0,
-                        "max": 0.45,
-                        "step": 0.01,
-                        "tooltip": "Margin around the object as a fraction of the frame (SPEC 8: 0.2).",
-                    },
-                ),
-            },
-            "optional": {
-                "mask": (
-                    "MASK",
-                    {
-                        "tooltip": "Foreground mask as LoadImage gives it (1 - alpha: 1 = background); it is inverted "
-                        "here. Used only when the image has no alpha; an all-zero mask (image without alpha) "
-                        "is ignored.",
-                    },
-                ),
-                "depth": (
-                    "IMAGE",
-                    {"tooltip": "Depth map aligned with the image, brighter = nearer (e.g. from a depth node)."},
-                ),
-                "depth_model": (
-                    _depth_models(),
-                    {
-                        "default": NONE,
-                        "tooltip": "A transformers depth model folder (DPT / Depth Anything) under "
-                        "models/animate124 or "
-                        "models/depth_models; ignored when a depth image is wired.",
-                    },
-                ),
-                "mask_is_foreground": (
-                    "BOOLEAN",
-                    {
-                        "default": False,
-                        "tooltip": "Set when the wired mask already has 1 = object (e.g. from a segmentation node).",
-                    },
-                ),
-            },
-        }
+    def validate_inputs(cls, border_ratio=None, depth_model=NONE) -> bool | str:
+        return first_error(
+            check_numbers(cls, border_ratio=border_ratio), check_entries(depth_model=(depth_model, "depth model"))
+        )
 
     @classmethod
-    def VALIDATE_INPUTS(cls, depth_model: str = NONE) -> bool | str:
-        if depth_model in (None, NONE):
-            return True
-        try:
-            resolve_entry(depth_model, "depth model")
-        except (FileNotFoundError, ValueError) as err:
-            return str(err)
-        return True
-
-    def build(self, image, border_ratio, mask=None, depth=None, depth_model=NONE, mask_is_foreground=False):
-        from .glue import torch_device
+    def execute(cls, image, border_ratio, mask=None, depth=None, depth_model=NONE, mask_is_foreground=False):
+        from .glue import resolve_entry, torch_device
 
         img = image[0].clone()
         fg = None if mask is None else (mask[0] if mask.dim() == 3 else mask).clone()
@@ -104,9 +101,8 @@ class A124_Reference:
         model = None
         if depth_img is None and depth_model not in (None, NONE):
             model = resolve_entry(depth_model, "depth model")
-        rembg_dirs = (
-            folder_paths().get_folder_paths("rembg") if "rembg" in folder_paths().folder_names_and_paths else []
-        )
+        fp = folder_paths()
+        rembg_dirs = fp.get_folder_paths("rembg") if "rembg" in fp.folder_names_and_paths else []
         ref = build_reference(
             img,
             fg,
@@ -116,8 +112,4 @@ class A124_Reference:
             config=ReferenceConfig(border_ratio=float(border_ratio)),
             device=torch_device() if model else "cpu",
         ).to("cpu")
-        return (ref, ref.preview[None].clone(), ref.alpha.clone())
-
-
-NODE_CLASS_MAPPINGS = {"A124_Reference": A124_Reference}
-NODE_DISPLAY_NAME_MAPPINGS = {"A124_Reference": "Reference Image (Animate124)"}
+        return io.NodeOutput(ref, ref.preview[None].clone(), ref.alpha.clone())

@@ -43,7 +43,7 @@ STABLE_ZERO123 = Model(
 )
 
 # ------------------------------------------------------------------------------------------------ ComfyUI's own nodes
-#: The core nodes the workflows use, as ComfyUI 0.3.64 declares them (not importable without ComfyUI).
+#: The core nodes the workflows use, as ComfyUI 0.8.0 declares them (not importable without ComfyUI).
 CORE_NODES = {
     "LoadImage": NodeSpec(
         (Slot("image", "COMBO", True, "panda.png"), Slot("upload", "IMAGEUPLOAD", True, "image", ui_only=True)),
@@ -74,37 +74,17 @@ CORE_NODES = {
         preview=True,
     ),
 }
-CORE_NODES["Preview3DAnimation"] = NodeSpec(
+CORE_NODES["Preview3D"] = NodeSpec(
     (
+        # ComfyUI 0.8's "Preview 3D & Animation" (V3): the frontend adds its 3D viewer as the widget `image` after
+        # model_file; camera_info and bg_image are optional sockets.
         Slot("model_file", "STRING", True, "", linked=True),
-        Slot("image", "PREVIEW_3D_ANIMATION", True, "", ui_only=True),
+        Slot("image", "PREVIEW_3D", True, "", ui_only=True),
+        Slot("camera_info", "LOAD3D_CAMERA"),
+        Slot("bg_image", "IMAGE"),
     ),
     (),
-    "Preview 3D - Animation",
-    preview=True,
-)
-CORE_NODES["Load3D"] = NodeSpec(
-    (
-        # In the frontend's widget order: the three buttons and the 3D canvas come before width and height. The
-        # canvas captures its views and camera into `image` when the prompt is queued.
-        Slot("model_file", "COMBO", True, "3d/model.glb"),
-        Slot("upload 3d model", "BUTTON", True, "upload3dmodel", ui_only=True),
-        Slot("upload extra resources", "BUTTON", True, "uploadExtraResources", ui_only=True),
-        Slot("clear", "BUTTON", True, "clear", ui_only=True),
-        Slot("image", "LOAD_3D", True, "", ui_only=True),
-        Slot("width", "INT", True, 1024),
-        Slot("height", "INT", True, 1024),
-    ),
-    (
-        ("image", "IMAGE"),
-        ("mask", "MASK"),
-        ("mesh_path", "STRING"),
-        ("normal", "IMAGE"),
-        ("lineart", "IMAGE"),
-        ("camera_info", "LOAD3D_CAMERA"),
-        ("recording_video", "VIDEO"),
-    ),
-    "Load 3D",
+    "Preview 3D & Animation",
     preview=True,
 )
 NOTE = NodeSpec((Slot("text", "STRING", True, "", multiline=True),), (), "Note")
@@ -333,7 +313,7 @@ def animated_mesh() -> Workflow:
         "Outputs",
         (
             Node(11, "A124_ExportAnimatedMesh", export | {"filename_prefix": "animate124"}),
-            Node(12, "Preview3DAnimation", {"model_file": [11, 0]}),
+            Node(12, "Preview3D", {"model_file": [11, 0]}),
             Node(
                 13,
                 "A124_OrbitRender",
@@ -348,49 +328,43 @@ def animated_mesh() -> Workflow:
         "Animate124: one image + a motion prompt -> a 4D scene, with the pack's prior loaders.",
         "Animate124 -> an animated mesh: the coarse stage uses Dream-in-4D's deformation field (the static scene, "
         "frozen, warped over time), so the result exports as ONE mesh with a morph target per frame (GLB), played "
-        "by Preview 3D - Animation and usable in Blender, three.js or game engines.",
+        "by Preview 3D & Animation and usable in Blender, three.js or game engines.",
     )
     return Workflow(full.name, note, (*groups, outputs))
 
 
 def animate_mesh() -> Workflow:
-    """A user's own 3D model animated by a motion prompt: Load 3D -> Animate Mesh -> Preview 3D - Animation."""
+    """A user's own 3D model animated by a motion prompt: Animate Mesh (a file from input/3d) -> Preview 3D."""
     note = f"""\
 Animate124 on your own 3D model: the SAME mesh (vertices, faces, UVs, textures, materials) comes back with one
-morph target per frame, played by Preview 3D - Animation and usable in Blender, three.js or game engines.
+morph target per frame, played by Preview 3D & Animation and usable in Blender, three.js or game engines.
 
-Put the model (.glb, .gltf, .obj, .stl) in ComfyUI/input/3d/ and pick it in Load 3D (or wire a MESH from a 3D
-node into Animate Mesh instead). Write what it does in the motion prompt ("a robot is waving its arms"), queue.
+Put the model (.glb, .gltf, .obj, .ply, .stl) in ComfyUI/input/3d/ (Load 3D's upload puts it there too) and pick
+it in Animate Mesh's model_file (or wire a MESH from a 3D node into Animate Mesh instead). Write what it does in
+the motion prompt ("a robot is waving its arms"), queue. No 3D canvas is needed: the workflow runs from the API.
 The front of the model (+z, glTF's front) is what Zero123 sees as the reference view.
 Nothing is downloaded while it runs. Put these folders under ComfyUI/models/ first:
 - {MODELSCOPE}
 - diffusers/zero123-xl/ [bennyguo/zero123-xl-diffusers]: frame 0 from the mesh's front render (optional)
 Preset "paper" is the paper's coarse schedule, "fast" halves it, "smoke" only checks the installation."""
-    animate = {"prompt": "a robot is waving its arms", "preset": "paper", "steps": 0, "training_seed": 3407}
-    animate |= {"frames": 64, "fps": 25.0, "arap_weight": 1000.0, "model_file": [1, 2]}
-    animate |= {"video_prior": [3, 0], "zero123_prior": [2, 0], "negative_prompt": "", "run_name": "animate124_mesh"}
+    animate = {"model_file": "3d/model.glb", "prompt": "a robot is waving its arms", "preset": "paper", "steps": 0}
+    animate |= {"training_seed": 3407, "frames": 64, "fps": 25.0, "arap_weight": 1000.0}
+    animate |= {"video_prior": [2, 0], "zero123_prior": [1, 0], "negative_prompt": "", "run_name": "animate124_mesh"}
     return Workflow(
         "animate124_animate_mesh",
         note,
         (
             Group(
-                "Your 3D model", (Node(1, "Load3D", {"model_file": "3d/model.glb", "width": 1024, "height": 1024}),)
-            ),
-            Group(
                 "Priors",
                 (
-                    Node(2, "A124_LoadZero123Prior", {"model": "diffusers/zero123-xl"}),
+                    Node(1, "A124_LoadZero123Prior", {"model": "diffusers/zero123-xl"}),
                     Node(
-                        3, "A124_LoadVideoPrior", {"model": "diffusers/text-to-video-ms-1.7b", "width": 0, "height": 0}
+                        2, "A124_LoadVideoPrior", {"model": "diffusers/text-to-video-ms-1.7b", "width": 0, "height": 0}
                     ),
                 ),
             ),
-            Group("Animate", (Node(4, "A124_AnimateMesh", animate),), "#8a5a3f"),
-            Group(
-                "Outputs",
-                (Node(5, "Preview3DAnimation", {"model_file": [4, 0]}),),
-                "#3f8a5a",
-            ),
+            Group("Animate your 3D model", (Node(3, "A124_AnimateMesh", animate),), "#8a5a3f"),
+            Group("Outputs", (Node(4, "Preview3D", {"model_file": [3, 0]}),), "#3f8a5a"),
         ),
     )
 
@@ -407,15 +381,15 @@ def workflows() -> list[Workflow]:
 
 
 # ------------------------------------------------------------------------------------------------ files
-def node_specs(mappings: dict[str, type], display_names: dict[str, str]) -> dict[str, NodeSpec]:
-    """The pack's nodes (from their classes) and ComfyUI's core nodes the workflows use."""
-    specs = {name: spec_from_class(cls, display_names.get(name, name)) for name, cls in mappings.items()}
-    return specs | CORE_NODES
+def node_specs(nodes: list[type]) -> dict[str, NodeSpec]:
+    """The pack's nodes (from their V3 schemas) and ComfyUI's core nodes the workflows use."""
+    schemas = [(cls, cls.GET_SCHEMA()) for cls in nodes]
+    return {schema.node_id: spec_from_class(cls, schema.display_name) for cls, schema in schemas} | CORE_NODES
 
 
-def build(mappings: dict[str, type], display_names: dict[str, str]) -> dict[str, dict]:
+def build(nodes: list[type]) -> dict[str, dict]:
     """{file name: JSON} for every workflow."""
-    specs = node_specs(mappings, display_names)
+    specs = node_specs(nodes)
     files = {}
     for workflow in workflows():
         files[f"{workflow.name}.json"] = ui_workflow(workflow, specs, NOTE)
@@ -435,6 +409,7 @@ def _stand_in_folder_paths() -> types.ModuleType:
     fp.get_folder_paths = lambda name: list(fp.folder_names_and_paths.get(name, ([], set()))[0])
     fp.get_filename_list = lambda name: []
     fp.get_output_directory = lambda: fp.models_dir
+    fp.get_input_directory = lambda: fp.models_dir
     return fp
 
 
@@ -454,9 +429,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if importlib.util.find_spec("folder_paths") is None:
         sys.modules["folder_paths"] = _stand_in_folder_paths()
+    if importlib.util.find_spec("comfy_api") is None:  # no ComfyUI here: the node API stand-in the tests use
+        sys.path.insert(0, str(REPO / "tests" / "comfy_stand_in"))
     pack = _import_pack()
     stale = []
-    for name, data in build(pack.NODE_CLASS_MAPPINGS, pack.NODE_DISPLAY_NAME_MAPPINGS).items():
+    for name, data in build(pack.NODES).items():
         path = WORKFLOWS / name
         text = dump(data)
         if path.is_file() and path.read_text() == text:

@@ -1,18 +1,24 @@
-"""Queue one Animate124 workflow per image on one or more running ComfyUI servers through their HTTP API.
+"""Queue one Animate124 workflow per image (or, with --mesh, per 3D model) on one or more running ComfyUI servers
+through their HTTP API.
 
 For every image: upload it (POST /upload/image) to the server that will run it, put its name into the workflow's
 LoadImage node, give the run its own checkpoint folder and file prefix (the image's stem), submit (POST /prompt) and
-poll GET /history/<id> until it finished. With several `--server`s each idle server takes the next image, the one
-with the shortest /queue first (other clients may share a server). A failed image (error, interrupt, unreachable
-server) is retried on another server, resuming every stage from the newest checkpoint that server can read
-(`output/animate124/checkpoints/<stem>/<stage>[_latest].safetensors`, found through GET /view): servers that share
-an output folder continue where the failed one stopped. One CSV row per attempt: image, server, seconds, outputs,
-status, resume_from. Only the standard library is used.
+poll GET /history/<id> until it finished. With --mesh the inputs are mesh files (.glb, .gltf, .obj, .ply, .stl):
+each is uploaded to the server's input/3d and picked in the workflow's Animate Mesh node (default workflow:
+animate124_animate_mesh_api.json), the same CSV recording the GLB each run wrote.
+
+With several `--server`s each idle server takes the next image, the one with the shortest /queue first (other clients
+may share a server). A failed image (error, interrupt, unreachable server) is retried on another server, resuming
+every stage from the newest checkpoint that server can read (`output/animate124/checkpoints/<stem>/<stage>[_latest]
+.safetensors`, found through GET /view): servers that share an output folder continue where the failed one stopped.
+One CSV row per attempt: image, server, seconds, outputs, status, resume_from. Only the standard library is used.
 
 Examples:
     python scripts/queue_images.py photos/*.png
     python scripts/queue_images.py --server http://127.0.0.1:8188 --server http://127.0.0.1:8189 \\
         --workflow workflows/animate124_full_api.json --set 8.preset=fast --csv runs.csv photos/*.png
+    python scripts/queue_images.py --mesh --server http://127.0.0.1:8188 --server http://127.0.0.1:8189 \\
+        --set 3.prompt="a robot is waving its arms" --csv meshes.csv models/*.glb
 
 Exit status: 0 when every image succeeded, 1 otherwise (each failure is printed with ComfyUI's message).
 """
@@ -34,7 +40,18 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_WORKFLOW = Path(__file__).resolve().parents[1] / "workflows" / "animate124_full_api.json"
+WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
+#: What is queued per input: the default workflow, the node (class, input) that takes the uploaded file, the folder
+#: under ComfyUI's input folder it is uploaded to, and the file types accepted.
+MODES = {
+    "image": (WORKFLOWS / "animate124_full_api.json", ("LoadImage", "image"), "", None),
+    "mesh": (
+        WORKFLOWS / "animate124_animate_mesh_api.json",
+        ("A124_AnimateMesh", "model_file"),
+        "3d",
+        (".glb", ".gltf", ".obj", ".ply", ".stl"),
+    ),
+}
 #: Inputs that name a run's files: set to the image's stem so runs never overwrite each other.
 RUN_NAME_INPUTS = ("run_name", "filename_prefix")
 #: Stage nodes and the checkpoint names they write (output/animate124/checkpoints/<run_name>/<stage>*.safetensors).
@@ -58,8 +75,9 @@ def request(server: str, path: str, data: bytes | None = None, headers: dict | N
     return json.loads(body) if body else {}
 
 
-def upload(server: str, image: Path) -> str:
-    """POST /upload/image (multipart); returns the name ComfyUI stored it under (in its input folder)."""
+def upload(server: str, image: Path, subfolder: str = "") -> str:
+    """POST /upload/image (multipart; any file, here an image or a mesh) into <input>/<subfolder>; returns the name
+    ComfyUI stored it under, relative to its input folder."""
     boundary = uuid.uuid4().hex
     mime = mimetypes.guess_type(image.name)[0] or "application/octet-stream"
     body = b"".join(
@@ -69,6 +87,7 @@ def upload(server: str, image: Path) -> str:
             image.read_bytes(),
             b"\r\n",
             f'--{boundary}\r\nContent-Disposition: form-data; name="overwrite"\r\n\r\ntrue\r\n'.encode(),
+            f'--{boundary}\r\nContent-Disposition: form-data; name="subfolder"\r\n\r\n{subfolder}\r\n'.encode(),
             f"--{boundary}--\r\n".encode(),
         ]
     )
@@ -111,12 +130,17 @@ def apply_settings(prompt: dict, settings: list[str]) -> None:
         prompt[node]["inputs"][name] = value
 
 
-def prepare(workflow: dict, image_name: str, stem: str, settings: list[str]) -> dict:
+def prepare(workflow: dict, file_name: str, stem: str, settings: list[str], mode: str = "image") -> dict:
+    """The prompt for one input file: its uploaded name in the mode's node, runs and files named after its stem."""
     prompt = json.loads(json.dumps(workflow))
-    loaders = [k for k, v in prompt.items() if v["class_type"] == "LoadImage"]
-    if len(loaders) != 1:
-        raise SystemExit(f"The workflow has {len(loaders)} LoadImage nodes; it needs exactly one to feed the images.")
-    prompt[loaders[0]]["inputs"]["image"] = image_name
+    node_class, input_name = MODES[mode][1]
+    takers = [k for k, v in prompt.items() if v["class_type"] == node_class]
+    if len(takers) != 1:
+        raise SystemExit(
+            f"The workflow has {len(takers)} {node_class} nodes; it needs exactly one to feed the {mode} files"
+            + (" (--mesh takes an Animate Mesh workflow)." if mode == "mesh" else ".")
+        )
+    prompt[takers[0]]["inputs"][input_name] = file_name
     for entry in prompt.values():
         for key in RUN_NAME_INPUTS:
             if key in entry["inputs"] and isinstance(entry["inputs"][key], str):
@@ -173,6 +197,12 @@ def outcome(entry: dict) -> tuple[str, list[str], str]:
         if isinstance(items, list)
         for i in items
         if isinstance(i, dict) and "filename" in i
+    ]
+    # Preview 3D's result: [model file relative to the output folder, camera, ...]
+    files += [
+        out["result"][0]
+        for out in entry.get("outputs", {}).values()
+        if isinstance(out.get("result"), list) and out["result"] and isinstance(out["result"][0], str)
     ]
     errors = [m[1].get("exception_message", "") for m in messages if m[0] == "execution_error"]
     return status, files, " ".join(errors).strip()
@@ -250,7 +280,8 @@ def run_batch(args: argparse.Namespace, workflow: dict) -> int:
             pending.remove(job)
             job.attempts += 1
             try:
-                prompt = prepare(workflow, upload(server, job.image), job.image.stem, args.settings)
+                name = upload(server, job.image, MODES[args.mode][2])
+                prompt = prepare(workflow, name, job.image.stem, args.settings, args.mode)
                 resume = resume_from_checkpoints(server, prompt) if job.attempts > 1 else []
                 body = json.dumps({"prompt": prompt, "client_id": uuid.uuid4().hex}).encode()
                 queued = request(server, "/prompt", body, {"Content-Type": "application/json"})
@@ -269,7 +300,17 @@ def run_batch(args: argparse.Namespace, workflow: dict) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("images", nargs="+", type=Path, help="Reference images (RGBA with alpha works best).")
+    parser.add_argument(
+        "images", nargs="+", type=Path, help="Reference images (RGBA with alpha works best), or meshes with --mesh."
+    )
+    parser.add_argument(
+        "--mesh",
+        action="store_const",
+        const="mesh",
+        default="image",
+        dest="mode",
+        help="Animate 3D models (.glb .gltf .obj .ply .stl) with an Animate Mesh workflow instead of images.",
+    )
     parser.add_argument(
         "--server",
         dest="servers",
@@ -277,7 +318,13 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="ComfyUI address (repeatable; default http://127.0.0.1:8188).",
     )
-    parser.add_argument("--workflow", type=Path, default=DEFAULT_WORKFLOW, help="An API-format workflow (*_api.json).")
+    parser.add_argument(
+        "--workflow",
+        type=Path,
+        default=None,
+        help="An API-format workflow (*_api.json); default animate124_full_api.json, with --mesh "
+        "animate124_animate_mesh_api.json.",
+    )
     parser.add_argument(
         "--set",
         dest="settings",
@@ -304,8 +351,13 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("Two images share a file name stem; each run is named after it, so rename one.")
     if args.retries < 0:
         raise SystemExit(f"--retries {args.retries}: must be 0 or more")
+    suffixes = MODES[args.mode][3]
+    wrong = [str(p) for p in args.images if suffixes and p.suffix.lower() not in suffixes]
+    if wrong:
+        raise SystemExit(f"Not a mesh file ({', '.join(suffixes)}): {', '.join(wrong)}")
+    args.workflow = args.workflow or MODES[args.mode][0]
     workflow = json.loads(args.workflow.read_text())
-    prepare(workflow, "check.png", "check", args.settings)  # bad --set or LoadImage count: fail before any upload
+    prepare(workflow, "check", "check", args.settings, args.mode)  # bad --set or node count: fail before any upload
     failures = run_batch(args, workflow)
     print(f"{len(args.images) - failures}/{len(args.images)} images succeeded; attempts in {args.csv}")
     return 1 if failures else 0

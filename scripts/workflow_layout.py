@@ -90,19 +90,21 @@ class NodeSpec:
 
 
 def spec_from_class(cls: type, display_name: str) -> NodeSpec:
-    """A V1 node class -> its slots, in the order the frontend creates them (required, then optional)."""
+    """A node class (its V1 view: INPUT_TYPES, RETURN_TYPES) -> its slots, in the order the frontend creates them
+    (required, then optional). Combos are V1 lists or V3 `("COMBO", {"options": [...]})`."""
     declared = cls.INPUT_TYPES()
     inputs = []
     for section in ("required", "optional"):
         for name, entry in declared.get(section, {}).items():
             kind, options = entry[0], (entry[1] if len(entry) > 1 else {})
-            # forceInput: a socket only (no widget value in the canvas), as Animate Mesh's model_file from Load 3D
-            widget = (isinstance(kind, list) or kind in WIDGET_TYPES) and not options.get("forceInput")
-            default = options.get("default", kind[0] if isinstance(kind, list) and kind else None)
+            choices = kind if isinstance(kind, list) else options.get("options") if kind == "COMBO" else None
+            # forceInput: a socket only (no widget value in the canvas)
+            widget = (choices is not None or kind in WIDGET_TYPES) and not options.get("forceInput")
+            default = options.get("default", choices[0] if choices else None)
             inputs.append(
                 Slot(
                     name,
-                    "COMBO" if isinstance(kind, list) else kind,
+                    "COMBO" if choices is not None else kind,
                     widget,
                     default,
                     bool(options.get("multiline")),

@@ -11,7 +11,7 @@ import pytest
 import trimesh
 
 from a124_core.cli import main
-from a124_core.outputs.gltf_morph import read_accessor
+from a124_core.gltf.accessors import read_accessor
 
 from .meshes.builder import build_test_mesh, write_glb, write_obj
 

@@ -131,17 +131,21 @@ def test_smoke_preset_accepts_words_the_tiny_tokenizer_does_not_know(tmp_path, c
 
 
 def test_text_to_4d_with_the_deformation_field_writes_one_animated_mesh(tmp_path, capsys):
-    """No --image: Dream-in-4D's text-to-4D path; --representation deformation: one mesh with morph targets."""
+    """No --image: Dream-in-4D's text-to-4D path (the tiny MVDream + SD2.1-base in the static stage); --representation
+    deformation: one mesh with morph targets."""
     import pygltflib
 
     out = tmp_path / "text"
     args = ["run", "--prompt", "a panda is dancing", "--preset", "smoke", "--representation", "deformation"]
+    args.append("--mvdream")
     code = main([*args, "--out", str(out), "--render-views", "1", "--render-frames", "3", "--render-resolution", "16"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "text-to-4D" in captured.err
     assert not (out / "embeddings").exists() and not (out / "checkpoints" / "refine.safetensors").exists()
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["settings"]["stage_configs"]["coarse"]["representation"] == "deformation"
+    assert summary["settings"]["stage_configs"]["coarse"]["representation"]["name"] == "deformation"
+    assert summary["settings"]["mvdream"] == "sd-v2.1-base-4view.pt"
+    assert json.loads((out / "run_record.json").read_text())["fields"]["prior.mvdream"] == "tiny-random"
     glb = pygltflib.GLTF2.load(summary["outputs"]["animated_mesh"])
     assert len(glb.meshes) == 1 and len(glb.meshes[0].primitives[0].targets) == 3 and len(glb.animations) == 1

@@ -9,8 +9,8 @@ import signal
 
 import pytest
 
-from a124_core import pipeline
 from a124_core.cli import main
+from a124_core.console import ConsoleProgress
 from a124_core.pipeline import RunSettings, run_fingerprint, validate
 from a124_core.run_record import write_record
 from tests.paths import EXAMPLES
@@ -107,14 +107,14 @@ def test_resume_refuses_a_folder_that_holds_another_run(tmp_path, capsys):
 @needs_examples
 def test_ctrl_c_saves_the_running_stage_and_the_rerun_continues(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
-    progress = pipeline._Progress.__call__
+    progress = ConsoleProgress.__call__
 
     def interrupt_at_static_step_2(self, step, total, losses, preview):
         progress(self, step, total, losses, preview)
         if self.stage == "static" and step == 2:
             os.kill(os.getpid(), signal.SIGINT)  # as a Ctrl+C in the terminal
 
-    monkeypatch.setattr(pipeline._Progress, "__call__", interrupt_at_static_step_2)
+    monkeypatch.setattr(ConsoleProgress, "__call__", interrupt_at_static_step_2)
     small = ["--render-views", "1", "--render-frames", "2", "--render-resolution", "16"]
     argv = ["run", "--image", str(PANDA / "rgba.png"), "--prompt", "a panda is dancing", "--out", str(out), *small]
     # A shell's background job (CI's) starts with SIGINT ignored, and ignored signals stay ignored: a terminal's
@@ -128,7 +128,7 @@ def test_ctrl_c_saves_the_running_stage_and_the_rerun_continues(tmp_path, capsys
     assert "interrupted at static step 2: rerun the same command with --resume" in err and "Traceback" not in err
     assert (out / "checkpoints" / "static_latest.safetensors").is_file()
     assert not (out / "checkpoints" / "static.safetensors").exists()
-    monkeypatch.setattr(pipeline._Progress, "__call__", progress)
+    monkeypatch.setattr(ConsoleProgress, "__call__", progress)
     assert main([*argv, "--resume"]) == 0
     err = capsys.readouterr().err
     assert "[static] continuing from" in err and (out / "checkpoints" / "refine.safetensors").is_file()

@@ -47,7 +47,7 @@ def test_clip_features_on_both_return_types():
 def test_clip_features_of_the_installed_version(tmp_path):
     from transformers import CLIPModel
 
-    from a124_core.outputs.tiny_clip import write_tiny_clip
+    from tests.tiny_clip import write_tiny_clip
 
     model = CLIPModel.from_pretrained(write_tiny_clip(tmp_path / "clip"), local_files_only=True)
     pixels = torch.rand(2, 3, model.config.vision_config.image_size, model.config.vision_config.image_size)

@@ -43,6 +43,7 @@ class FakeComfy:
     def __init__(self, others: int = 0, fail: int = 0, files: set[str] | None = None):
         self.others, self.fail, self.files = others, fail, files if files is not None else set()
         self.prompts: list[dict] = []
+        self.uploads: list[str] = []
         self.history: dict[str, dict] = {}
         fake = self
 
@@ -73,11 +74,13 @@ class FakeComfy:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if self.path == "/upload/image":
                     name = body.split(b'filename="', 1)[1].split(b'"', 1)[0].decode()
-                    return self.reply(200, {"name": name, "subfolder": "", "type": "input"})
+                    folder = body.split(b'name="subfolder"\r\n\r\n', 1)[1].split(b"\r\n", 1)[0].decode()
+                    fake.uploads.append(f"{folder}/{name}" if folder else name)
+                    return self.reply(200, {"name": name, "subfolder": folder, "type": "input"})
                 prompt = json.loads(body)["prompt"]
                 fake.prompts.append(prompt)
                 pid = uuid.uuid4().hex
-                run = prompt["2"]["inputs"]["run_name"]
+                run = next(v["inputs"]["run_name"] for v in prompt.values() if "run_name" in v["inputs"])
                 if fake.fail:
                     fake.fail -= 1
                     fake.files.add(f"animate124/checkpoints/{run}/static_latest.safetensors")
@@ -179,3 +182,26 @@ def test_retry_avoids_the_server_that_failed_even_with_the_shorter_queue(script,
     code, rows = run(script, [flaky, steady], images[:1], tmp_path)
     assert code == 0 and [(r["server"], r["status"]) for r in rows] == [(flaky.url, "error"), (steady.url, "success")]
     assert rows[1]["resume_from"] == ""  # the checkpoint stayed in the flaky server's own output folder
+
+
+def test_mesh_mode_uploads_to_input_3d_and_picks_the_file_in_animate_mesh(script, tmp_path):
+    """--mesh: each model goes to the server's input/3d and into Animate Mesh's model_file (the shipped animate-mesh
+    workflow by default); runs and files are named after the model; a file that is not a mesh fails before any
+    upload."""
+    meshes = [tmp_path / "robot.glb", tmp_path / "cat.obj"]
+    for path in meshes:
+        path.write_bytes(b"mesh")
+    one, two = FakeComfy(), FakeComfy(others=1)
+    code = script.main(["--mesh", "--server", one.url, "--server", two.url, "--poll", "0.01"]
+                       + ["--csv", str(tmp_path / "m.csv"), *map(str, meshes)])  # fmt: skip
+    assert code == 0 and sorted(one.uploads + two.uploads) == ["3d/cat.obj", "3d/robot.glb"]
+    prompts = one.prompts + two.prompts
+    animate = {p["3"]["inputs"]["model_file"]: p["3"]["inputs"] for p in prompts}
+    assert set(animate) == {"3d/robot.glb", "3d/cat.obj"} and all(p["4"]["class_type"] == "Preview3D" for p in prompts)
+    assert animate["3d/robot.glb"]["run_name"] == "robot" and animate["3d/cat.obj"]["filename_prefix"] == "cat"
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(SystemExit, match="Not a mesh file"):
+        script.main(["--mesh", "--server", one.url, str(tmp_path / "notes.txt")])
+    with pytest.raises(SystemExit, match="A124_AnimateMesh nodes"):
+        script.main(["--mesh", "--server", one.url, "--workflow", str(REPO / "workflows" / "animate124_full_api.json")]
+                    + [str(meshes[0])])  # fmt: skip

@@ -111,6 +111,9 @@ def test_pyproject_is_what_the_registry_reads():
     # No invented addresses: every URL the file names must be one the README tells the publisher to fill in.
     assert not re.findall(r"https?://", (REPO / "pyproject.toml").read_text())
     assert {"PublisherId", "DisplayName", "Icon", "includes"} <= set(comfy)
+    # The ComfyUI versions the pack supports (comfy_config reads `requires-comfyui`): from 0.3.64, the oldest that
+    # ships the pinned node API comfy_api.v0_0_2 and that CI loads the nodes on.
+    assert comfy["requires-comfyui"] == ">=0.3.64"
     readme = (REPO / "README.md").read_text()
     assert all(field in readme for field in ("PublisherId", "Icon", "Repository", "docs/icon.svg"))
     assert (REPO / "docs" / "icon.svg").read_text().lstrip().startswith("<svg")

@@ -129,9 +129,9 @@ def test_single_files_sd15_and_controlnet(tiny_models, tmp_path):
 
 def test_depth_and_clip_folders(tmp_path):
     from a124_core.outputs.metrics import ClipEvaluator
-    from a124_core.outputs.tiny_clip import write_tiny_clip
     from a124_core.reference.depth import DepthEstimator
     from a124_core.reference.tiny_depth import build_tiny_dpt
+    from tests.tiny_clip import write_tiny_clip
 
     depth = build_tiny_dpt(tmp_path / "dpt")
     _truncate(depth / "model.safetensors", 0.9)

@@ -41,10 +41,15 @@ class DeformationConfig:
     """Adam learning rate of the deformation grid (official config: 0.001; the static stage's grid uses 0.01)."""
     lr_mlp: float = 1e-3
     """Adam learning rate of the deformation MLP."""
-    train_canonical: bool = False
-    """Also train the canonical field (Dream-in-4D freezes it; a refine stage may unfreeze it for texture)."""
+    train_canonical: str = "none"
+    """What is trained of the canonical field: 'none' (Dream-in-4D freezes it), 'colour' (its albedo; the density
+    is read from a frozen copy, so the shape cannot change) or 'all'. The refine stage sets it."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.train_canonical, bool):  # scene files written before the modes existed
+            object.__setattr__(self, "train_canonical", "all" if self.train_canonical else "none")
+        if self.train_canonical not in ("none", "colour", "all"):
+            raise ValueError(f"train_canonical must be 'none', 'colour' or 'all', got {self.train_canonical!r}")
         if self.grid.input_dims != 4:
             raise ValueError(
                 f"The deformation grid encodes (x, y, z, t): input_dims must be 4, got {self.grid.input_dims}"
@@ -75,13 +80,47 @@ class DeformationConfig:
         return cls(**values)
 
 
+class ColourTrainedField(nn.Module):
+    """A canonical field whose colour trains while its shape cannot: density from `shape` (a frozen copy of the
+    coarse canonical field), albedo from `colour` (trainable, initialised to the same field). Reads like a
+    StaticField (`canonical(x)`, `.density`, `.config`, `parameter_groups`), so exports need no special case."""
+
+    is_dynamic = False
+
+    def __init__(self, config: FieldConfig):
+        super().__init__()
+        self.shape = StaticField(config).requires_grad_(False)
+        self.colour = StaticField(config)
+
+    @classmethod
+    def around(cls, field: StaticField) -> ColourTrainedField:
+        model = cls(field.config).to(field.encoder.embeddings.device)
+        model.shape.load_state_dict(field.state_dict())
+        model.colour.load_state_dict(field.state_dict())
+        return model
+
+    @property
+    def config(self) -> FieldConfig:
+        return self.shape.config
+
+    def forward(self, x: Tensor, t: Tensor | float | None = None) -> tuple[Tensor, Tensor]:
+        return self.shape.density(x), self.colour(x)[1]
+
+    def density(self, x: Tensor, t: Tensor | float | None = None) -> Tensor:
+        return self.shape.density(x)
+
+    def parameter_groups(self) -> list[dict]:
+        return self.colour.parameter_groups()
+
+
 def active_levels(step: int, config: DeformationConfig) -> int:
     """Grid levels in use at training step `step`: start_levels + step // levels_every, at most all of them."""
     return min(config.start_levels + max(step, 0) // config.levels_every, config.grid.num_levels)
 
 
 class DeformationField(nn.Module):
-    """Canonical StaticField (frozen unless `train_canonical`) + displacement network; a dynamic RadianceField."""
+    """Canonical StaticField (frozen unless `train_canonical` says otherwise) + displacement network; a dynamic
+    RadianceField."""
 
     is_dynamic = True
 
@@ -99,8 +138,10 @@ class DeformationField(nn.Module):
     @classmethod
     def from_static(cls, static: StaticField, config: DeformationConfig = DeformationConfig()) -> DeformationField:
         """A deformation field around a copy of `static` (the static stage's field is left untouched)."""
-        model = cls(static.config, config).to(static.encoder.embeddings.device)
+        model = cls(static.config, dataclasses.replace(config, train_canonical="none"))
+        model = model.to(static.encoder.embeddings.device)
         model.canonical.load_state_dict(static.state_dict())
+        model.set_train_canonical(config.train_canonical)
         return model
 
     @property
@@ -108,14 +149,25 @@ class DeformationField(nn.Module):
         """The canonical field's sizes (what scene metadata stores as `field_config`)."""
         return self.canonical.config
 
-    def set_train_canonical(self, train: bool) -> None:
-        """Freeze (Dream-in-4D) or unfreeze the canonical field; parameter_groups follows."""
-        self.deformation_config = dataclasses.replace(self.deformation_config, train_canonical=train)
-        self.canonical.requires_grad_(train)
+    def set_train_canonical(self, mode: str | bool) -> None:
+        """What of the canonical field trains: 'none' (Dream-in-4D), 'colour' (the current canonical becomes the
+        frozen shape of a `ColourTrainedField`) or 'all' (True / False: 'all' / 'none'); parameter_groups follows.
+        Leaving 'colour' keeps the trained colour field as the canonical field."""
+        config = dataclasses.replace(self.deformation_config, train_canonical=mode)
+        mode = config.train_canonical
+        if isinstance(self.canonical, ColourTrainedField) and mode != "colour":
+            self.canonical = self.canonical.colour
+        elif mode == "colour" and not isinstance(self.canonical, ColourTrainedField):
+            self.canonical = ColourTrainedField.around(self.canonical)
+        self.deformation_config = config
+        self.canonical.requires_grad_(mode != "none")
+        if isinstance(self.canonical, ColourTrainedField):
+            self.canonical.shape.requires_grad_(False)
 
     def set_progress(self, step: int) -> None:
-        """Unmask grid levels for training step `step` (no host sync; the count lives in a buffer)."""
-        self.levels.fill_(active_levels(step, self.deformation_config))
+        """Unmask grid levels for training step `step`; never masks a level again (a refine stage counts its steps
+        from 0 but keeps every level the coarse run learned). No host sync: the count lives in a buffer."""
+        self.levels.clamp_(min=active_levels(step, self.deformation_config))
 
     def level_mask(self, dtype: torch.dtype) -> Tensor:  # [L * F]
         grid = self.deformation_config.grid
@@ -159,18 +211,9 @@ class DeformationField(nn.Module):
             {"params": self.grid_parameters(), "lr": c.lr_grid, "name": "deformation_grid"},
             {"params": list(self.mlp.parameters()), "lr": c.lr_mlp, "name": "deformation_mlp"},
         ]
-        if c.train_canonical:
+        if c.train_canonical != "none":
             groups += [{**g, "name": f"canonical_{g['name']}"} for g in self.canonical.parameter_groups()]
         return groups
 
-    def metadata(self) -> dict[str, Any]:
-        """What a scene file stores beside `field_config` to rebuild this field."""
-        return {"representation": "deformation", "deformation_config": self.deformation_config.to_dict()}
 
-    @classmethod
-    def from_metadata(cls, field_config: FieldConfig, meta: dict[str, Any]) -> DeformationField:
-        """An untrained field of the stored sizes; load the scene's `field/*` tensors into it next."""
-        return cls(field_config, DeformationConfig.from_dict(meta["deformation_config"]))
-
-
-__all__ = ["DeformationConfig", "DeformationField", "active_levels"]
+__all__ = ["ColourTrainedField", "DeformationConfig", "DeformationField", "active_levels"]

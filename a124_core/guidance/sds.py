@@ -17,7 +17,7 @@ from torch import Tensor
 from ..priors.base import Prior
 
 
-@dataclass
+@dataclass(frozen=True)
 class SDSConfig:
     """How timesteps are drawn and how the SDS gradient is shaped."""
 
@@ -35,13 +35,22 @@ class SDSConfig:
     #: Size renders are resized to before encoding (square int or (H, W)); None = the prior's native size. The
     #: stage owns it, not the prior (ControlNet-Tile: 1024 in the paper preset, 512 in fast).
     image_size: int | tuple[int, int] | None = None
+    #: If set, t_min is annealed linearly from t_range[0] to this value as progress goes 0 -> 1 (Dream-in-4D:
+    #: [0.99, 0.99] -> [0.2, 0.5], both ends move).
+    t_min_end: float | None = None
 
     def __post_init__(self) -> None:
         lo, hi = self.t_range
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"t_range must satisfy 0 <= t_min <= t_max <= 1, got {self.t_range}.")
-        if self.t_max_end is not None and not lo <= self.t_max_end <= 1.0:
-            raise ValueError(f"t_max_end must lie in [t_min, 1] = [{lo}, 1], got {self.t_max_end}.")
+        lo_end = lo if self.t_min_end is None else self.t_min_end
+        if self.t_min_end is not None and not 0.0 <= self.t_min_end <= 1.0:
+            raise ValueError(f"t_min_end must lie in [0, 1], got {self.t_min_end}.")
+        if self.t_max_end is not None and not lo_end <= self.t_max_end <= 1.0:
+            raise ValueError(f"t_max_end must lie in [t_min at the end, 1] = [{lo_end}, 1], got {self.t_max_end}.")
+        hi_end = hi if self.t_max_end is None else self.t_max_end
+        if lo_end > hi_end:
+            raise ValueError(f"t_min_end ({lo_end}) must not exceed t_max at the end ({hi_end}).")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip}.")
         sizes = (self.image_size,) if isinstance(self.image_size, int) else self.image_size or ()
@@ -56,6 +65,8 @@ def timestep_bounds(config: SDSConfig, num_train_timesteps: int, progress: float
     lo, hi = config.t_range
     if config.t_max_end is not None:
         hi = hi + (config.t_max_end - hi) * progress
+    if config.t_min_end is not None:
+        lo = lo + (config.t_min_end - lo) * progress
     n = num_train_timesteps
     t_lo = min(max(round(lo * n), 0), n - 1)
     t_hi = min(max(round(hi * n), t_lo), n - 1)

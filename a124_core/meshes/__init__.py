@@ -2,11 +2,10 @@
 
 Read top-down: `loading` (files and ComfyUI MESH -> `MeshAsset`, input `checks`) -> `normalise` (file <-> scene
 transform) -> `surface` (colour model, samples) -> `raster` (exact mesh renders) and `inside` (occupancy) ->
-`fit` (mesh -> static `Scene`) ; `arap` (as-rigid-as-possible energy on the mesh's edges) ; `writeback` (the GLB
-and per-primitive local positions that morph targets are attached to).
+`fit` (mesh -> static `Scene`) ; `writeback` (the GLB and per-primitive local positions that morph targets are
+attached to). The ARAP energy on a mesh's edges lives below, in `a124_core.geometry`, since training uses it too.
 """
 
-from .arap import ARAPConfig, ARAPNeighbourhood, arap_energy, arap_neighbourhood
 from .asset import Material, MeshAsset, MeshSource, PrimitiveSegment
 from .checks import MeshCheckConfig
 from .fit import FitReport, MeshFitConfig, MeshFitResult, evaluate_fit, fit_field_to_mesh, scene_from_mesh
@@ -19,8 +18,6 @@ from .writeback import primitive_positions, source_glb
 __all__ = [
     "DEFAULT_RADIUS",
     "EXTENSIONS",
-    "ARAPConfig",
-    "ARAPNeighbourhood",
     "FitReport",
     "Material",
     "MeshAsset",
@@ -32,8 +29,6 @@ __all__ = [
     "MeshSurface",
     "MeshTransform",
     "PrimitiveSegment",
-    "arap_energy",
-    "arap_neighbourhood",
     "evaluate_fit",
     "fit_field_to_mesh",
     "fit_transform",

@@ -26,12 +26,16 @@ from ..cameras import CameraConfig, reference_camera
 from ..outputs.animated_mesh import AnimatedMeshConfig, InverseWarpStats, frame_positions
 from ..training.coarse_stage import CoarseStage, DynamicPriors
 from ..training.config import CoarseStageConfig
+from ..training.representations import REPRESENTATIONS
 from .asset import MeshAsset
 from .fit import MeshFitConfig, MeshFitResult
 from .loading import MeshLoadConfig, load_mesh, mesh_from_tensors
 from .raster import render_mesh
 from .surface import MeshSurface
 from .writeback import write_animated_source
+
+#: The representation a user's mesh is animated with: its points keep their identity over time (Dream-in-4D's).
+MESH_REPRESENTATION = "deformation"
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,11 @@ class MeshAnimationConfig:
 
     fit: MeshFitConfig = dfield(default_factory=MeshFitConfig)
     """How the canonical field is fitted to the mesh."""
-    stage: CoarseStageConfig = dfield(default_factory=lambda: CoarseStageConfig(representation="deformation"))
-    """The dynamic stage (representation 'deformation'; its `arap` holds the ARAP weight)."""
+    stage: CoarseStageConfig = dfield(
+        default_factory=lambda: CoarseStageConfig(representation=REPRESENTATIONS[MESH_REPRESENTATION])
+    )
+    """The dynamic stage, on a representation that keeps correspondence (deformation); its `arap` holds the ARAP
+    weight."""
     export: AnimatedMeshConfig = dfield(default_factory=AnimatedMeshConfig)
     """Frames, fps, inverse-warp iterations and morph encoding of the written GLB (its marching-cubes settings are
     unused: the user's mesh is written back)."""
@@ -51,17 +58,17 @@ class MeshAnimationConfig:
     """Input checks (face limit, missing textures)."""
 
     def __post_init__(self) -> None:
-        if self.stage.representation != "deformation":
+        if not self.stage.representation.keeps_correspondence:
             raise ValueError(
-                "Mesh animation keeps the user's vertices, so it needs stage.representation='deformation', got "
-                f"{self.stage.representation!r}"
+                "Mesh animation moves the user's vertices, so its stage needs a representation whose points keep "
+                f"their identity over time (deformation), got {self.stage.representation.name!r}"
             )
 
 
 def mesh_animation_config(preset: Any, arap_weight: float | None = None) -> MeshAnimationConfig:
-    """A preset's mesh animation: its coarse stage on the deformation field, its static field's sizes for the fit,
+    """A preset's mesh animation: its coarse stage on its deformation field, its static field's sizes for the fit,
     its export settings; `arap_weight` overrides the ARAP weight (0 turns ARAP off)."""
-    stage = replace(preset.coarse, representation="deformation")
+    stage = replace(preset.coarse, representation=preset.representation(MESH_REPRESENTATION))
     if arap_weight is not None:
         stage = replace(stage, arap=replace(stage.arap, weight=float(arap_weight)))
     fit = replace(preset.mesh_fit, field=preset.static.field, occupancy=preset.static.occupancy)
@@ -102,9 +109,13 @@ def animation_stage(
     prompt: str,
     negative_prompt: str = "",
     device: Any = None,
+    reference: Any = None,
 ) -> CoarseStage:
-    """The deformation stage around the fitted canonical field, with ARAP on the mesh's vertices."""
-    reference = mesh_reference(fit.surface, config.reference_size, config.stage.camera)
+    """The deformation stage around the fitted canonical field, with ARAP on the mesh's vertices. `reference`:
+    default the mesh's own front render; a `ReferenceClip` of the mesh in motion animates it from a video
+    (`meshes/from_video.py`)."""
+    if reference is None:
+        reference = mesh_reference(fit.surface, config.reference_size, config.stage.camera)
     vertices = fit.surface.vertices.detach().cpu().numpy()
     faces = fit.surface.faces.cpu().numpy()
     return CoarseStage(
@@ -162,6 +173,7 @@ def orbit_videos(scene: Any, orbit: Any, render: Any) -> dict[str, Tensor]:
 
 
 __all__ = [
+    "MESH_REPRESENTATION",
     "MeshAnimationConfig",
     "MeshReference",
     "WrittenAnimation",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .topology import edge_counts, weld_vertices
+from ..geometry.topology import edge_counts, weld_vertices
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..gltf.container import glb_json, missing_images, pack_gltf
 from .asset import Material, MeshAsset, MeshSource, PrimitiveSegment, linear_to_srgb
 from .checks import MeshCheckConfig, check_mesh
-from .container import glb_json, missing_images, pack_gltf
 
 EXTENSIONS = {".glb": "glb", ".gltf": "gltf", ".obj": "obj", ".ply": "ply", ".stl": "stl"}
 _GLTF_TRIANGLES, _GLTF_STRIP = 4, 5

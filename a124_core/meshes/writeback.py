@@ -2,7 +2,7 @@
 per glTF primitive in that primitive's own (node-local) coordinates.
 
 - GLB input: the original bytes, untouched (materials, extensions, extras, node tree all kept).
-- glTF input: the same document packed into a GLB when it was read (`container.pack_gltf`), nothing else changed.
+- glTF input: the same document packed into a GLB when it was read (`gltf.container.pack_gltf`), nothing else changed.
 - OBJ / PLY / STL / MESH tensors: a GLB written from the asset, one mesh with one primitive per part in the
   asset's vertex order: positions, UVs (v flipped back to glTF's top-left origin), COLOR_0 (linear) and a
   material whose factor and PNG texture reproduce the colours the field was fitted to.
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..outputs.gltf_morph import MorphReport, add_morph_animation, write_glb
+from ..gltf.container import glb_bytes, write_glb
+from ..gltf.morph import MorphReport, add_morph_animation
 from .asset import MeshAsset, PrimitiveSegment, srgb_to_linear
-from .container import glb_bytes
 from .normalise import MeshTransform
 
 

@@ -17,11 +17,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .gltf_morph import ENCODINGS, INTERPOLATIONS, GlbBlob, MorphReport, add_morph_animation, write_glb
-from .mesh import Mesh, MeshConfig, _evaluate, extract_mesh, mesh_primitive, vertex_colour_material
+from ..gltf.accessors import GlbBlob
+from ..gltf.container import write_glb
+from ..gltf.morph import ENCODINGS, INTERPOLATIONS, MorphReport, add_morph_animation
+from .mesh import Mesh, MeshConfig, evaluate_in_chunks, extract_mesh, mesh_primitive, vertex_colour_material
 
 
-@dataclass
+@dataclass(frozen=True)
 class AnimatedMeshConfig:
     """Canonical mesh, inverse warp and GLB settings."""
 
@@ -38,7 +40,7 @@ class AnimatedMeshConfig:
     inverse_tolerance: float = 1e-4
     """A vertex has converged when |x_d + d(x_d, t) - x_c| is below this (world units)."""
     encoding: str = "auto"
-    """Morph target storage: 'auto', 'float' or 'int16' (see outputs/gltf_morph.py)."""
+    """Morph target storage: 'auto', 'float' or 'int16' (see gltf/morph.py)."""
     interpolation: str = "LINEAR"
     """'LINEAR' blends consecutive frames during playback, 'STEP' holds each one."""
 
@@ -126,7 +128,8 @@ def canonical_mesh(field, config: AnimatedMeshConfig, device: str | torch.device
     canonical = field.canonical
     mesh = extract_mesh(canonical.density, None, config.mesh, device)
     mesh, note = decimate(mesh, config.target_faces)
-    albedo = _evaluate(lambda p: canonical(p)[1], torch.from_numpy(mesh.vertices), config.mesh.chunk_size, device)
+    vertices = torch.from_numpy(mesh.vertices)
+    albedo = evaluate_in_chunks(lambda p: canonical(p)[1], vertices, config.mesh.chunk_size, device)
     mesh.colors = albedo.clamp(0, 1).numpy()
     return mesh, note
 

@@ -27,13 +27,14 @@ import torch
 from torch import Tensor
 
 from ..checkpoint import atomic_write_text
-from .gltf_morph import GlbBlob, write_glb
+from ..gltf.accessors import GlbBlob
+from ..gltf.container import write_glb
 
 DensityFn = Callable[[Tensor], Tensor]  # points [N, 3] -> density [N]
 AlbedoFn = Callable[[Tensor], Tensor]  # points [N, 3] -> albedo [N, 3] in [0, 1]
 
 
-@dataclass
+@dataclass(frozen=True)
 class MeshConfig:
     """How the density grid is sampled and cut."""
 
@@ -71,7 +72,9 @@ def _check_config(config: MeshConfig) -> None:
 
 
 @torch.no_grad()
-def _evaluate(fn: Callable[[Tensor], Tensor], points: Tensor, chunk_size: int, device: torch.device) -> Tensor:
+def evaluate_in_chunks(
+    fn: Callable[[Tensor], Tensor], points: Tensor, chunk_size: int, device: torch.device
+) -> Tensor:
     """Call `fn` over `points` [N, 3] in chunks; returns the float32 CPU results concatenated."""
     outs = []
     for start in range(0, points.shape[0], chunk_size):
@@ -88,7 +91,7 @@ def sample_density_grid(
     _check_config(config)
     axis = torch.linspace(-config.bound, config.bound, config.resolution)
     points = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1).reshape(-1, 3)
-    density = _evaluate(density_fn, points, config.chunk_size, torch.device(device))
+    density = evaluate_in_chunks(density_fn, points, config.chunk_size, torch.device(device))
     if density.shape != (points.shape[0],) and density.numel() == points.shape[0]:
         density = density.reshape(-1)
     if density.shape != (points.shape[0],):
@@ -135,7 +138,7 @@ def extract_mesh(
     normals = np.where(norms > 1e-12, normals / np.maximum(norms, 1e-12), np.array([0.0, 1.0, 0.0]))
     colors = None
     if albedo_fn is not None:
-        albedo = _evaluate(albedo_fn, torch.from_numpy(verts), config.chunk_size, torch.device(device))
+        albedo = evaluate_in_chunks(albedo_fn, torch.from_numpy(verts), config.chunk_size, torch.device(device))
         if albedo.shape != (verts.shape[0], 3):
             raise ValueError(f"albedo_fn must map points [N, 3] to colours [N, 3], got {tuple(albedo.shape)}.")
         colors = albedo.clamp(0.0, 1.0).numpy().astype(np.float32)

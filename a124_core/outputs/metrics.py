@@ -32,7 +32,7 @@ REQUIRED_FILES = ("config.json", "model.safetensors", "preprocessor_config.json"
 TOKENIZER_FILES = (("vocab.json", "merges.txt"), ("tokenizer.json",))
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClipMetricsConfig:
     """How the CLIP evaluator runs."""
 

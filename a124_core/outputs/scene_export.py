@@ -1,4 +1,5 @@
-"""A dynamic scene as an animated glTF binary, whichever representation it has (what the CLI and the node write).
+"""A dynamic scene as an animated glTF binary, in the two ways the representations choose between
+(`training/representations`: each representation's `export` calls one of these).
 
 Deformation scenes keep correspondence: one canonical mesh whose vertices the field moves, stored as one morph
 target per frame (outputs/animated_mesh.py). 4D-grid scenes have none: each frame is its own marching-cubes mesh,
@@ -13,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..fields.deformation import DeformationField
 from .animated_mesh import AnimatedMeshConfig, export_animated_mesh
 from .mesh import extract_mesh_sequence, write_animated_glb
 
@@ -36,23 +36,25 @@ class ExportedMesh:
     """One line on how it was made (decimation, inverse-warp residuals)."""
 
 
-def export_scene_glb(
-    field, path: str | Path, config: AnimatedMeshConfig | None = None, device: str | torch.device = "cpu"
+def export_morph_targets(
+    field, path: str | Path, config: AnimatedMeshConfig, device: str | torch.device = "cpu"
 ) -> ExportedMesh:
-    """Write the dynamic `field` as one animated GLB at `path` (atomic)."""
-    config = config or AnimatedMeshConfig()
-    if not getattr(field, "is_dynamic", False):
-        raise ValueError("An animated mesh needs a dynamic scene (coarse or refine stage); this one is static.")
-    if isinstance(field, DeformationField):
-        asset, report, size = export_animated_mesh(field, path, config, device)
-        stats = asset.stats
-        note = (
-            f"{len(asset.mesh.faces)} faces, {config.num_frames} morph targets ({report.encoding}); "
-            f"{asset.decimation}; inverse warp residual max {max(stats.max_residual):.2e}, "
-            f"{stats.unconverged} unconverged vertex-frames"
-        )
-        frames = [p.astype(np.float32) for p in asset.positions]
-        return ExportedMesh(Path(path), size, frames, [asset.mesh.faces] * len(frames), True, note)
+    """A field with correspondence over time (a deformation field): one canonical mesh, a morph target per frame."""
+    asset, report, size = export_animated_mesh(field, path, config, device)
+    stats = asset.stats
+    note = (
+        f"{len(asset.mesh.faces)} faces, {config.num_frames} morph targets ({report.encoding}); "
+        f"{asset.decimation}; inverse warp residual max {max(stats.max_residual):.2e}, "
+        f"{stats.unconverged} unconverged vertex-frames"
+    )
+    frames = [p.astype(np.float32) for p in asset.positions]
+    return ExportedMesh(Path(path), size, frames, [asset.mesh.faces] * len(frames), True, note)
+
+
+def export_frame_meshes(
+    field, path: str | Path, config: AnimatedMeshConfig, device: str | torch.device = "cpu"
+) -> ExportedMesh:
+    """A field without correspondence (a 4D grid): each frame its own marching-cubes mesh, shown one at a time."""
 
     def at_time(t: float):
         return (lambda x: field.density(x, t)), (lambda x: field(x, t)[1])
@@ -65,4 +67,4 @@ def export_scene_glb(
     return ExportedMesh(written, written.stat().st_size, vertices, [m.faces for m in meshes], False, note)
 
 
-__all__ = ["ExportedMesh", "export_scene_glb"]
+__all__ = ["ExportedMesh", "export_frame_meshes", "export_morph_targets"]

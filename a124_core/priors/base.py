@@ -1,16 +1,18 @@
-"""The interfaces every diffusion prior implements: one Protocol per prior kind, and `Prior`, their common base.
+"""The interfaces every diffusion prior implements: `Prior`, the members all kinds share, and one Protocol per kind.
 
-Guidance terms only see these protocols: a prior of the right `PriorKind` that has the kind's methods can be wired
-into any slot that accepts that kind (SPEC 5). Priors are frozen, plain objects (not `nn.Module` children of a
-trainable model) so their weights never enter checkpoints. Sizes and frame counts are not a prior's to decide:
-a guidance term passes the render it wants scored; `image_size` is only the prior's native resolution, the default
-a term resizes to.
+Each member is written once. `Prior` is a Protocol that concrete priors also inherit (for its default
+`offload_encoders` and the abstract-method check at construction); a kind's Protocol adds only what that kind's
+stages call. Guidance terms only see these protocols: a prior of the right `PriorKind` that has the kind's methods
+can be wired into any slot that accepts that kind (SPEC 5). Priors are frozen, plain objects (not `nn.Module`
+children of a trainable model) so their weights never enter checkpoints. Sizes and frame counts are not a prior's to
+decide: a guidance term passes the render it wants scored; `image_size` is only the prior's native resolution, the
+default a term resizes to.
 """
 
 from __future__ import annotations
 
 import enum
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -22,15 +24,16 @@ from torch import Tensor
 class PriorKind(str, enum.Enum):
     """What a prior is conditioned on; the slot a prior may be wired into."""
 
-    IMAGE_TEXT = "image-text"  # SD1.5: text -> image
+    IMAGE_TEXT = "image-text"  # SD1.5 / SD2.1-base: text -> image
     IMAGE_POSE = "image-pose"  # Zero123-XL: reference image + relative camera -> image
     VIDEO_TEXT = "video-text"  # ModelScope / Zeroscope: text -> F frames
     IMAGE_CONTROL = "image-control"  # ControlNet-Tile: text + control image -> image
+    IMAGE_TEXT_MULTIVIEW = "image-text-multiview"  # MVDream: text + one camera per view -> views denoised jointly
 
 
 @dataclass(frozen=True)
 class NoiseSchedule:
-    """The discrete DDPM schedule a prior was trained with (epsilon prediction)."""
+    """The discrete DDPM schedule a prior was trained with; priors always return epsilon (v models convert)."""
 
     alphas_cumprod: Tensor  # [num_train_timesteps], float32
 
@@ -45,8 +48,9 @@ class NoiseSchedule:
         return (a.sqrt() * latents.float() + (1 - a).sqrt() * noise.float()).to(latents.dtype)
 
 
-class Prior(ABC):
-    """A frozen diffusion model used as guidance.
+@runtime_checkable
+class Prior(Protocol):
+    """A frozen diffusion model used as guidance: what every guidance term calls (SDS / x0 targets, device moves).
 
     Contract:
       - `encode_images` is differentiable w.r.t. its input (the VAE encoder is differentiated by SDS).
@@ -75,7 +79,7 @@ class Prior(ABC):
         """CFG epsilon eps_u + s * (eps_c - eps_u) for noisy latents at integer timesteps t [B]."""
 
     @abstractmethod
-    def to(self, device: torch.device | str) -> Prior:
+    def to(self, device: torch.device | str) -> Any:
         """Move weights (used to keep priors on the GPU only while their stage runs); returns self."""
 
     def offload_encoders(self) -> None:
@@ -101,27 +105,8 @@ the prior (priors are shared between nodes)."""
 
 
 @runtime_checkable
-class DiffusionPrior(Protocol):
-    """What every guidance term calls (SDS / x0 targets, device moves)."""
-
-    kind: PriorKind
-    image_size: int | tuple[int, int]
-    schedule: NoiseSchedule
-    device: torch.device
-    dtype: torch.dtype
-
-    def encode_images(self, images: Tensor) -> Tensor: ...
-
-    def predict_noise(self, noisy_latents: Tensor, t: Tensor, condition: Any, guidance_scale: float) -> Tensor: ...
-
-    def to(self, device: torch.device | str) -> Any: ...
-
-    def offload_encoders(self) -> None: ...
-
-
-@runtime_checkable
-class ImageTextPrior(DiffusionPrior, Protocol):
-    """SD1.5: text -> image; the static stage asks for view-dependent prompts."""
+class ImageTextPrior(Prior, Protocol):
+    """SD1.5 / SD2.1-base: text -> image; the static stage asks for view-dependent prompts."""
 
     def text_condition(self, prompt: str, negative: str = "", tokens: Tokens | None = None) -> Any: ...
 
@@ -129,7 +114,7 @@ class ImageTextPrior(DiffusionPrior, Protocol):
 
 
 @runtime_checkable
-class ImagePosePrior(DiffusionPrior, Protocol):
+class ImagePosePrior(Prior, Protocol):
     """Zero123: the reference image once, then relative poses [B, 4] (`priors.zero123.pose_embedding`)."""
 
     def reference_condition(self, image: Tensor) -> Any: ...
@@ -138,14 +123,14 @@ class ImagePosePrior(DiffusionPrior, Protocol):
 
 
 @runtime_checkable
-class VideoTextPrior(DiffusionPrior, Protocol):
+class VideoTextPrior(Prior, Protocol):
     """Text -> F frames; F is whatever clip the stage renders."""
 
     def text_condition(self, prompt: str, negative: str = "", tokens: Tokens | None = None) -> Any: ...
 
 
 @runtime_checkable
-class ImageControlPrior(DiffusionPrior, Protocol):
+class ImageControlPrior(Prior, Protocol):
     """ControlNet-Tile: a text condition (with the learned token) plus control images of the same views."""
 
     def text_condition(self, prompt: str, negative: str = "", tokens: Tokens | None = None) -> Any: ...
@@ -153,11 +138,31 @@ class ImageControlPrior(DiffusionPrior, Protocol):
     def control_condition(self, text: Any, control_images: Tensor, controlnet_prompt: str) -> Any: ...
 
 
+@runtime_checkable
+class MultiViewTextPrior(Prior, Protocol):
+    """MVDream: a text condition, then one camera matrix per view; groups of `num_views` consecutive latents are
+    denoised jointly (`priors.mvdream`; matrices from `multiview_cameras.mvdream_camera_matrices`).
+
+    `predict_noise_branches` gives both CFG branches of one batched call: the x0-reconstruction SDS rescales the
+    guided x0 by the spread of the unguided one (`guidance.multiview_sds`).
+    """
+
+    #: Views the network attends across jointly (4 for the released MVDream); batches are multiples of it.
+    num_views: int
+
+    def text_condition(self, prompt: str, negative: str = "", tokens: Tokens | None = None) -> Any: ...
+
+    def multiview_condition(self, text: Any, camera_matrices: Tensor) -> Any: ...
+
+    def predict_noise_branches(self, noisy_latents: Tensor, t: Tensor, condition: Any) -> tuple[Tensor, Tensor]: ...
+
+
 PROTOCOLS: dict[PriorKind, type] = {
     PriorKind.IMAGE_TEXT: ImageTextPrior,
     PriorKind.IMAGE_POSE: ImagePosePrior,
     PriorKind.VIDEO_TEXT: VideoTextPrior,
     PriorKind.IMAGE_CONTROL: ImageControlPrior,
+    PriorKind.IMAGE_TEXT_MULTIVIEW: MultiViewTextPrior,
 }
 
 
@@ -171,7 +176,7 @@ def check_prior_kind(prior: Any, expected: PriorKind, slot: str) -> None:
             f"Wire a {expected.value} prior (see README: priors) into this slot."
         )
     protocol = PROTOCOLS[expected]
-    missing = [name for name in _protocol_members(protocol) if not hasattr(prior, name)]
+    missing = [name for name in protocol_members(protocol) if not hasattr(prior, name)]
     if missing:
         raise ValueError(
             f"{type(prior).__name__} in the {slot} slot says it is a '{expected.value}' prior but lacks "
@@ -179,7 +184,8 @@ def check_prior_kind(prior: Any, expected: PriorKind, slot: str) -> None:
         )
 
 
-def _protocol_members(protocol: type) -> list[str]:
+def protocol_members(protocol: type) -> list[str]:
+    """Attribute and method names a kind's Protocol declares, its bases' included (what `check_prior_kind` needs)."""
     names: list[str] = []
     for klass in reversed(protocol.__mro__):
         if klass in (object, Protocol, Any) or not getattr(klass, "_is_protocol", False):

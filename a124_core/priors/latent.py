@@ -1,8 +1,10 @@
-"""Loading and shared behaviour of the text-conditioned latent priors (SD1.5, ControlNet base, text-to-video).
+"""Loading and shared behaviour of the text-conditioned latent priors (SD1.5 / SD2.1-base, ControlNet base,
+text-to-video, MVDream).
 
-They share a CLIP tokenizer + text encoder, a KL VAE and an epsilon UNet; only the UNet call differs.
-SD1.5 weights come from a diffusers folder or a single-file original-layout `.safetensors` plus a local
-config folder (`from_single_file(config=...)`: the only offline-safe way, FACTS.md).
+They share a CLIP tokenizer + text encoder, a KL VAE and a UNet; only the UNet call differs. A UNet trained for
+v-prediction (SD2.1 768) is read as epsilon: eps = sqrt(a) v + sqrt(1 - a) z_t. SD weights come from a diffusers
+folder or a single-file original-layout `.safetensors` plus a local config folder (`from_single_file(config=...)`:
+the only offline-safe way, FACTS.md); SD2's OpenCLIP text tower is converted by diffusers from its config folder.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .loading import (
     freeze,
     load_schedule,
     native_image_size,
+    prediction_type,
     read_json,
     reject_controlnet_folder,
     require_component,
@@ -52,17 +55,22 @@ class LatentComponents:
     vae: Any  # AutoencoderKL
     schedule: NoiseSchedule
     unet_config: dict[str, Any]
+    #: What the UNet outputs: "epsilon" or "v_prediction" (converted to epsilon by the prior).
+    prediction_type: str = "epsilon"
 
 
-def _tokenizer_files(root: Path) -> None:
-    tok = Path(root) / "tokenizer"
+#: Prediction types a text latent prior reads (v is converted to epsilon).
+PREDICTIONS = ("epsilon", "v_prediction")
+
+
+def tokenizer_files(folder: Path) -> None:
+    """A CLIP tokenizer folder must hold vocab.json + merges.txt (or tokenizer.json)."""
+    tok = Path(folder)
     if (
         not ((tok / "vocab.json").is_file() and (tok / "merges.txt").is_file())
         and not (tok / "tokenizer.json").is_file()
     ):
-        raise FileNotFoundError(
-            f"tokenizer/vocab.json + tokenizer/merges.txt (or tokenizer/tokenizer.json) missing in {root}."
-        )
+        raise FileNotFoundError(f"{tok}/vocab.json + merges.txt (or {tok.name}/tokenizer.json) missing.")
 
 
 def load_text_latent_folder(
@@ -76,7 +84,7 @@ def load_text_latent_folder(
     reject_controlnet_folder(root, prior)
     unet_variant = require_component(root, "unet")
     unet_cfg = check_unet(root, unet_class, 4, prior)  # wrong kind of model: say so before anything else
-    _tokenizer_files(root)
+    tokenizer_files(root / "tokenizer")
     variants = {
         "unet": unet_variant,
         "vae": require_component(root, "vae"),
@@ -94,35 +102,42 @@ def load_text_latent_folder(
         ),
         unet=freeze(unet_cls.from_pretrained(root / "unet", variant=variants["unet"], **kw), device, dtype),
         vae=freeze(AutoencoderKL.from_pretrained(root / "vae", variant=variants["vae"], **kw), device, dtype),
-        schedule=load_schedule(root),
+        schedule=load_schedule(root, PREDICTIONS),
         unet_config=unet_cfg,
+        prediction_type=prediction_type(root, PREDICTIONS),
     )
 
 
 def check_sd_single_file(path: Path) -> None:
-    """Reject non-SD1.x single files (ControlNet, Zero123, inpainting, SD2/SDXL) before diffusers reads them."""
+    """Reject single files that are not SD1.x / SD2.x text-to-image models (ControlNet, Zero123, inpainting, SDXL,
+    MVDream) before diffusers reads them."""
     if path.suffix != ".safetensors":
         raise ValueError(f"{path}: single-file checkpoints must be .safetensors (pickled .ckpt files are not loaded).")
     header = check_safetensors(path)  # a truncated download: one line naming the file, from the header alone
     keys = set(header) - {"__metadata__"}
     conv_in = "model.diffusion_model.input_blocks.0.0.weight"
     if any(k.startswith(("control_model.", "input_hint_block.", "controlnet_cond_embedding.")) for k in keys):
-        raise ValueError(f"{path} is a ControlNet checkpoint, not an SD1.5 model; pass it as the ControlNet.")
+        raise ValueError(f"{path} is a ControlNet checkpoint, not an SD model; pass it as the ControlNet.")
+    if "model.diffusion_model.camera_embed.0.weight" in keys:
+        raise ValueError(f"{path} is an MVDream checkpoint; load it as the multi-view prior (priors.mvdream).")
+    if any(k.startswith("conditioner.embedders.") for k in keys):
+        raise ValueError(f"{path} is an SDXL checkpoint: not supported (SD1.5 or SD2.1-base).")
     if conv_in not in keys:
-        raise ValueError(f"{path} is not an SD1.x single-file checkpoint (no '{conv_in}').")
+        raise ValueError(f"{path} is not an SD1.x / SD2.x single-file checkpoint (no '{conv_in}').")
     channels = header[conv_in]["shape"][1]
     if channels != 4:
-        raise ValueError(f"{path}: UNet has {channels} input channels (SD1.5 has 4; 8 is Zero123, 9 inpainting).")
-    if not any(k.startswith("cond_stage_model.transformer.") for k in keys):
+        raise ValueError(f"{path}: UNet has {channels} input channels (SD has 4; 8 is Zero123, 9 inpainting).")
+    if not any(k.startswith(("cond_stage_model.transformer.", "cond_stage_model.model.")) for k in keys):
         raise ValueError(
-            f"{path}: no CLIP ViT-L text encoder (cond_stage_model.transformer.*): SD2/SDXL not supported."
+            f"{path}: no text encoder (cond_stage_model.transformer.* for SD1's CLIP, cond_stage_model.model.* for "
+            f"SD2's OpenCLIP)."
         )
 
 
 def load_sd15_single_file(
     path: Path, config_dir: Path | None, device: torch.device, dtype: torch.dtype
 ) -> LatentComponents:
-    """SD1.5 from one original-layout .safetensors plus a weightless diffusers config folder."""
+    """SD1.5 / SD2.1-base from one original-layout .safetensors plus the model's weightless diffusers config folder."""
     from diffusers import StableDiffusionPipeline
 
     if not path.is_file():
@@ -134,7 +149,7 @@ def load_sd15_single_file(
         )
     config_dir = require_folder(config_dir, "SD1.5 config")
     require_files(config_dir, _CONFIG_DIR_FILES, "SD1.5 config folder")
-    _tokenizer_files(config_dir)
+    tokenizer_files(config_dir / "tokenizer")
     check_sd_single_file(path)
     pipe = StableDiffusionPipeline.from_single_file(
         str(path),
@@ -149,8 +164,9 @@ def load_sd15_single_file(
         text_encoder=freeze(pipe.text_encoder, device, dtype),
         unet=freeze(pipe.unet, device, dtype),
         vae=freeze(pipe.vae, device, dtype),
-        schedule=load_schedule(config_dir),
+        schedule=load_schedule(config_dir, PREDICTIONS),
         unet_config=read_json(config_dir / "unet" / "config.json"),
+        prediction_type=prediction_type(config_dir, PREDICTIONS),
     )
 
 
@@ -175,6 +191,7 @@ class TextLatentPrior(Prior):
         self.unet = freeze(parts.unet, device, dtype)
         self.vae = freeze(parts.vae, device, dtype)
         self.schedule = parts.schedule
+        self.prediction_type = parts.prediction_type
         self.image_size = image_size
         self.device = device
         self.dtype = dtype
@@ -199,12 +216,15 @@ class TextLatentPrior(Prior):
         return vae_encode(self.vae, images)
 
     def _unet_eps(self, x: Tensor, t: Tensor, emb: Tensor, **kwargs: Any) -> Tensor:
-        """One UNet call in the prior's dtype, returned in float32."""
+        """One UNet call in the prior's dtype, returned in float32 as epsilon (x: z_t, t: [N] timesteps)."""
         with torch.no_grad():
             out = self.unet(
                 x.to(self.device, self.dtype), t.to(self.device), encoder_hidden_states=emb.to(self.dtype), **kwargs
-            )
-        return out.sample.float()
+            ).sample.float()
+            if self.prediction_type == "v_prediction":  # v = sqrt(a) eps - sqrt(1 - a) z0 -> eps
+                a = self.schedule.alphas_cumprod.to(out.device)[t.to(out.device)].view(-1, *[1] * (out.dim() - 1))
+                out = a.sqrt() * out + (1 - a).sqrt() * x.to(out.device).float()
+        return out
 
     def offload_encoders(self) -> None:
         self.text_encoder.to(device="cpu", dtype=torch.float32)

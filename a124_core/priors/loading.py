@@ -67,11 +67,21 @@ def require_component(root: Path, sub: str, weights: tuple[str, ...] | None = DI
         )
     if not weights:
         return None
+    variant, path = _pick_weights(folder, weights)
+    check_weight_file(path)
+    return variant
+
+
+def weight_file(root: Path, sub: str, weights: tuple[str, ...] = DIFFUSERS_WEIGHTS) -> Path:
+    """The weight file of `root/sub` a loader reads (the one `require_component` checked)."""
+    return _pick_weights(Path(root) / sub, weights)[1]
+
+
+def _pick_weights(folder: Path, weights: tuple[str, ...]) -> tuple[str | None, Path]:
     for variant, names in ((None, weights), ("fp16", [_FP16[w] for w in weights])):
         present = [folder / w for w in names if (folder / w).is_file()]
         if present:
-            check_weight_file(present[0])
-            return variant
+            return variant, present[0]
     raise FileNotFoundError(f"No weights in {folder}: expected one of {', '.join(weights)} (or their .fp16 variants).")
 
 
@@ -116,16 +126,24 @@ def reject_controlnet_folder(root: Path, prior: str) -> None:
         )
 
 
-def load_schedule(root: Path) -> NoiseSchedule:
-    """The training noise schedule from `root/scheduler/scheduler_config.json` (DDPM alphas_cumprod)."""
+def prediction_type(root: Path, allowed: tuple[str, ...] = ("epsilon",)) -> str:
+    """What the UNet of `root` predicts, from `scheduler/scheduler_config.json`; refuses kinds not in `allowed`."""
+    require_files(root, ["scheduler/scheduler_config.json"], "noise schedule")
+    kind = str(read_json(Path(root) / "scheduler" / "scheduler_config.json").get("prediction_type", "epsilon"))
+    if kind not in allowed:
+        raise ValueError(f"{root}: prediction_type {kind!r} is not supported ({' or '.join(allowed)} only).")
+    return kind
+
+
+def load_schedule(root: Path, allowed: tuple[str, ...] = ("epsilon",)) -> NoiseSchedule:
+    """The training noise schedule from `root/scheduler/scheduler_config.json` (DDPM alphas_cumprod); the
+    prediction type must be one of `allowed` (priors that convert v to epsilon allow "v_prediction")."""
     from diffusers import DDPMScheduler
 
-    require_files(root, ["scheduler/scheduler_config.json"], "noise schedule")
+    prediction_type(root, allowed)
     cfg = read_json(Path(root) / "scheduler" / "scheduler_config.json")
     keys = ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas")
     sched = DDPMScheduler(**{k: cfg[k] for k in keys if k in cfg})
-    if cfg.get("prediction_type", "epsilon") != "epsilon":
-        raise ValueError(f"{root}: prediction_type {cfg['prediction_type']!r} is not supported (epsilon only).")
     return NoiseSchedule(alphas_cumprod=sched.alphas_cumprod.float().clone())
 
 
@@ -140,13 +158,15 @@ def load_state_file(path: Path) -> dict[str, Tensor]:
 
 
 def freeze(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
-    """Frozen, eval-mode, on device: priors are guidance only and never trained."""
+    """Frozen, eval-mode, on device: priors are guidance only and never trained.
+
+    Device and dtype change in one copy (fp32 weights are not staged on the GPU before their fp16 cast); no-op moves
+    are skipped (also lets benchmarks build fake-tensor priors).
+    """
     module.requires_grad_(False).train(False)
     first = next(module.parameters())
-    if first.device != torch.device(device):  # no-op moves skipped (also lets benchmarks build fake-tensor priors)
-        module.to(device=device)
-    if first.dtype != dtype:
-        module.to(dtype=dtype)
+    if first.device != torch.device(device) or first.dtype != dtype:
+        module.to(device=device, dtype=dtype)
     return module
 
 
@@ -162,6 +182,15 @@ def vae_encode(vae: Any, images: Tensor, scaled: bool = True) -> Tensor:
     if scaled:
         latents = latents * vae.config.scaling_factor
     return latents.float()
+
+
+def vae_decode(vae: Any, latents: Tensor) -> Tensor:
+    """Scaled latents [B, C, h, w] -> images [B, 3, H, W] in [0, 1], float32, without gradients (a decoded target is
+    a constant of the loss that reads it)."""
+    param = next(vae.parameters())
+    with torch.no_grad():
+        images = vae.decode((latents / vae.config.scaling_factor).to(device=param.device, dtype=param.dtype)).sample
+    return (images.float() * 0.5 + 0.5).clamp(0, 1)
 
 
 def native_image_size(unet_config: dict[str, Any], vae: Any) -> int:

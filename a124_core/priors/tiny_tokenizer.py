@@ -88,13 +88,14 @@ def _learn_merges(words: tuple[str, ...]) -> list[tuple[str, str]]:
             seqs[k] = out
 
 
-def write_clip_tokenizer(folder: Path, words: tuple[str, ...] = TINY_WORDS) -> Path:
+def write_clip_tokenizer(folder: Path, words: tuple[str, ...] = TINY_WORDS, pad_token: str = "<|endoftext|>") -> Path:
     """Write an offline-loadable CLIP tokenizer (vocab.json, merges.txt, configs) into `folder`.
 
     The vocabulary is the real CLIP byte-level alphabet (256 characters, the same with `</w>`), the BPE
     merges learned from `words` (so each becomes a single token), then `<|startoftext|>` and `<|endoftext|>`
     last, as in the real file. Any text tokenizes (unknown words fall back to characters).
-    `CLIPTokenizer.from_pretrained(folder)` loads it without the hub. Idempotent; returns `folder`.
+    `CLIPTokenizer.from_pretrained(folder)` loads it without the hub. pad_token: "!" (id 0) for SD2's OpenCLIP
+    tokenizer. Idempotent; returns `folder`.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -109,7 +110,7 @@ def write_clip_tokenizer(folder: Path, words: tuple[str, ...] = TINY_WORDS) -> P
     special = {
         "bos_token": "<|startoftext|>",
         "eos_token": "<|endoftext|>",
-        "pad_token": "<|endoftext|>",
+        "pad_token": pad_token,
         "unk_token": "<|endoftext|>",
     }
     (folder / "special_tokens_map.json").write_text(json.dumps(special, indent=2))

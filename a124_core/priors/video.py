@@ -14,6 +14,7 @@ from torch import Tensor
 
 from .base import PriorKind, cfg_combine
 from .latent import TextLatentPrior, check_text_condition, load_text_latent_folder
+from .loading import vae_decode
 
 
 class TextToVideoPrior(TextLatentPrior):
@@ -50,6 +51,13 @@ class TextToVideoPrior(TextLatentPrior):
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"Expected frames [F, 3, H, W], got {tuple(images.shape)}.")
         return super().encode_images(images).permute(1, 0, 2, 3).unsqueeze(0)
+
+    def decode_latents(self, latents: Tensor) -> Tensor:
+        """latents [1, 4, F, h, w] -> frames [F, 3, H, W] in [0, 1] (float32, no gradient): a one-step denoised clip
+        seen as video frames (Dream-in-4D's decoded-RGB loss)."""
+        if latents.dim() != 5 or latents.shape[0] != 1:
+            raise ValueError(f"Expected one clip's latents [1, 4, F, h, w], got {tuple(latents.shape)}.")
+        return vae_decode(self.vae, latents[0].permute(1, 0, 2, 3))
 
     def predict_noise(self, noisy_latents: Tensor, t: Tensor, condition: Any, guidance_scale: float) -> Tensor:
         """noisy_latents [B, 4, F, h, w], t [B] (one per clip) -> CFG epsilon (float32); one batched call."""

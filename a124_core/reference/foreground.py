@@ -13,6 +13,7 @@ import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,8 +54,26 @@ def rembg_search_paths(model_name: str, comfy_dirs: Sequence[str | Path] = ()) -
     return paths
 
 
-def find_rembg_model(model_name: str, comfy_dirs: Sequence[str | Path] = ()) -> Path:
-    """The local model file for `model_name`, or a FileNotFoundError saying where to put it."""
+#: Why rembg is needed and what else the user can pass, for a single reference image.
+IMAGE_NEED = "The image has no alpha and no mask was given"
+IMAGE_ALTERNATIVES = (
+    "Command line: pass a mask with --mask MASK.png (white = object) or an RGBA image, or put {file} "
+    "(https://github.com/danielgatis/rembg/releases) into <--models-dir>/rembg/ (another model: --rembg-model). "
+    "ComfyUI: wire a mask into the Reference node's mask input or put {file} in ComfyUI/models/rembg/."
+)
+
+
+def find_rembg_model(
+    model_name: str,
+    comfy_dirs: Sequence[str | Path] = (),
+    need: str = IMAGE_NEED,
+    alternatives: str = IMAGE_ALTERNATIVES,
+) -> Path:
+    """The local model file for `model_name`, or a FileNotFoundError saying where to put it.
+
+    `need` says why rembg is needed and `alternatives` (with `{file}` for the model file name) what else the user
+    can pass; the defaults speak about a single reference image.
+    """
     if model_name not in REMBG_MODELS:
         raise ValueError(f"Unknown background-removal model {model_name!r}; choose one of {', '.join(REMBG_MODELS)}.")
     paths = rembg_search_paths(model_name, comfy_dirs)
@@ -63,11 +82,8 @@ def find_rembg_model(model_name: str, comfy_dirs: Sequence[str | Path] = ()) -> 
             return p
     listed = "; ".join(str(p) for p in paths)
     raise FileNotFoundError(
-        f"The image has no alpha and no mask was given, so rembg must cut out the object, but its model file "
-        f"{model_name}.onnx was not found (downloads are never started silently); searched: {listed}. "
-        f"Command line: pass a mask with --mask MASK.png (white = object) or an RGBA image, or put {model_name}.onnx "
-        f"(https://github.com/danielgatis/rembg/releases) into <--models-dir>/rembg/ (another model: --rembg-model). "
-        f"ComfyUI: wire a mask into the Reference node's mask input or put {model_name}.onnx in ComfyUI/models/rembg/."
+        f"{need}, so rembg must cut out the object, but its model file {model_name}.onnx was not found (downloads "
+        f"are never started silently); searched: {listed}. " + alternatives.format(file=f"{model_name}.onnx")
     )
 
 
@@ -84,8 +100,8 @@ def _env(name: str, value: str) -> Iterator[None]:
             os.environ[name] = old
 
 
-def remove_background(rgb: Tensor, model_path: str | Path, model_name: str) -> Tensor:
-    """Foreground alpha [H, W] in [0, 1] for rgb [3, H, W] in [0, 1], with rembg's own session code.
+def rembg_session(model_path: str | Path, model_name: str) -> Any:
+    """A rembg session on exactly the local file `model_path` (one per clip: loading the model is the slow part).
 
     rembg resolves a model as `$U2NET_HOME/<name>.onnx` when that file exists (existing files are not
     checksummed), so pointing U2NET_HOME at the found file's folder for the session's creation makes rembg
@@ -102,7 +118,18 @@ def remove_background(rgb: Tensor, model_path: str | Path, model_name: str) -> T
             "(or pass a mask / an RGBA image instead)."
         ) from err
     with _env("U2NET_HOME", str(model_path.parent.resolve())):
-        session = rembg.new_session(model_name)
+        return rembg.new_session(model_name)
+
+
+def remove_background(rgb: Tensor, model_path: str | Path, model_name: str, session: Any = None) -> Tensor:
+    """Foreground alpha [H, W] in [0, 1] for rgb [3, H, W] in [0, 1], with rembg's own session code.
+
+    `session` (from `rembg_session`) is reused when given; otherwise one is made for this image.
+    """
+    if session is None:
+        session = rembg_session(model_path, model_name)
+    import rembg
+
     pil = Image.fromarray((rgb.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy(), mode="RGB")
     mask = rembg.remove(pil, session=session, only_mask=True)
     arr = np.asarray(mask.convert("L"), dtype=np.float32) / 255.0

@@ -29,6 +29,22 @@ def object_bbox(alpha: Tensor, threshold: float = 0.5) -> tuple[int, int, int, i
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
+def box_onto(
+    source: tuple[float, float, float, float], target: tuple[float, float, float, float]
+) -> tuple[float, float, float, float]:
+    """The square crop (y0, y1, x0, x1) in source pixels that maps the `source` box onto the `target` box, given as
+    fractions (0..1) of the output square: recentring that crop with border_ratio 0 puts the source object where
+    the target object is (scale = the mean of the two axes' ratios, so a slightly squeezed box still fits)."""
+    y0, y1, x0, x1 = source
+    v0, v1, u0, u1 = target
+    if not (0.0 <= v0 < v1 <= 1.0 and 0.0 <= u0 < u1 <= 1.0) or y1 <= y0 or x1 <= x0:
+        raise ValueError(f"Boxes must be non-empty (y0, y1, x0, x1) with fractions in [0, 1]: {source} onto {target}.")
+    side = ((y1 - y0) / (v1 - v0) + (x1 - x0) / (u1 - u0)) / 2.0
+    cy = (y0 + y1) / 2.0 + (0.5 - (v0 + v1) / 2.0) * side
+    cx = (x0 + x1) / 2.0 + (0.5 - (u0 + u1) / 2.0) * side
+    return cy - side / 2.0, cy + side / 2.0, cx - side / 2.0, cx + side / 2.0
+
+
 def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
     """Bilinear (antialiased when shrinking) resize of [C, H, W]."""
     if tuple(x.shape[-2:]) == tuple(size):

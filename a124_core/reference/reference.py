@@ -24,7 +24,7 @@ from .recentre import checkerboard, object_bbox, recentre
 FORMAT = "a124-reference"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReferenceConfig:
     """How a reference image is turned into a `Reference` (defaults follow SPEC 8)."""
 
@@ -85,27 +85,26 @@ class Reference:
                 moved[key] = value.to(device)
         return Reference(**moved)
 
-    def save(self, path: str | Path) -> Path:
-        """Write a safetensors file with JSON metadata (reloadable with `Reference.load`)."""
+    def tensors(self) -> dict[str, Tensor]:
+        """The tensors `save` writes (depth only when present)."""
         tensors = {k: getattr(self, k) for k in ("rgb", "alpha", "mask", "rgba_512", "preview")}
         if self.depth is not None:
             tensors["depth"] = self.depth
-        meta = {
+        return tensors
+
+    def metadata(self) -> dict:
+        """The JSON metadata `save` writes."""
+        return {
             "format": FORMAT,
             "border_ratio": self.border_ratio,
             "foreground_source": self.foreground_source,
             "depth_source": self.depth_source,
             "meta": self.meta,
         }
-        return save_checkpoint(path, tensors, meta)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Reference:
-        tensors, meta = load_checkpoint(path, device=device)
-        if meta.get("format") != FORMAT:
-            raise ValueError(
-                f"{path} is an Animate124 checkpoint but not a reference (format {meta.get('format')!r})."
-            )
+    def from_parts(cls, tensors: dict[str, Tensor], meta: dict) -> Reference:
+        """Inverse of (`tensors`, `metadata`)."""
         return cls(
             rgb=tensors["rgb"],
             alpha=tensors["alpha"],
@@ -118,6 +117,19 @@ class Reference:
             depth_source=meta["depth_source"],
             meta=meta.get("meta", {}),
         )
+
+    def save(self, path: str | Path) -> Path:
+        """Write a safetensors file with JSON metadata (reloadable with `Reference.load`)."""
+        return save_checkpoint(path, self.tensors(), self.metadata())
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Reference:
+        tensors, meta = load_checkpoint(path, device=device)
+        if meta.get("format") != FORMAT:
+            raise ValueError(
+                f"{path} is an Animate124 checkpoint but not a reference (format {meta.get('format')!r})."
+            )
+        return cls.from_parts(tensors, meta)
 
     def rgba_pil(self, size: int | None = None) -> Image.Image:
         """The TI copy as a PIL RGBA image (optionally resized), e.g. to save next to the embedding."""
@@ -185,15 +197,45 @@ def build_reference(
         model_path = find_rembg_model(cfg.rembg_model, rembg_dirs)
         alpha, source = remove_background(raw.rgb, model_path, cfg.rembg_model), f"rembg:{cfg.rembg_model}"
     bbox = object_bbox(alpha, cfg.mask_threshold)
+    meta = {"input_size": list(raw.rgb.shape[-2:]), "downscaled": raw.downscaled}
+    estimator = None
+    if raw.depth is None and depth_model is not None:
+        estimator = depth_model if isinstance(depth_model, DepthEstimator) else DepthEstimator(depth_model, device)
+    ref = recentred_reference(raw.rgb, alpha, raw.depth, bbox, cfg, source=source, estimator=estimator, meta=meta)
+    return ref.to(device)
 
-    channels = [raw.rgb * alpha, alpha[None]]
-    if raw.depth is not None:
-        channels.append(raw.depth[None] * alpha)
+
+def recentred_reference(
+    rgb: Tensor,
+    alpha: Tensor,
+    depth: Tensor | None,
+    bbox: tuple[int, int, int, int],
+    config: ReferenceConfig,
+    *,
+    source: str,
+    estimator: DepthEstimator | None = None,
+    meta: dict | None = None,
+    depth_name: str = "depth image",
+) -> Reference:
+    """The `Reference` of one checked image recentred on `bbox` (its own object box, or a clip's union box).
+
+    Args:
+        rgb: [3, H, W] in [0, 1]; alpha: [H, W] in [0, 1]; depth: [H, W] raw values aligned with rgb, or None.
+        bbox: (y0, y1, x0, x1) the square frame is centred on (`recentre.object_bbox`).
+        source: how alpha was obtained ("alpha", "mask", "rembg:<model>").
+        estimator: a depth model run on the recentred image when `depth` is None.
+        meta: extra entries for `Reference.meta` (input size, ...); bbox and config are added.
+        depth_name: names the depth in the "constant inside the mask" error (e.g. "depth of frame 3").
+    """
+    cfg = config
+    channels = [rgb * alpha, alpha[None]]
+    if depth is not None:
+        channels.append(depth[None] * alpha)
     small, large = recentre(torch.cat(channels), bbox, cfg.border_ratio, (cfg.size, cfg.ti_size))
 
     a = small[3:4].clamp(0, 1)
     premult = small[:3].clamp(0, 1)
-    rgb = (premult + (1 - a)).clamp(0, 1)
+    rgb_out = (premult + (1 - a)).clamp(0, 1)
     binary = (a > cfg.mask_threshold).float()
     a_large = large[3:4].clamp(0, 1)
     straight = torch.where(a_large > 1e-4, large[:3] / a_large.clamp_min(1e-4), torch.zeros_like(large[:3]))
@@ -202,28 +244,21 @@ def build_reference(
     preview = (premult + (1 - a) * back[None]).clamp(0, 1).permute(1, 2, 0).contiguous()
 
     depth_out, depth_source = None, "none"
-    if raw.depth is not None:
+    if depth is not None:
         small_depth = torch.where(a[0] > 1e-4, small[4] / a[0].clamp_min(1e-4), torch.zeros_like(a[0]))
-        depth_out = normalise_depth(small_depth, binary[0], "depth image")
+        depth_out = normalise_depth(small_depth, binary[0], depth_name)
         if cfg.depth_invert:
             depth_out = torch.where(binary[0] > 0, 1 - depth_out, depth_out)
         depth_out, depth_source = depth_out[None], "image"
-    elif depth_model is not None:
-        estimator = depth_model if isinstance(depth_model, DepthEstimator) else DepthEstimator(depth_model, device)
+    elif estimator is not None:
         rgb_large = (large[:3].clamp(0, 1) + (1 - a_large)).clamp(0, 1)
         pred = estimator(rgb_large)[None, None]
         pred = torch.nn.functional.interpolate(pred, size=(cfg.size, cfg.size), mode="bilinear", antialias=True)
         depth_out = normalise_depth(pred[0, 0], binary[0], "estimated depth")[None]
         depth_source = f"model:{estimator.folder.name}"
 
-    meta = {
-        "input_size": list(raw.rgb.shape[-2:]),
-        "downscaled": raw.downscaled,
-        "bbox": list(bbox),
-        "config": asdict(cfg),
-    }
-    ref = Reference(
-        rgb=rgb,
+    return Reference(
+        rgb=rgb_out,
         alpha=a,
         mask=binary,
         depth=depth_out,
@@ -232,6 +267,5 @@ def build_reference(
         border_ratio=cfg.border_ratio,
         foreground_source=source,
         depth_source=depth_source,
-        meta=meta,
+        meta={**(meta or {}), "bbox": list(bbox), "config": asdict(cfg)},
     )
-    return ref.to(device)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-@dataclass
+@dataclass(frozen=True)
 class AugmentConfig:
     """Augmentation strengths and probabilities (SPEC 9 defaults)."""
 

@@ -58,7 +58,7 @@ OBJECT_TEMPLATES = (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class TextualInversionConfig:
     """Textual-inversion settings (defaults follow SPEC 9)."""
 
@@ -145,6 +145,24 @@ def _training_rgba(image: Any, size: int) -> Tensor:
         a = premult[3:].clamp(0, 1)
         rgba = torch.cat([(premult[:3] / a.clamp_min(1e-4)).clamp(0, 1) * (a > 1e-4), a])
     return rgba
+
+
+def training_images(images: Any, size: int) -> Tensor:
+    """Straight RGBA [N, 4, size, size] from one image (a Reference or a tensor [4|3, H, W]) or several (a list of
+    them, or a tensor [N, 4|3, H, W]: photos of one subject)."""
+    if isinstance(images, Tensor) and images.dim() == 4:
+        images = list(images)
+    many = images if isinstance(images, (list, tuple)) else [images]
+    if not many:
+        raise ValueError("Textual inversion needs at least one image of the subject.")
+    return torch.stack([_training_rgba(image, size) for image in many])
+
+
+def _pick(images: Tensor, gen: torch.Generator) -> Tensor:
+    """One training image [4, S, S], uniformly among several (one image draws nothing: its runs stay the same)."""
+    if len(images) == 1:
+        return images[0]
+    return images[int(torch.randint(len(images), (1,), generator=gen))]
 
 
 def _initial_vectors(prior: Any, cfg: TextualInversionConfig) -> Tensor:
@@ -234,7 +252,9 @@ def train_textual_inversion(
 
     Args:
         prior: exposes tokenizer, text_encoder, unet, vae (via encode_images), schedule, device, dtype; not changed.
-        image: a `Reference` (its RGBA 512 copy is used) or an image tensor [4|3, H, W] in [0, 1].
+        image: a `Reference` (its RGBA 512 copy is used) or an image tensor [4|3, H, W] in [0, 1]; or several
+            photos of one subject (a list, or [N, 4|3, H, W]; Dream-in-4D's personalisation uses 4-6): every
+            augmented sample picks one uniformly.
         output_dir: where `<token>.safetensors` is written at the end (None: not written).
         checkpoint_path: resumable checkpoint written every `checkpoint_every` steps, on cancel and at the end.
         resume_from: a checkpoint of an earlier run with the same token/batch settings; continues from its step.
@@ -248,7 +268,7 @@ def train_textual_inversion(
     callbacks = callbacks or Callbacks()
     cfg = config or TextualInversionConfig()
     size = int(cfg.resolution or (prior.image_size if isinstance(prior.image_size, int) else prior.image_size[0]))
-    rgba = _training_rgba(image, size)
+    rgba = training_images(image, size)  # [N, 4, S, S]
     state = load_checkpoint(resume_from) if resume_from is not None else None
     if state is not None:
         _check_resumable(state[1], cfg, resume_from)
@@ -288,7 +308,8 @@ def _optimizer_step(run: _Run, prior: Any, tokenizer: Any, rgba: Tensor, backgro
     run.optimizer.zero_grad(set_to_none=True)
     total, preview = torch.zeros((), device=prior.device), None
     for n in chunks:
-        images = torch.stack([augment(rgba, background, cfg.augment, run.generator) for _ in range(n)])
+        gen = run.generator
+        images = torch.stack([augment(_pick(rgba, gen), background, cfg.augment, gen) for _ in range(n)])
         picks = torch.randint(len(cfg.templates), (n,), generator=run.generator).tolist()
         prompts = [cfg.templates[i].format(placeholder) for i in picks]
         loss = _micro_step(prior, tokenizer, images, prompts, run.generator) * (n / cfg.batch_size)

@@ -15,20 +15,19 @@ import torch
 
 from ..cameras import sample_dynamic_cameras, static_camera_clip
 from ..priors.base import Prior
+from ..reference.clip import ReferenceClip
 from ..rendering.occupancy import OccupancyGrid
 from .config import CoarseStageConfig
-from .representations import REPRESENTATIONS
 from .scene import Scene
-from .stage import Stage, View
+from .stage import Stage, slot_priors
 from .terms.arap import ARAP
 from .terms.base import GuidanceTerm
-from .terms.displacement_tv import DisplacementTV
 from .terms.reconstruction import Reconstruction
 from .terms.regularisers import Regularisers
-from .terms.temporal_tv import TemporalTV
-from .terms.video_sds import VideoSDS
 from .terms.zero123_sds import Zero123SDS
 from .time_sampling import sample_clip_times
+from .video_clip import clip_terms, clip_views
+from .view import View
 
 
 @dataclass
@@ -68,25 +67,30 @@ def dynamic_terms(
     priors: DynamicPriors,
     prompt: str,
     negative: str,
+    reference: Any = None,
     extra: tuple = (),
-    with_reference: bool = True,
     mesh: tuple | None = None,
 ) -> list[GuidanceTerm]:
     """The coarse stage's terms in the order their losses are summed; `extra` (the refine stage's ControlNet
     target) goes after the first-frame terms. Without a reference (text-to-4D) there is no first-frame term.
-    `mesh` (scene-space vertices [V, 3], faces [F, 3]) is the mesh being animated: ARAP on its vertices."""
-    if not with_reference and priors.zero123 is not None:
+    `mesh` (scene-space vertices [V, 3], faces [F, 3]) is the mesh being animated: ARAP on its vertices.
+    A `ReferenceClip` as `reference` (video-to-4D) replaces the first-frame terms by per-frame ones."""
+    if reference is None and priors.zero123 is not None:
         raise ValueError("Zero123 is conditioned on the reference image: wire a reference, or no Zero123 prior.")
-    clip_start = config.first_frame_supervision == "clip_start"
-    grid4d = config.representation == "grid4d"
+    c = config
+    with_reference = reference is not None
+    clip = reference if isinstance(reference, ReferenceClip) else None
+    recon = Reconstruction(c.reconstruction, c.reference_size, c.first_frame_supervision == "clip_start")
+    video = c.representation.video_term(c, priors.video, prompt, negative) if priors.video else None
     terms = [
-        VideoSDS(priors.video, config.video, prompt, negative, config.prompt_suffix) if priors.video else None,
-        Zero123SDS(priors.zero123, config.zero123) if priors.zero123 else None,
-        Reconstruction(config.reconstruction, on_clip_start=clip_start) if with_reference else None,
+        video,
+        Zero123SDS(priors.zero123, c.zero123, reference.rgb, c.camera) if priors.zero123 and clip is None else None,
+        recon if with_reference and clip is None else None,
+        *(clip_terms(c, priors.zero123, clip) if clip is not None else ()),
         *extra,
-        Regularisers(config.regularisers),
-        TemporalTV(config.temporal_tv) if grid4d else DisplacementTV(config.displacement_tv),
-        ARAP(config.arap, *mesh) if mesh is not None else None,
+        Regularisers(c.regularisers, c.steps),
+        c.representation.smoothness_term(c, video),
+        ARAP(c.arap, *mesh) if mesh is not None else None,
     ]
     return [t for t in terms if t]
 
@@ -97,8 +101,8 @@ def check_config(config: Any, expected: type, stage: str) -> None:
 
 
 class CoarseStage(Stage):
-    """Trains a dynamic field built from the static result: a Grid4DField whose T knots start as copies of the static
-    grid, or a DeformationField around the frozen static field (`config.representation`)."""
+    """Trains a dynamic field that `config.representation` builds from the static result (a 4D grid whose knots
+    start as copies of the static grid, a deformation field around the frozen static field, ...)."""
 
     name = "coarse"
 
@@ -115,6 +119,8 @@ class CoarseStage(Stage):
     ):
         """
         Args:
+            reference: the input image's `Reference`, or a `ReferenceClip` (video-to-4D: `video_clip.py`; the
+                static stage was trained on its `first_reference()`).
             scene: the static stage's result (Scene or its checkpoint file); it is read, not changed.
             prompt: the motion prompt ("a panda is dancing").
             mesh: (vertices [V, 3] in scene units, faces [F, 3]) of the mesh the scene was fitted to, for the ARAP
@@ -127,14 +133,23 @@ class CoarseStage(Stage):
                 f"The coarse stage starts from the static stage's result, but got a dynamic scene (written by the "
                 f"{static.stage} stage). To continue a coarse run pass resume_from=<its checkpoint> to train()."
             )
-        if mesh is not None and config.representation != "deformation":
-            raise ValueError("ARAP on a mesh needs representation='deformation' (vertices keep their identity).")
-        field = REPRESENTATIONS[config.representation](static.field, config)
+        representation = config.representation
+        if mesh is not None and not representation.keeps_correspondence:
+            raise ValueError(
+                f"ARAP on a mesh needs a representation whose points keep their identity over time (deformation), "
+                f"not {representation.name}."
+            )
+        field = representation.build(static.field)
         occupancy = OccupancyGrid(config.occupancy, config.occupancy_slots, static.field.config.grid.bound)
-        with_reference = reference is not None
-        terms = dynamic_terms(config, priors or DynamicPriors(), prompt, negative_prompt, (), with_reference, mesh)
-        schedule = config.first_frame_supervision == "schedule"
-        super().__init__(config, reference, Scene(field, occupancy, "coarse"), terms, ClipViews(), device, schedule)
+        priors = priors or DynamicPriors()
+        terms = dynamic_terms(config, priors, prompt, negative_prompt, reference, (), mesh)
+        clip = reference if isinstance(reference, ReferenceClip) else None
+        schedule = config.first_frame_supervision == "schedule" and clip is None
+        scene = Scene(field, occupancy, "coarse")
+        views = representation.clip_sampler(config) or ClipViews()
+        if clip is not None:  # video-to-4D: the clip's own frames every step; its first frame is the reference image
+            views, reference = clip_views(clip, config, priors.video), clip.first_reference()
+        super().__init__(config, reference, scene, terms, views, slot_priors(priors), device, schedule)
 
 
 __all__ = ["ClipViews", "CoarseStage", "DynamicPriors", "as_scene", "dynamic_terms"]

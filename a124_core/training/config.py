@@ -9,19 +9,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from dataclasses import field as dfield
+from typing import ClassVar
 
 from ..cameras import CameraConfig
 from ..config_io import config_from_dict, config_to_dict
-from ..fields.deformation import DeformationConfig
-from ..fields.deformation_losses import DisplacementTVConfig
 from ..fields.static import FieldConfig
 from ..rendering.occupancy import OccupancyConfig
 from ..rendering.renderer import RenderConfig
+from .representations import (
+    DEFAULT_REPRESENTATION,
+    REPRESENTATIONS,
+    Representation,
+    representation_from_dict,
+    representation_to_dict,
+)
 from .terms.arap import ARAPTermConfig
 from .terms.controlnet import ControlNetConfig
+from .terms.multiview_sds import MultiViewTermConfig
 from .terms.reconstruction import ReconstructionConfig
 from .terms.regularisers import RegularisersConfig
-from .terms.temporal_tv import TemporalTVConfig
 from .terms.text_sds import TextSDSConfig
 from .terms.video_sds import VideoSDSConfig
 from .terms.zero123_sds import Zero123Config
@@ -129,8 +135,35 @@ class StageConfig:
 
 
 @dataclass(frozen=True)
+class RenderPhase:
+    """From step `from_step` on, every SDS step renders `batch` views at `size` x `size` px."""
+
+    from_step: int
+    """First step of the phase (the first phase starts at 0)."""
+    size: int
+    """Side of the SDS renders (the priors resize them to their own sizes)."""
+    batch: int
+    """Views rendered per SDS step; with the multi-view prior a multiple of its views per group (4)."""
+
+
+#: Dream-in-4D's static schedule (supplement 3.1, MVDream-threestudio's `batch_size: [8, 4]`, `width: [64, 256]`,
+#: `resolution_milestones: [5000]`): 64 px renders in batches of 8 (two groups of four views) for the first 5000
+#: steps, then 256 px in batches of 4.
+DREAM_IN_4D_STATIC_SCHEDULE = (RenderPhase(0, 64, 8), RenderPhase(5000, 256, 4))
+
+
+def _schedule_from_dict(value: list) -> tuple[RenderPhase, ...]:
+    return tuple(RenderPhase(**phase) for phase in value)
+
+
+def _schedule_to_dict(value: tuple[RenderPhase, ...]) -> list:
+    return [config_to_dict(phase) for phase in value]
+
+
+@dataclass(frozen=True)
 class StaticStageConfig(StageConfig):
-    """Step 1: static NeRF with SD1.5 + Zero123 SDS and reference reconstruction."""
+    """Step 1: a static NeRF. With a reference image: SD1.5 + Zero123 SDS and reference reconstruction (Animate124);
+    text mode: the multi-view prior (MVDream) + the 2D prior (Dream-in-4D), or the 2D prior alone."""
 
     field: FieldConfig = dfield(default_factory=FieldConfig)
     """Grid and MLP of the static field (the dynamic stages inherit it)."""
@@ -140,26 +173,54 @@ class StaticStageConfig(StageConfig):
     """SDS of the 2D (image-text) prior."""
     zero123: Zero123Config = dfield(default_factory=Zero123Config)
     """SDS of the 3D (image-pose) prior."""
+    mvdream: MultiViewTermConfig = dfield(default_factory=MultiViewTermConfig)
+    """SDS, cameras and weight of the multi-view prior (text mode, Dream-in-4D)."""
+    render_schedule: tuple[RenderPhase, ...] = dfield(
+        default=(), metadata={"to_dict": _schedule_to_dict, "from_dict": _schedule_from_dict}
+    )
+    """SDS render size and views per step by phase (`DREAM_IN_4D_STATIC_SCHEDULE`); empty: every SDS step renders
+    one view (one group of views with the multi-view prior) at `render_size` (Animate124)."""
+    negative_prompt: str = ""
+    """Negative prompt of the text priors when the caller gives none."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        phases = self.render_schedule
+        if phases and phases[0].from_step != 0:
+            raise ValueError(f"render_schedule must start at step 0, got {phases[0]}.")
+        if any(b.from_step <= a.from_step for a, b in zip(phases, phases[1:])):
+            raise ValueError(f"render_schedule phases must start at increasing steps, got {phases}.")
+        bad = [p for p in phases if p.size < 8 or p.batch < 1]
+        if bad:
+            raise ValueError(f"render_schedule phases need size >= 8 px and batch >= 1, got {bad}.")
+
+    def render_phase(self, step: int, group: int = 1) -> RenderPhase:
+        """The schedule's phase at `step`; without a schedule `group` views (1, or the multi-view prior's group)
+        at `render_size`."""
+        if not self.render_schedule:
+            return RenderPhase(0, self.render_size, group)
+        return [p for p in self.render_schedule if p.from_step <= step][-1]
 
 
 @dataclass(frozen=True)
 class CoarseStageConfig(StageConfig):
-    """Step 2: 4D grid from the static result; video SDS, Zero123 on frame 0, temporal TV."""
+    """Step 2: a dynamic field from the static result; video SDS, Zero123 on frame 0, the representation's
+    smoothness term."""
 
+    continues_coarse: ClassVar[bool] = False
+    """Whether the stage continues a coarse run (refine): a video term's schedule then stays at its end."""
     steps: int = 10000
     """Training iterations of the stage."""
     prompt_suffix: str = ", high-resolution, 8k, good quality"
     """Appended to the motion prompt."""
-    representation: str = "grid4d"
-    """The dynamic field: 'grid4d' (Animate124's T copies of the static grid, paper Eq. 1) or 'deformation'
-    (Dream-in-4D: the static field frozen as the canonical scene, warped by a 4D hash grid + MLP; vertices keep
-    their identity over time, so the scene exports as one mesh with morph targets)."""
-    num_knots: int = 64
-    """T, time grids of the 4D field ('grid4d')."""
-    deformation: DeformationConfig = dfield(default_factory=DeformationConfig)
-    """The deformation network and its level schedule ('deformation')."""
-    displacement_tv: DisplacementTVConfig = dfield(default_factory=DisplacementTVConfig)
-    """TV of rendered displacement videos, weight 1000 ('deformation'; in place of the temporal TV)."""
+    representation: Representation = dfield(
+        default_factory=lambda: REPRESENTATIONS[DEFAULT_REPRESENTATION],
+        metadata={"to_dict": representation_to_dict, "from_dict": representation_from_dict},
+    )
+    """The dynamic field and its settings (`training/representations`): Grid4D (Animate124's T copies of the static
+    grid, paper Eq. 1, with temporal TV) or Deformation (Dream-in-4D: the static field frozen as the canonical scene,
+    warped by a 4D hash grid + MLP, with displacement TV; vertices keep their identity over time, so the scene
+    exports as one mesh with morph targets)."""
     time: TimeSamplingConfig = dfield(default_factory=TimeSamplingConfig)
     """Temporal balanced sampling (F = 16 frames, alpha = 0.2)."""
     p_moving_camera: float = 0.9
@@ -172,8 +233,6 @@ class CoarseStageConfig(StageConfig):
     """SDS of the image-pose prior on frame 0 of clips that start at t = 0."""
     arap: ARAPTermConfig = dfield(default_factory=ARAPTermConfig)
     """ARAP on the vertices of a mesh being animated (only when the stage is given one: `meshes/animate.py`)."""
-    temporal_tv: TemporalTVConfig = dfield(default_factory=TemporalTVConfig)
-    """Temporal TV of the 4D grid (weight 0.1 over 1e5 points)."""
     first_frame_supervision: str = "clip_start"
     """When the reference-view reconstruction runs. 'clip_start' (paper Eq. 8, SPEC 7): on the SDS steps whose clip
     starts at t = 0, beside the video SDS and Zero123 on frame 0 (P ~ 0.107 at alpha 0.2). 'schedule': the static
@@ -181,10 +240,13 @@ class CoarseStageConfig(StageConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.num_knots < 1 or self.occupancy_slots < 1:
-            raise ValueError("num_knots and occupancy_slots must be >= 1")
-        if self.representation not in ("grid4d", "deformation"):
-            raise ValueError(f"representation must be 'grid4d' or 'deformation', got {self.representation!r}")
+        if self.occupancy_slots < 1:
+            raise ValueError(f"occupancy_slots must be >= 1, got {self.occupancy_slots}")
+        if not isinstance(self.representation, Representation):
+            raise ValueError(
+                f"representation must be a Representation (e.g. REPRESENTATIONS['grid4d']), got "
+                f"{self.representation!r}"
+            )
         if self.first_frame_supervision not in ("clip_start", "schedule"):
             raise ValueError(
                 f"first_frame_supervision must be 'clip_start' or 'schedule', got {self.first_frame_supervision!r}"
@@ -195,6 +257,7 @@ class CoarseStageConfig(StageConfig):
 class RefineStageConfig(CoarseStageConfig):
     """Step 3: the coarse stage's losses plus ControlNet-Tile x0 targets with the learned token."""
 
+    continues_coarse: ClassVar[bool] = True
     steps: int = 5000
     """Training iterations of the stage."""
     shading: ShadingConfig = dfield(default_factory=lambda: ShadingConfig(p_textureless=0.0))
@@ -209,16 +272,18 @@ def with_steps(config: StageConfig, steps: int) -> StageConfig:
 
 
 __all__ = [
+    "DREAM_IN_4D_STATIC_SCHEDULE",
     "CoarseStageConfig",
     "ControlNetConfig",
     "LoopConfig",
+    "MultiViewTermConfig",
     "ReconstructionConfig",
     "RefineStageConfig",
     "RegularisersConfig",
+    "RenderPhase",
     "ShadingConfig",
     "StageConfig",
     "StaticStageConfig",
-    "TemporalTVConfig",
     "TextSDSConfig",
     "VideoSDSConfig",
     "Zero123Config",

@@ -16,10 +16,20 @@ from torch import Tensor
 from ..priors.base import Prior
 from .coarse_stage import ClipViews, DynamicPriors, as_scene, check_config, dynamic_terms
 from .config import RefineStageConfig
-from .representations import representation_of
-from .scene import Scene
-from .stage import Stage
-from .terms.controlnet import ControlNetTarget, frozen_copy, load_tokens, require_coarse
+from .representations import incompatible, representation_of
+from .scene import Scene, frozen_copy
+from .stage import Stage, slot_priors
+from .terms.controlnet import ControlNetTarget, load_tokens
+
+
+def require_coarse(scene: Scene) -> None:
+    """The ControlNet condition must come from the step-2 (coarse) model, never from a refined one (SPEC 5)."""
+    if scene.stage != "coarse":
+        raise ValueError(
+            f"The refine stage needs the coarse stage's result: its frozen copy renders the ControlNet condition "
+            f"(SPEC 5), but got a scene written by the {scene.stage} stage. Pass the coarse scene (coarse."
+            f"safetensors); to continue an interrupted refine run, resume from its refine_latest checkpoint."
+        )
 
 
 @dataclass
@@ -31,7 +41,7 @@ class RefinePriors(DynamicPriors):
 
 
 class RefineStage(Stage):
-    """Continues the coarse Grid4DField; the ControlNet term's frozen copy renders its condition images."""
+    """Continues the coarse dynamic field; the ControlNet term's frozen copy renders its condition images."""
 
     name = "refine"
 
@@ -67,35 +77,28 @@ class RefineStage(Stage):
                 "coarse stage on it first."
             )
         require_coarse(coarse)
-        representation = representation_of(coarse.field)
-        checks = [
-            ("representation", representation, config.representation),
-            ("occupancy time slots (occupancy_slots)", coarse.occupancy.time_slots, config.occupancy_slots),
-        ]
-        if representation == "grid4d":
-            checks.append(("time knots (num_knots)", coarse.field.num_knots, config.num_knots))
-        for what, theirs, ours in checks:
-            if theirs != ours:
-                raise ValueError(
-                    f"Incompatible scene: it has {theirs} {what} but the refine config has {ours}; use the config the "
-                    f"coarse stage was trained with."
-                )
+        theirs, ours = representation_of(coarse.field).name, config.representation.name
+        if theirs != ours:
+            raise incompatible("representation", theirs, ours)
+        slots = coarse.occupancy.time_slots
+        if slots != config.occupancy_slots:
+            raise incompatible("occupancy time slots (occupancy_slots)", slots, config.occupancy_slots)
         priors = priors or RefinePriors()
-        controlnet = getattr(priors, "controlnet", None)
-        extra = ()
+        extra, controlnet = (), getattr(priors, "controlnet", None)
+        owned = condition_scene is None
+        frozen = frozen_copy(coarse) if owned and controlnet is not None else condition_scene
+        config.representation.continue_in_refine(coarse.field)  # after the copy: the condition is the coarse model
         if controlnet is not None:
             tokens = load_tokens(token_name, token_embedding, token_prompt)
-            owned = condition_scene is None
-            frozen = frozen_copy(coarse) if owned else condition_scene
-            c = config.controlnet
-            term = ControlNetTarget(
-                controlnet, c, token_prompt, negative_prompt, tokens, frozen, config.prompt_suffix, owned
-            )
-            extra = (term,)
-        terms = dynamic_terms(config, priors, prompt, negative_prompt, extra, reference is not None)
+            require_coarse(frozen)
+            c, frames, suffix = config.controlnet, config.representation.frames_per_clip(config), config.prompt_suffix
+            negative = negative_prompt
+            extra = (ControlNetTarget(controlnet, c, token_prompt, negative, tokens, frozen, frames, suffix, owned),)
+        terms = dynamic_terms(config, priors, prompt, negative_prompt, reference, extra)
         coarse.stage = "refine"
         schedule = config.first_frame_supervision == "schedule"
-        super().__init__(config, reference, coarse, terms, ClipViews(), device, schedule)
+        views = config.representation.clip_sampler(config) or ClipViews()
+        super().__init__(config, reference, coarse, terms, views, slot_priors(priors), device, schedule)
 
     @property
     def condition_scene(self) -> Scene | None:
@@ -104,4 +107,4 @@ class RefineStage(Stage):
         return None if term is None else term.condition_scene
 
 
-__all__ = ["RefinePriors", "RefineStage"]
+__all__ = ["RefinePriors", "RefineStage", "require_coarse"]

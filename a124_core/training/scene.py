@@ -7,6 +7,7 @@ file, so any checkpoint loads as a scene and a finished stage's checkpoint feeds
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,23 +18,16 @@ from torch import Tensor
 
 from ..checkpoint import METADATA_KEY, load_checkpoint, save_checkpoint
 from ..config_io import config_from_dict, config_to_dict
-from ..fields.deformation import DeformationField
-from ..fields.grid4d import Grid4DConfig, Grid4DField
 from ..fields.static import FieldConfig, RadianceField, StaticField
 from ..rendering.occupancy import OccupancyConfig, OccupancyGrid
+from .representations import representation_named, representation_of
 
 FORMAT = "a124-scene"
+#: The stages that write scenes, in the order they run.
 STAGES = ("static", "coarse", "refine")
-#: Metadata keys that decide whether a checkpoint can continue a run (compared by `check_resumable`).
-SHAPE_KEYS = (
-    "dynamic",
-    "representation",
-    "num_knots",
-    "deformation_config",
-    "field_config",
-    "occupancy_slots",
-    "occupancy_config",
-)
+#: Metadata keys that decide whether a checkpoint can continue a run (compared by `check_resumable`), besides the
+#: representation's own `resume_keys`.
+SHAPE_KEYS = ("dynamic", "representation", "field_config", "occupancy_slots", "occupancy_config")
 
 
 @dataclass
@@ -41,7 +35,7 @@ class Scene:
     """A trained (or training) field plus its occupancy grid."""
 
     field: RadianceField
-    """StaticField after the static stage; a Grid4DField or DeformationField after the dynamic ones."""
+    """StaticField after the static stage; a dynamic field of a registered representation after the others."""
     occupancy: OccupancyGrid
     """Empty-space grid matching the field (one slot per time slot)."""
     stage: str
@@ -71,12 +65,10 @@ class Scene:
             "complete": self.complete,
             "stage_config": self.stage_config,
         }
-        if isinstance(self.field, Grid4DField):
-            meta["representation"] = "grid4d"
-            meta["num_knots"] = self.field.num_knots
-            meta["tv_points"] = self.field.dynamic_config.tv_points
-        elif isinstance(self.field, DeformationField):
-            meta.update(self.field.metadata())  # representation 'deformation' + its config
+        if self.is_dynamic:
+            representation = representation_of(self.field)
+            meta["representation"] = representation.name
+            meta.update(representation.metadata(self.field))
         return meta
 
     def tensors(self) -> dict[str, Tensor]:
@@ -103,10 +95,9 @@ class Scene:
                 f"{meta.get('stage')!r}); pass a file written by the static, coarse or refine stage."
             )
         field_config = config_from_dict(FieldConfig, meta["field_config"])
-        if meta.get("representation") == "deformation":
-            model: RadianceField = DeformationField.from_metadata(field_config, meta)
-        elif meta["dynamic"]:
-            model = Grid4DField(Grid4DConfig(field_config, int(meta["num_knots"]), int(meta["tv_points"])))
+        if meta["dynamic"]:
+            representation = representation_named(meta.get("representation", "grid4d"))  # older files: grid4d
+            model: RadianceField = representation.from_metadata(field_config, meta)
         else:
             model = StaticField(field_config)
         occupancy = OccupancyGrid(
@@ -171,12 +162,20 @@ def check_resumable(meta: dict[str, Any], stage: str, scene: Scene, source: str)
         raise ValueError(f"{source}: {error}.")
     ours = json.loads(json.dumps(scene.metadata()))  # compare in JSON form (tuples -> lists)
     theirs = {"representation": "grid4d" if meta.get("dynamic") else None, **meta}  # files from before 'deformation'
-    for key in SHAPE_KEYS:
+    keys = SHAPE_KEYS + (representation_of(scene.field).resume_keys if scene.is_dynamic else ())
+    for key in keys:
         if theirs.get(key) != ours.get(key):
             raise ValueError(
                 f"{source} is incompatible with this stage's config: {key} is {theirs.get(key)} in the checkpoint but "
                 f"{ours.get(key)} here. Resume with the config the checkpoint was trained with."
             )
+
+
+def frozen_copy(scene: Scene, device: Any = None) -> Scene:
+    """A copy of `scene` (on `device`) that never trains: the refine stage's ControlNet condition model."""
+    copied = Scene(copy.deepcopy(scene.field), copy.deepcopy(scene.occupancy), scene.stage, scene.step, scene.complete)
+    copied.field.requires_grad_(False).train(False)
+    return copied if device is None else copied.to(device)
 
 
 def _load_prefixed(module: torch.nn.Module, tensors: dict[str, Tensor], prefix: str, source: str) -> None:
@@ -196,4 +195,13 @@ def _load_prefixed(module: torch.nn.Module, tensors: dict[str, Tensor], prefix: 
     module.load_state_dict({k: state[k] for k in expected})
 
 
-__all__ = ["FORMAT", "STAGES", "Scene", "check_resumable", "describe", "read_header", "resumable_error"]
+__all__ = [
+    "FORMAT",
+    "STAGES",
+    "Scene",
+    "check_resumable",
+    "describe",
+    "frozen_copy",
+    "read_header",
+    "resumable_error",
+]

@@ -11,8 +11,8 @@ sums what its terms return. The runner (`runner.train`) calls `attach`, `before_
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import fields
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,39 +26,7 @@ from ..rendering.renderer import light_directions, render_cameras
 from .config import StageConfig, config_to_dict
 from .scene import Scene, check_resumable
 from .terms.base import GuidanceTerm, StepContext
-
-
-@dataclass
-class View:
-    """Everything that decides what B rendered frames look like (so a second model can see exactly the same)."""
-
-    cameras: Cameras  # B cameras
-    times: Tensor | None  # [B] frame times, None for static fields
-    shading: str  # 'albedo' | 'lambertian' | 'textureless' | 'normal'
-    light_dirs: Tensor | None  # [B, 3]
-    ambient: float
-    background: Tensor  # [3] one colour per step
-
-    def select(self, frames: list[int] | tuple[int, ...]) -> View:
-        idx = torch.as_tensor(list(frames), dtype=torch.long)
-        return View(
-            cameras=self.cameras[idx],
-            times=None if self.times is None else self.times[idx],
-            shading=self.shading,
-            light_dirs=None if self.light_dirs is None else self.light_dirs[idx],
-            ambient=self.ambient,
-            background=self.background,
-        )
-
-
-class ViewSampler(Protocol):
-    """How a stage draws the cameras (and times) of one SDS step."""
-
-    #: Time of the reference view (None: a static field; 0.0: frame 0 of a dynamic one).
-    reference_time: float | None
-
-    def draw(self, stage: Stage) -> tuple[View, bool]:
-        """(the view, whether its frame 0 shows the reference image's moment)."""
+from .view import View, ViewSampler
 
 
 def reference_targets(reference: Any, size: int) -> dict[str, Tensor | None]:
@@ -84,8 +52,13 @@ def reference_targets(reference: Any, size: int) -> dict[str, Tensor | None]:
     return {"rgb": rgb, "mask": mask, "depth": None if depth is None else resize(depth, "bilinear")}
 
 
+def slot_priors(slots: Any) -> list[Any]:
+    """The priors wired into a stage's prior slots (a dataclass of optional priors), in slot order."""
+    return [p for p in (getattr(slots, f.name) for f in fields(slots)) if p is not None]
+
+
 class Stage:
-    """Base of StaticStage, CoarseStage and RefineStage (which only choose the scene, sampler and terms)."""
+    """Base of StaticStage, CoarseStage and RefineStage (which only choose the scene, sampler, terms and priors)."""
 
     name = "stage"
 
@@ -96,11 +69,13 @@ class Stage:
         scene: Scene,
         terms: list[GuidanceTerm],
         views: ViewSampler,
+        priors: list[Any],
         device: Any = None,
         reconstruction_schedule: bool = True,
     ):
         """
         Args:
+            priors: the priors of the stage's slots (`slot_priors`): moved onto the device while it trains.
             reconstruction_schedule: whether the warm-up / every-k-th steps are reconstruction-only steps (the static
                 stage; the dynamic ones with first_frame_supervision='schedule'). Without priors every step is.
         """
@@ -126,10 +101,9 @@ class Stage:
         #: tests learn from it which cameras and times the frames they are given were rendered at).
         self.view_observers: list[Callable[[View], None]] = []
         self.terms = terms
-        for term in terms:
-            term.bind(self)
-        self.priors = [p for term in terms for p in term.priors]
-        self.uses_sds = bool(self.priors)
+        self.priors = priors
+        #: Whether steps draw views (any prior; a clip's sampler draws its frames even without one).
+        self.uses_sds = bool(self.priors) or getattr(views, "draws_without_priors", False)
         if reference is None and not self.uses_sds:
             raise ValueError(
                 f"The {self.name} stage got no reference image and no prior: it has nothing to learn from. Text-to-4D "
@@ -141,6 +115,9 @@ class Stage:
         aspect = next((a for a in (term.render_aspect() for term in terms) if a is not None), None)
         size = config.render_size
         self.render_shape = render_shape(size, aspect) if aspect is not None else (size, size)
+        self.render_shape = self.sds_render_shape(0)
+        #: The input image's camera at the reference time (None without a reference: text-to-4D).
+        self.reference_at_time = None if reference is None else self.reference_view(self.reference_time)
 
     # ----------------------------------------------------------------- priors
     def attach(self) -> None:
@@ -150,7 +127,7 @@ class Stage:
         checkpointing = wants_vae_checkpointing(self.config.loop.vae_checkpointing, self.device)
         apply_vae_checkpointing(self.priors, checkpointing)
         for term in self.terms:
-            term.attach()
+            term.attach(self.device)
             term.build()
         if self.config.loop.offload_priors and self.device.type == "cuda":
             for prior in self.priors:  # conditions are cached: the encoders would only idle on the GPU
@@ -196,16 +173,19 @@ class Stage:
     # ----------------------------------------------------------------- rendering
     def render_view(
         self,
-        field: Any,
         view: View,
         size: int | tuple[int, int],
-        perturb: bool = True,
+        field: Any = None,
         occupancy: Any = "scene",
+        perturb: bool = True,
         displacement: bool = False,
     ) -> dict[str, Tensor]:
-        """Render the frames of `view` with `field` at size x size (or (H, W)); maps [B, H, W, C] (plus the
-        composited displacement when asked, for deformation fields)."""
+        """Render the frames of `view` at size x size (or (H, W)) with `field` (default: the scene's) and
+        `occupancy` (default: the scene's grid; None: no empty-space skipping); maps [B, H, W, C] (plus the
+        composited displacement when asked, deformation fields)."""
         height, width = (size, size) if isinstance(size, int) else size
+        field = self.scene.field if field is None else field
+        occupancy = self.scene.occupancy if isinstance(occupancy, str) and occupancy == "scene" else occupancy
         return render_cameras(
             field,
             view.cameras,
@@ -213,7 +193,7 @@ class Stage:
             width,
             times=view.times,
             config=self.config.render,
-            occupancy=self.scene.occupancy if occupancy == "scene" else occupancy,
+            occupancy=occupancy,
             shading=view.shading,
             light_dirs=view.light_dirs,
             ambient=view.ambient,
@@ -250,17 +230,35 @@ class Stage:
     def compute_losses(self, step: int) -> dict[str, Tensor]:
         """Render this step's view once and collect every term's weighted losses (the runner sums them)."""
         if self.is_reconstruction_step(step):
-            view, at_reference_time = self.reference_view(self.reference_time), True
-            out = self.render_view(self.scene.field, view, self.config.reference_size)
+            view, at_reference_time = self.reference_at_time, True
+            out = self.render_view(view, self.config.reference_size)
         else:
             view, at_reference_time = self.views.draw(self)
-            out = self.render_view(self.scene.field, view, self.render_shape, displacement=self.need_displacement)
-        sds = not self.is_reconstruction_step(step)
-        ctx = StepContext(step, self.progress(step), sds, view, out, at_reference_time)
+            out = self.render_view(view, self.sds_render_shape(step), displacement=self.need_displacement)
+        ctx = StepContext(
+            step,
+            self.progress(step),
+            not self.is_reconstruction_step(step),
+            view,
+            out,
+            at_reference_time,
+            field=self.scene.field,
+            generator=self.generator,
+            render_view=self.render_view,
+            reference_view=self.reference_at_time,
+            targets=self.targets,
+        )
         losses: dict[str, Tensor] = {}
         for term in self.terms:
             losses.update(term.losses(ctx))
         return losses
+
+    def sds_render_shape(self, step: int) -> tuple[int, int]:
+        """(H, W) of step `step`'s SDS render: a term's render schedule (Dream-in-4D's phases), else render_size at
+        the video prior's aspect."""
+        progress = self.progress(step)
+        sized = next((s for s in (term.render_size(progress) for term in self.terms) if s is not None), None)
+        return tuple(sized) if sized is not None else self.render_shape
 
     def progress(self, step: int) -> float:
         return min(1.0, step / max(1, self.config.steps - 1))
@@ -270,7 +268,7 @@ class Stage:
         """The reference view at t = 0 (albedo on white), rendered without jitter."""
         size = self.config.loop.preview_size
         view = self.reference_view(0.0 if self.scene.is_dynamic else None)
-        return self.render_view(self.scene.field, view, size, perturb=False)["rgb"][0].clamp(0, 1).cpu()
+        return self.render_view(view, size, perturb=False)["rgb"][0].clamp(0, 1).cpu()
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -306,4 +304,4 @@ class Stage:
         self.step = int(meta["step"])
 
 
-__all__ = ["Stage", "View", "ViewSampler", "reference_targets"]
+__all__ = ["Stage", "reference_targets", "slot_priors"]

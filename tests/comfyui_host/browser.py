@@ -29,7 +29,11 @@ class Browser:
         # bash maps them onto fds 3 and 4 (dash reads only one-digit fds); were either already 3 or 4, the
         # first redirection would overwrite the other. Move both above 9 first.
         to_chrome, from_chrome = (_above_nine(fd) for fd in (to_chrome, from_chrome))
-        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-pipe"]
+        # WebGL (Preview 3D's three.js viewer) through SwiftShader on the CPU; no background connections (the
+        # machine's network is closed).
+        flags = ["--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+        flags += ["--no-first-run", "--remote-debugging-pipe", "--disable-background-networking"]
+        flags += ["--disable-component-update", "--disable-sync"]
         command = " ".join([executable, *flags, f"--user-data-dir={self.profile}", "--window-size=1600,1000"])
         self.proc = subprocess.Popen(
             ["bash", "-c", f"exec {command} 3<&{to_chrome} 4>&{from_chrome}"],

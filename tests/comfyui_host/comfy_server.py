@@ -1,9 +1,10 @@
 """Harness of the host tests: a real ComfyUI, started headless on CPU (only when COMFYUI_PATH is set).
 
-Setup: tiny models in a temporary models folder (`--extra-model-paths-config`), the pack linked into
-`$COMFYUI_PATH/custom_nodes/` under a temporary name (removed afterwards), a free loopback port, temporary
-input/output/temp folders and an in-memory database. ComfyUI runs under `$COMFYUI_PYTHON` (default: this
-interpreter), which needs ComfyUI's requirements, this pack's requirements and torchvision.
+Setup: tiny models in a temporary models folder (`--extra-model-paths-config`), a temporary base directory
+(`--base-directory`: custom_nodes with the pack linked in, user data; ComfyUI's own folder is only read), a free
+loopback port, temporary input/output/temp folders and an in-memory database. ComfyUI runs under
+`$COMFYUI_PYTHON` (default: this interpreter), which needs ComfyUI's requirements, this pack's requirements and
+torchvision (tests/comfyui_host/host_venv.sh builds one).
 
 torchvision workaround: ComfyUI imports torchvision at start-up, and no CPU build of torchvision 0.28.0 (the
 match of torch 2.13.0) exists; the registry's CUDA build fails on import with `operator torchvision::nms does not
@@ -30,7 +31,9 @@ import pytest
 
 from tests.paths import EXAMPLES, REPO  # noqa: F401  (re-exported to the host tests)
 
-COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
+#: Paths from the environment may be relative to where pytest started (CI: ../shared/comfyui/0.8.0); ComfyUI runs in
+#: its own folder, so they are made absolute here.
+COMFYUI_PATH = os.path.abspath(os.environ["COMFYUI_PATH"]) if os.environ.get("COMFYUI_PATH") else None
 requires_comfyui = pytest.mark.skipif(
     not COMFYUI_PATH, reason="COMFYUI_PATH is not set: these tests start a real ComfyUI checkout (see docs/nodes.md)"
 )
@@ -73,7 +76,8 @@ class Comfy:
 
 
 def _python_for_comfy() -> str:
-    return os.environ.get("COMFYUI_PYTHON", sys.executable)
+    python = os.environ.get("COMFYUI_PYTHON", sys.executable)
+    return os.path.abspath(python) if os.sep in python else python
 
 
 def torchvision_path(python: str, workdir: Path) -> str | None:
@@ -95,11 +99,27 @@ def torchvision_path(python: str, workdir: Path) -> str | None:
             f"{python} cannot import torchvision (install torchvision==0.28.0 --no-deps): {probe.stderr[-500:]}"
         )
     target = workdir / "torchvision-patched"
+    if (target / "torchvision").is_dir():
+        return str(target)
     shutil.copytree(where.stdout.strip(), target / "torchvision")
     (target / "torchvision" / "_meta_registrations.py").write_text(
         '"""Emptied by the Animate124 host tests: the C++ ops these fakes describe are not loaded."""\n'
     )
     return str(target)
+
+
+def comfy_env(python: str, workdir: Path) -> dict[str, str]:
+    """The environment ComfyUI runs in: offline, no bytecode written into its (read-only) folder, one OpenMP thread,
+    the patched torchvision copy if needed, and `$COMFYUI_EXTRA_PYTHONPATH` first (CI: the frontend and templates
+    packages ComfyUI 0.3.64 pins, beside a venv built for 0.8.0)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")
+    # One intra-op thread per server: the tiny models' ops are too small to split, and with two servers (and the
+    # rest of the machine) on two cores, OpenMP waiting threads made a 100-step smoke stage 5x slower (150 s vs 30 s).
+    env.setdefault("OMP_NUM_THREADS", "1")
+    extra = [os.path.abspath(p) for p in os.environ.get("COMFYUI_EXTRA_PYTHONPATH", "").split(os.pathsep) if p]
+    paths = [*extra, torchvision_path(python, workdir), env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    return env
 
 
 def static_smoke_prompt(steps: int, seed: int, run_name: str) -> dict:

@@ -1,6 +1,7 @@
 """scripts/queue_images.py over two real ComfyUI servers on loopback sharing one output folder: four images, one
 server interrupted while training; every image succeeds, both servers ran images, the interrupted image was retried
-on the other server resuming its checkpoint, and the CSV says so."""
+on the other server resuming its checkpoint, and the CSV says so. With --mesh, two 3D models animated by the shipped
+animate-mesh workflow, one per server."""
 
 from __future__ import annotations
 
@@ -49,8 +50,13 @@ def images(folder: Path) -> list[Path]:
     return out
 
 
-def test_two_servers_share_four_images_and_retry_an_interrupted_one(comfy, tmp_path):
-    second = comfy.start_another("second")
+@pytest.fixture(scope="module")
+def second(comfy):
+    """Another server on loopback, same models and output folder."""
+    return comfy.start_another("second")
+
+
+def test_two_servers_share_four_images_and_retry_an_interrupted_one(comfy, second, tmp_path):
     (tmp_path / "wf.json").write_text(json.dumps(WORKFLOW))
     pictures = images(tmp_path)
     table = tmp_path / "runs.csv"
@@ -105,3 +111,39 @@ def test_two_servers_share_four_images_and_retry_an_interrupted_one(comfy, tmp_p
     assert (comfy.root / "output" / "animate124" / "checkpoints" / stem / "static_latest.safetensors").is_file()
     assert retry["resume_from"] == f"checkpoints/{stem}/static_latest.safetensors"
     print(f"4 images over 2 servers in {time.time() - started:.0f} s; {stem} retried from {retry['resume_from']!r}")
+
+
+def test_mesh_mode_animates_two_meshes_over_two_servers(comfy, second, tmp_path):
+    """queue_images.py --mesh: two models uploaded to each server's input/3d, animated by the shipped Animate Mesh
+    workflow (tiny settings via --set), one per server; each GLB (named after its model) is in the shared output."""
+    from tests.meshes.builder import build_test_mesh, write_glb
+
+    meshes = [tmp_path / "robot.glb", tmp_path / "lamp.glb"]
+    for path in meshes:
+        write_glb(build_test_mesh(), path)
+    table = tmp_path / "meshes.csv"
+    started = time.time()
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "queue_images.py"),
+            "--mesh",
+            *("--server", comfy.url, "--server", second.url),
+            *("--set", "3.preset=smoke", "--set", "3.steps=2", "--set", "3.frames=3"),
+            *("--poll", "0.3", "--csv", str(table)),
+            *map(str, meshes),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(Path(r["image"]).name for r in rows) == ["lamp.glb", "robot.glb"]
+    assert all(r["status"] == "success" for r in rows) and {r["server"] for r in rows} == {comfy.url, second.url}
+    for row in rows:
+        stem = Path(row["image"]).stem
+        glb = f"animate124/meshes/{stem}_00001.glb"
+        assert row["outputs"] == glb and (comfy.root / "output" / glb).is_file(), row
+    print(f"2 meshes over 2 servers in {time.time() - started:.0f} s: {[r['outputs'] for r in rows]}")

@@ -9,6 +9,7 @@ from a124_core.fields.encoding import GridConfig
 from a124_core.fields.hash_encoding import HashGridConfig
 from a124_core.fields.static import FieldConfig, StaticField
 from a124_core.rendering.renderer import RenderConfig, render_cameras
+from a124_core.training.representations import REPRESENTATIONS
 
 SMALL = FieldConfig(grid=GridConfig(num_levels=4, base_resolution=4, finest_resolution=32, log2_entries_per_level=12))
 DEFORM = DeformationConfig(grid=HashGridConfig(num_levels=6, finest_resolution=32, log2_hashmap_size=12))
@@ -99,8 +100,48 @@ def test_canonical_is_frozen_and_out_of_the_optimizer_unless_asked():
     assert grouped == trainable
     assert [g["lr"] for g in field.parameter_groups()] == [1e-3, 1e-3]
     field.set_train_canonical(True)
+    assert field.deformation_config.train_canonical == "all"
     assert [g["name"] for g in field.parameter_groups()][2:] == ["canonical_grid", "canonical_mlp"]
     assert all(p.requires_grad for p in field.canonical.parameters())
+    assert DeformationConfig.from_dict({"train_canonical": False}).train_canonical == "none"  # older scene files
+
+
+def test_levels_are_never_masked_again():
+    """A refine stage counts its steps from 0: the coarse run's levels must stay (issue 24)."""
+    field = DeformationField(SMALL, DEFORM)
+    field.set_progress(1000)
+    assert int(field.levels) == 6
+    field.set_progress(0)
+    assert int(field.levels) == 6
+
+
+def test_colour_mode_trains_the_albedo_and_keeps_the_shape():
+    static = _static(4)
+    field = DeformationField.from_static(static, DEFORM)
+    with torch.no_grad():
+        field.mlp[-1].weight.normal_(std=0.1)
+    x, t = torch.rand(128, 3) * 2 - 1, torch.rand(128)
+    density, albedo = field(x, t)
+    field.set_train_canonical("colour")
+    assert [g["name"] for g in field.parameter_groups()][2:] == ["canonical_grid", "canonical_mlp"]
+    torch.testing.assert_close(field(x, t)[0], density, rtol=0, atol=0)
+    torch.testing.assert_close(field(x, t)[1], albedo, rtol=0, atol=0)
+    optimizer = torch.optim.Adam([p for g in field.parameter_groups() for p in g["params"]], lr=0.05)
+    for _ in range(20):  # pull every colour to white: only the albedo may move
+        optimizer.zero_grad()
+        (field(x, t)[1] - 1).square().mean().backward()
+        optimizer.step()
+    new_density, new_albedo = field(x, t)
+    assert torch.equal(field.canonical.density(x), static.density(x)), "the canonical shape is the static one"
+    assert (new_albedo - 1).abs().mean() < 0.5 * (albedo - 1).abs().mean()
+    shape = field.canonical.shape
+    assert all(not p.requires_grad for p in shape.parameters())
+    assert all(torch.equal(v, static.state_dict()[k]) for k, v in shape.state_dict().items())
+    # a scene file of a colour-refined field loads back with both parts
+    meta = REPRESENTATIONS["deformation"].metadata(field)
+    loaded = REPRESENTATIONS["deformation"].from_metadata(SMALL, meta)
+    loaded.load_state_dict(field.state_dict())
+    assert torch.equal(loaded(x, t)[1], field(x, t)[1]) and torch.equal(loaded(x, t)[0], new_density)
 
 
 def test_constant_displacement_shifts_the_scene_and_renders_as_opacity_times_d():
@@ -142,14 +183,14 @@ def test_scene_tensors_and_metadata_round_trip(tmp_path):
     with torch.no_grad():
         field.mlp[-1].weight.normal_(std=0.1)
     field.set_progress(700)
-    meta = {"field_config": SMALL, **field.metadata()}
+    representation = REPRESENTATIONS["deformation"]
     path = save_checkpoint(
         tmp_path / "scene.safetensors",
         {f"field/{k}": v for k, v in field.state_dict().items()},
-        {"deformation": field.metadata()},
+        {"deformation": representation.metadata(field)},
     )
     tensors, stored = load_checkpoint(path)
-    loaded = DeformationField.from_metadata(meta["field_config"], stored["deformation"])
+    loaded = representation.from_metadata(SMALL, stored["deformation"])
     loaded.load_state_dict({k[len("field/") :]: v for k, v in tensors.items()})
     assert loaded.deformation_config == field.deformation_config and int(loaded.levels) == 5
     x, t = torch.rand(64, 3) * 2 - 1, torch.rand(64)

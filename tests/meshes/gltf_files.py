@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from a124_core.meshes.container import glb_bytes
+from a124_core.gltf.container import glb_bytes
 from a124_core.meshes.writeback import _Blob
 
 

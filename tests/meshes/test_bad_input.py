@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from a124_core.gltf.container import glb_bytes
 from a124_core.meshes import MeshCheckConfig, MeshLoadConfig, load_mesh, mesh_from_tensors
-from a124_core.meshes.container import glb_bytes
 
 from .builder import build_test_mesh, write_obj, write_ply
 from .gltf_files import multi_primitive_document, write_multi_primitive_glb

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from a124_core.outputs.tiny_clip import write_tiny_clip
 from a124_core.priors.tiny import build_tiny_models
 from a124_core.reference.tiny_depth import build_tiny_dpt
+from tests.tiny_clip import write_tiny_clip
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

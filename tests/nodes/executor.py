@@ -1,10 +1,11 @@
 """A test-only executor for API-format workflows: ComfyUI's validation rules, then nodes in topological order.
 
-Validation mirrors ComfyUI 0.3.64 (`execution.validate_inputs`): every input name must be declared in
-INPUT_TYPES and every required one present; a link's upstream RETURN_TYPES entry must overlap the input's type
-(comma-separated unions); widget values must have the declared type, lie within min/max and be in the combo
-list, except inputs that VALIDATE_INPUTS takes itself, which is then called with the widget values (linked
-inputs are None at validation time, as in ComfyUI).
+Validation mirrors ComfyUI 0.8.0 (`execution.validate_inputs`): every input name must be declared in INPUT_TYPES and
+every required one present; a link's upstream RETURN_TYPES entry must overlap the input's type (comma-separated
+unions); widget values must have the declared type, lie within min/max and be in the combo list (V1 `[options]`, V3
+`("COMBO", {"options": ...})`), except inputs that the node's validate function (V3 `validate_inputs`, V1
+`VALIDATE_INPUTS`) takes itself, which is then called with the inputs present (linked ones as None, as in ComfyUI).
+V3 nodes run through `EXECUTE_NORMALIZED` (a NodeOutput), V1 nodes through FUNCTION.
 """
 
 from __future__ import annotations
@@ -86,42 +87,50 @@ def save_video_stand_in(output_dir: Path) -> type:
     return SaveVideo
 
 
-def load_3d_stand_in(input_dir: Path) -> type:
-    """ComfyUI's Load3D (0.3.64) without its canvas: lists input/3d, passes model_file on as mesh_path (output 2)."""
-
-    class Load3D:
-        RETURN_TYPES = ("IMAGE", "MASK", "STRING", "IMAGE", "IMAGE", "LOAD3D_CAMERA", "VIDEO")
-        FUNCTION = "process"
-
-        @classmethod
-        def INPUT_TYPES(cls):
-            files = sorted(p.relative_to(input_dir).as_posix() for p in (input_dir / "3d").rglob("*") if p.is_file())
-            return {"required": {"model_file": (files,), "width": ("INT", {}), "height": ("INT", {})}}
-
-        def process(self, model_file, width, height):
-            blank = torch.zeros(1, 8, 8, 3)
-            return (blank, torch.zeros(1, 8, 8), model_file, blank, blank, {}, None)
-
-    return Load3D
-
-
 def preview_3d_stand_in(output_dir: Path) -> type:
-    """ComfyUI's Preview3DAnimation (0.3.64): takes model_file (relative to the output folder), shows it."""
+    """ComfyUI 0.8.0's Preview3D ("Preview 3D & Animation", V3): model_file relative to the output folder, shown."""
+    from comfy_api.v0_0_2 import io, ui
 
-    class Preview3DAnimation:
-        RETURN_TYPES = ()
-        FUNCTION = "process"
-        OUTPUT_NODE = True
+    class Preview3D(io.ComfyNode):
+        @classmethod
+        def define_schema(cls):
+            return io.Schema(
+                node_id="Preview3D",
+                display_name="Preview 3D & Animation",
+                category="3d",
+                is_output_node=True,
+                inputs=[
+                    io.String.Input("model_file", default="", multiline=False),
+                    io.Load3DCamera.Input("camera_info", optional=True),
+                    io.Image.Input("bg_image", optional=True),
+                ],
+            )
 
         @classmethod
-        def INPUT_TYPES(cls):
-            return {"required": {"model_file": ("STRING", {"default": ""})}}
-
-        def process(self, model_file):
+        def execute(cls, model_file, **kwargs):
             assert (output_dir / model_file).is_file(), f"Preview 3D got {model_file!r}: no such file in the output"
-            return {"ui": {"result": [model_file, None]}, "result": ()}
+            return io.NodeOutput(ui=ui.PreviewUI3D(model_file, kwargs.get("camera_info")))
 
-    return Preview3DAnimation
+    return Preview3D
+
+
+def is_v3(cls: type) -> bool:
+    return hasattr(cls, "define_schema")
+
+
+def combo_options(kind: Any, options: dict) -> list | None:
+    """The choices of a combo input (V1: the type is the list; V3: "COMBO" with `options`), None for other types."""
+    if isinstance(kind, list):
+        return kind
+    return list(options.get("options", [])) if kind == "COMBO" else None
+
+
+def validate_function(cls: type) -> Callable | None:
+    if is_v3(cls):
+        from comfy_api.v0_0_2.io import first_real_override
+
+        return first_real_override(cls, "validate_inputs")
+    return getattr(cls, "VALIDATE_INPUTS", None)
 
 
 def types_overlap(received: str, expected: str) -> bool:
@@ -142,7 +151,7 @@ def validate(prompt: dict[str, dict], mappings: dict[str, type]) -> None:
             errors.append(f"#{nid}: node {entry['class_type']} does not exist")
             continue
         declared, required = _declared(cls)
-        validate_fn = getattr(cls, "VALIDATE_INPUTS", None)
+        validate_fn = validate_function(cls)
         own = set(inspect.signature(validate_fn).parameters) if validate_fn else set()
         where = f"#{nid} {entry['class_type']}"
         for name in required - set(entry["inputs"]):
@@ -159,13 +168,14 @@ def validate(prompt: dict[str, dict], mappings: dict[str, type]) -> None:
                     errors.append(f"{where}: {name} links to a missing node {value[0]}")
                     continue
                 received = mappings[upstream["class_type"]].RETURN_TYPES[value[1]]
-                if isinstance(kind, list) or not types_overlap(received, kind):
+                if combo_options(kind, options) is not None or not types_overlap(received, kind):
                     errors.append(f"{where}: {name} received {received}, expected {kind}")
                 continue
             widget_values[name] = value
-            if isinstance(kind, list):
-                if name not in own and value not in kind:
-                    errors.append(f"{where}: {name}={value!r} not in {kind}")
+            choices = combo_options(kind, options)
+            if choices is not None:
+                if name not in own and value not in choices:
+                    errors.append(f"{where}: {name}={value!r} not in {choices}")
                 continue
             if kind not in WIDGET_TYPES:
                 errors.append(f"{where}: {name} of type {kind} must be linked, got the value {value!r}")
@@ -182,7 +192,7 @@ def validate(prompt: dict[str, dict], mappings: dict[str, type]) -> None:
             ):
                 errors.append(f"{where}: {name}={value} outside [{options.get('min')}, {options.get('max')}]")
         if validate_fn is not None:
-            args = {k: (widget_values.get(k) if k in widget_values else None) for k in own if k in entry["inputs"]}
+            args = {k: widget_values.get(k) for k in own if k in entry["inputs"]}  # linked: None
             result = validate_fn(**args)
             if result is not True:
                 errors.append(f"{where}: {result}")
@@ -220,8 +230,14 @@ def run(prompt: dict[str, dict], mappings: dict[str, type], on_node: Callable[[s
         cls = mappings[entry["class_type"]]
         kwargs = {k: (outputs[v[0]][v[1]] if isinstance(v, list) else v) for k, v in entry["inputs"].items()}
         with torch.inference_mode():
-            result = getattr(cls(), cls.FUNCTION)(**kwargs)
-        outputs[nid] = tuple(result["result"]) if isinstance(result, dict) else tuple(result)
+            if is_v3(cls):
+                result = cls.EXECUTE_NORMALIZED(**kwargs)
+            else:
+                result = getattr(cls(), cls.FUNCTION)(**kwargs)
+        if is_v3(cls):
+            outputs[nid] = tuple(result.args)
+        else:
+            outputs[nid] = tuple(result["result"]) if isinstance(result, dict) else tuple(result)
         assert len(outputs[nid]) == len(cls.RETURN_TYPES), f"#{nid} returned {len(outputs[nid])} values"
         if on_node is not None:
             on_node(nid, outputs[nid])
@@ -252,14 +268,15 @@ def ui_to_api(ui: dict, mappings: dict[str, type]) -> dict[str, dict]:
         linked = {i["name"]: links[i["link"]] for i in node.get("inputs", []) if i.get("link") is not None}
         values = list(node.get("widgets_values", []))
         for name, spec in declared.items():
-            kind = spec[0]
-            force_input = len(spec) > 1 and spec[1].get("forceInput")
-            is_widget = (isinstance(kind, list) or kind in WIDGET_TYPES) and not force_input
+            kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
+            is_widget = (combo_options(kind, options) is not None or kind in WIDGET_TYPES) and not options.get(
+                "forceInput"
+            )
             if is_widget and values:
                 value = values.pop(0)
                 if name not in linked:
                     inputs[name] = value
-                if len(spec) > 1 and spec[1].get("control_after_generate"):
+                if options.get("control_after_generate"):
                     values.pop(0)
                 del values[: frontend_widgets_after(node["type"], name)]
             if name in linked:

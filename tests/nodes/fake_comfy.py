@@ -1,9 +1,8 @@
-"""Stand-ins for ComfyUI's `folder_paths`, `comfy.utils`, `comfy.model_management` and `comfy_api.latest` (CI has
-no ComfyUI).
+"""Stand-ins for ComfyUI's `folder_paths`, `comfy.utils` and `comfy.model_management` (CI's test venvs have no
+ComfyUI; its node API `comfy_api` comes from tests/comfy_stand_in).
 
 They implement only what the nodes call, with ComfyUI's semantics: model folders by name, a progress bar whose
-update is an interrupt point, the interrupt flag the server sets on POST /interrupt, and the VIDEO type
-(`InputImpl.VideoFromComponents` over `Types.VideoComponents`, as in ComfyUI 0.3.64's comfy_api).
+update is an interrupt point, and the interrupt flag the server sets on POST /interrupt.
 """
 
 from __future__ import annotations
@@ -11,8 +10,6 @@ from __future__ import annotations
 import os
 import sys
 import types
-from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import torch
@@ -93,41 +90,7 @@ def make_comfy(interrupt_after: int | None = None) -> dict[str, types.ModuleType
     comfy = types.ModuleType("comfy")
     comfy.utils, comfy.model_management = utils, mm
     comfy.state = state
-    return {"comfy": comfy, "comfy.utils": utils, "comfy.model_management": mm, **make_comfy_api()}
-
-
-@dataclass
-class VideoComponents:
-    """comfy_api.latest.Types.VideoComponents: frames [N, H, W, 3] in [0, 1] and an exact frame rate."""
-
-    images: torch.Tensor
-    frame_rate: Fraction
-    audio: dict | None = None
-    metadata: dict | None = None
-
-
-class VideoFromComponents:
-    """comfy_api.latest.InputImpl.VideoFromComponents: what Save Video and Get Video Components read."""
-
-    def __init__(self, components: VideoComponents):
-        self._components = components
-
-    def get_components(self) -> VideoComponents:
-        return VideoComponents(self._components.images, self._components.frame_rate, self._components.audio)
-
-    def get_dimensions(self) -> tuple[int, int]:
-        """(width, height), as VideoInput.get_dimensions."""
-        return self._components.images.shape[2], self._components.images.shape[1]
-
-
-def make_comfy_api() -> dict[str, types.ModuleType]:
-    """`comfy_api` and `comfy_api.latest` with the two VIDEO classes the nodes build."""
-    latest = types.ModuleType("comfy_api.latest")
-    latest.InputImpl = types.SimpleNamespace(VideoFromComponents=VideoFromComponents)
-    latest.Types = types.SimpleNamespace(VideoComponents=VideoComponents)
-    api = types.ModuleType("comfy_api")
-    api.latest = latest
-    return {"comfy_api": api, "comfy_api.latest": latest}
+    return {"comfy": comfy, "comfy.utils": utils, "comfy.model_management": mm}
 
 
 def install(monkeypatch, modules: dict[str, types.ModuleType]) -> None:

@@ -19,3 +19,8 @@ def import_pack():
     sys.modules["comfyui_animate124"] = module
     spec.loader.exec_module(module)
     return module
+
+
+def node_classes(pack) -> dict[str, type]:
+    """{node id: class} of the pack's V3 nodes, as ComfyUI registers them from `comfy_entrypoint`."""
+    return {cls.GET_SCHEMA().node_id: cls for cls in pack.NODES}

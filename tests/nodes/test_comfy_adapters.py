@@ -8,6 +8,7 @@ import math
 import fake_comfy_models as fc
 import pytest
 import torch
+from node_env import node_classes
 
 from a124_core.priors.zero123 import pose_embedding
 
@@ -45,7 +46,7 @@ def test_sd_adapter_matches_diffusers_prior(pack, comfy_env, priors):
     sd = priors[0]
     model, vae = comfy_objects(sd)
     assert next(vae.first_stage_model.parameters()).is_inference()
-    (adapter,) = pack.NODE_CLASS_MAPPINGS["A124_SD15PriorFromComfy"]().adapt(model, fc.CLIP(sd.prompts), vae, 32)
+    (adapter,) = node_classes(pack)["A124_SD15PriorFromComfy"].execute(model, fc.CLIP(sd.prompts), vae, 32)
     assert isinstance(adapter, ComfySDPrior)
     assert torch.allclose(adapter.schedule.alphas_cumprod, sd.schedule.alphas_cumprod, rtol=1e-5)
     g = torch.Generator().manual_seed(0)
@@ -72,7 +73,7 @@ def test_sd_adapter_matches_diffusers_prior(pack, comfy_env, priors):
 def test_zero123_adapter_matches_diffusers_prior(pack, comfy_env, priors):
     z123 = priors[1]
     model, vae = comfy_objects(z123, cc_projection=z123.projection)
-    (adapter,) = pack.NODE_CLASS_MAPPINGS["A124_Zero123PriorFromComfy"]().adapt(model, fc.ClipVision(z123), vae, 32)
+    (adapter,) = node_classes(pack)["A124_Zero123PriorFromComfy"].execute(model, fc.ClipVision(z123), vae, 32)
     image = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(1))
     ref_a, ref_b = adapter.reference_condition(image), z123.reference_condition(image)
     assert torch.allclose(ref_a.latent, ref_b.latent, atol=1e-5) and torch.allclose(
@@ -93,14 +94,14 @@ def test_zero123_adapter_matches_diffusers_prior(pack, comfy_env, priors):
 def test_zero123_adapter_rejects_plain_sd_model(pack, comfy_env, priors):
     model, vae = comfy_objects(priors[0])
     with pytest.raises(ValueError, match="cc_projection"):
-        pack.NODE_CLASS_MAPPINGS["A124_Zero123PriorFromComfy"]().adapt(model, fc.ClipVision(priors[1]), vae, 32)
+        node_classes(pack)["A124_Zero123PriorFromComfy"].execute(model, fc.ClipVision(priors[1]), vae, 32)
 
 
 def test_controlnet_adapter_matches_diffusers_prior(pack, comfy_env, priors):
     cn = priors[2]
     model, vae = comfy_objects(cn)
     net = fc.ControlNet(cn.controlnet)
-    (adapter,) = pack.NODE_CLASS_MAPPINGS["A124_ControlNetTilePriorFromComfy"]().adapt(
+    (adapter,) = node_classes(pack)["A124_ControlNetTilePriorFromComfy"].execute(
         net, model, fc.CLIP(cn.prompts), vae, 1.0
     )
     g = torch.Generator().manual_seed(3)
@@ -117,15 +118,15 @@ def test_static_stage_with_adapter_priors(pack, comfy_env, priors, panda_rgba):
     sd, z123 = priors[0], priors[1]
     model, vae = comfy_objects(sd)
     zmodel, zvae = comfy_objects(z123, cc_projection=z123.projection)
-    (sd_a,) = pack.NODE_CLASS_MAPPINGS["A124_SD15PriorFromComfy"]().adapt(model, fc.CLIP(sd.prompts), vae, 32)
-    (z_a,) = pack.NODE_CLASS_MAPPINGS["A124_Zero123PriorFromComfy"]().adapt(zmodel, fc.ClipVision(z123), zvae, 32)
+    (sd_a,) = node_classes(pack)["A124_SD15PriorFromComfy"].execute(model, fc.CLIP(sd.prompts), vae, 32)
+    (z_a,) = node_classes(pack)["A124_Zero123PriorFromComfy"].execute(zmodel, fc.ClipVision(z123), zvae, 32)
     image, mask = panda_rgba
-    ref, _, _ = pack.NODE_CLASS_MAPPINGS["A124_Reference"]().build(image, 0.2, mask=mask)
+    ref, _, _ = node_classes(pack)["A124_Reference"].execute(image, 0.2, mask=mask)
     with torch.inference_mode():
-        scene, preview, _ = pack.NODE_CLASS_MAPPINGS["A124_StaticStage"]().train(
+        scene, preview, _ = node_classes(pack)["A124_StaticStage"].execute(
             "a photo of a panda", "smoke", 0, 3, reference=ref, sd_prior=sd_a, zero123_prior=z_a, run_name="adapters"
         )
     assert scene.complete and torch.isfinite(preview).all()
     # Textual inversion needs the diffusers SD prior and says so.
     with pytest.raises(ValueError, match="Load SD1.5 Prior"):
-        pack.NODE_CLASS_MAPPINGS["A124_TextualInversion"]().train(sd_a, ref, "_panda_", "panda", "smoke", 1, 1, 0, 1)
+        node_classes(pack)["A124_TextualInversion"].execute(sd_a, ref, "_panda_", "panda", "smoke", 1, 1, 0, 1)

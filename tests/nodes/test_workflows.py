@@ -4,13 +4,14 @@ tiny models through the test executor (ComfyUI's validation rules, topological e
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import executor
 import pytest
-from node_env import EXAMPLES, REPO
+from node_env import EXAMPLES, REPO, node_classes
 from PIL import Image
 from tiny_settings import tiny
 
@@ -45,11 +46,10 @@ def mappings(pack, comfy_env, models_dir, tmp_path):
             alias.symlink_to(target)
     output = Path(comfy_env["folder_paths"].get_output_directory())
     return {
-        **pack.NODE_CLASS_MAPPINGS,
+        **node_classes(pack),
         "LoadImage": executor.load_image_stand_in(inputs),
         "SaveVideo": executor.save_video_stand_in(output),
-        "Preview3DAnimation": executor.preview_3d_stand_in(output),
-        "Load3D": executor.load_3d_stand_in(inputs),
+        "Preview3D": executor.preview_3d_stand_in(output),
         **core_loaders(models_dir),
     }
 
@@ -163,28 +163,29 @@ def test_animated_mesh_workflow_ends_in_preview_3d(mappings, comfy_env):
     assert len(glb.meshes[0].primitives[0].targets) == 3 and len(glb.animations) == 1
     assert mesh.vertices.shape[0] == 3 and mesh.faces.shape[0] == 3 and mesh.vertices.shape[-1] == 3
     # Save Scene -> Load Dynamic Scene keeps the deformation field: it renders the same.
-    saved = mappings["A124_SaveScene"]().save(scene, "deform")["result"][0]
+    saved = mappings["A124_SaveScene"].execute(scene, "deform")[0]
     entry = "output/" + Path(saved).relative_to(out / "animate124").as_posix()
-    (loaded,) = mappings["A124_LoadDynamicScene"]().load(entry)
+    (loaded,) = mappings["A124_LoadDynamicScene"].execute(entry)
     assert isinstance(loaded.field, DeformationField)
-    render = mappings["A124_OrbitRender"]().render
-    a = render(scene, "fixed camera", "albedo", 1, 2, 24, 10.0, False, "a")["result"][0]
-    b = render(loaded, "fixed camera", "albedo", 1, 2, 24, 10.0, False, "b")["result"][0]
+    render = mappings["A124_OrbitRender"].execute
+    a = render(scene, "fixed camera", "albedo", 1, 2, 24, 10.0, False, "a")[0]
+    b = render(loaded, "fixed camera", "albedo", 1, 2, 24, 10.0, False, "b")[0]
     assert (a - b).abs().max() < 1e-5
 
 
 def test_animate_mesh_workflow_writes_the_users_mesh_back_to_preview_3d(mappings, comfy_env):
-    """Load 3D -> Animate Mesh -> Preview 3D - Animation on tiny priors: the GLB is the input's mesh (vertices, faces,
-    UVs) with a morph target per frame and one clip; the MESH input (a MESH the test makes) works the same way."""
+    """Animate Mesh (a file from input/3d, no canvas) -> Preview 3D & Animation on tiny priors: the GLB is the input's
+    mesh (vertices, faces, UVs) with a morph target per frame and one clip; the MESH input (a MESH the test makes)
+    works the same way, and a file that is not in input/3d is refused before anything trains."""
     import pygltflib
     import torch
 
-    from a124_core.outputs.gltf_morph import read_accessor
+    from a124_core.gltf.accessors import read_accessor
 
     mesh = build_test_mesh()
     prompt = tiny(load("animate124_animate_mesh_api.json"))
     results = executor.run(prompt, mappings)
-    model_file, out_mesh, orbit = results["4"]
+    model_file, out_mesh, orbit = results["3"]
     out = Path(comfy_env["folder_paths"].get_output_directory())
     glb = pygltflib.GLTF2.load(str(out / model_file))
     [prim] = glb.meshes[0].primitives
@@ -194,13 +195,16 @@ def test_animate_mesh_workflow_writes_the_users_mesh_back_to_preview_3d(mappings
     assert read_accessor(glb, prim.attributes.TEXCOORD_0).shape == (len(mesh.vertices), 2)
     assert out_mesh.vertices.shape == (3, len(mesh.vertices), 3) and out_mesh.faces.shape == (3, len(mesh.faces), 3)
     assert orbit.shape[0] == 3 and orbit.shape[-1] == 3
-    node = mappings["A124_AnimateMesh"]()
+    node = mappings["A124_AnimateMesh"]
     made = SimpleNamespace(vertices=torch.tensor(mesh.vertices)[None].float(), faces=torch.tensor(mesh.faces)[None])
     with torch.inference_mode():  # as ComfyUI runs nodes
-        result = node.animate("a robot is waving", "smoke", 2, 0, 2, 10.0, 1000.0, mesh=made)["result"]
+        result = node.execute("", "a robot is waving", "smoke", 2, 0, 2, 10.0, 1000.0, mesh=made)
     glb = pygltflib.GLTF2.load(str(out / result[0]))
     assert read_accessor(glb, glb.meshes[0].primitives[0].attributes.POSITION).shape == mesh.vertices.shape
     assert result[1].vertices.shape == (2, len(mesh.vertices), 3)
+    prompt["3"]["inputs"]["model_file"] = "3d/robot.glb"
+    with pytest.raises(executor.ValidationError, match=r"'3d/robot.glb' is not a mesh in ComfyUI/input/3d"):
+        executor.run(prompt, mappings)
 
 
 def test_comfy_loaders_variant_runs(mappings):
@@ -221,7 +225,11 @@ def test_comfy_loaders_variant_runs(mappings):
         ),
         (lambda p: p["8"]["inputs"].update(zero123_prior=["5", 0]), "expected A124_PRIOR_IMAGE_POSE"),
         (lambda p: p["10"]["inputs"].update(controlnet_prior=["3", 0]), "expected A124_PRIOR_IMAGE_CONTROL"),
-        (lambda p: p["2"]["inputs"].update(border_ratio=0.9), "border_ratio=0.9 outside"),
+        (lambda p: p["2"]["inputs"].update(border_ratio=0.9), r"border_ratio=0.9 is outside [0.0, 0.45]"),
+        (lambda p: p["2"]["inputs"].update(border_ratio=float("nan")), "border_ratio=nan is not a finite number"),
+        (lambda p: p["12"]["inputs"].update(fps=float("inf")), "fps=inf is not a finite number"),
+        (lambda p: p["5"]["inputs"].update(width=2000, height=2000), r"width=2000 is outside [0, 1024]"),
+        (lambda p: p["11"]["inputs"].update(filename_prefix="../x"), "must be a plain file name"),
         (lambda p: p["8"]["inputs"].update(preset="slow"), "preset='slow' not in"),
         (lambda p: p["10"]["inputs"].update(token_prompt="a panda is dancing"), "must contain {token}"),
         (lambda p: p["9"]["inputs"].update(resume_from="checkpoints/none.safetensors"), "not found"),
@@ -231,7 +239,7 @@ def test_comfy_loaders_variant_runs(mappings):
 def test_wrong_wiring_fails_before_training(mappings, comfy_env, change, expected):
     prompt = tiny(load("animate124_full_api.json"))
     change(prompt)
-    with pytest.raises(executor.ValidationError, match=expected.replace("{", r"\{").replace("}", r"\}")):
+    with pytest.raises(executor.ValidationError, match=re.escape(expected)):
         executor.run(prompt, mappings)
     out = Path(comfy_env["folder_paths"].get_output_directory())
     assert not (out / "animate124" / "checkpoints").exists()  # nothing trained

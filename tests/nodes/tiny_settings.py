@@ -14,7 +14,7 @@ TINY = {
     "A124_TextualInversion": {"steps": 2, "batch_size": 2},
     "A124_OrbitRender": {"views": 2, "frames": 3, "resolution": 24},
     "A124_ExportAnimatedMesh": {"frames": 3, "resolution": 32, "target_faces": 0},
-    "A124_AnimateMesh": {"preset": "smoke", "frames": 3},
+    "A124_AnimateMesh": {"preset": "smoke", "steps": 2, "frames": 3},
     "A124_SD15PriorFromComfy": {"image_size": 32},
     "A124_Zero123PriorFromComfy": {"image_size": 32},
 }

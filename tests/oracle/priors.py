@@ -164,14 +164,16 @@ class ImageTextOracle(OraclePrior):
         got = torch.remainder(condition.azimuth_deg + 180, 360) - 180
         if condition.azimuth_deg is None or not torch.allclose(got, expected, atol=1e-3):
             self.azimuth_mismatches += 1
-        h, w = self.frame_size(noisy)
-        truth = torch.stack(
+        return self.guided_eps(noisy, t, self.truth(cams, *self.frame_size(noisy)), guidance_scale)
+
+    def truth(self, cams: Any, height: int, width: int) -> Tensor:
+        """The scene from each camera [B] (its angles; the static cameras' radius 1.8 and FOV 40): [B, 3, H, W]."""
+        return torch.stack(
             [
-                scenes.image(self.scene, 0.0, float(p), float(a), h, w)
+                scenes.image(self.scene, 0.0, float(p), float(a), height, width)
                 for p, a in zip(cams.polar_deg.cpu(), cams.azimuth_deg.cpu())
             ]
         )
-        return self.guided_eps(noisy, t, truth, guidance_scale)
 
 
 class VideoOracle(OraclePrior):
@@ -183,6 +185,10 @@ class VideoOracle(OraclePrior):
 
     def encode_images(self, images: Tensor) -> Tensor:  # [F, 3, H, W] -> [1, 3, F, H, W]
         return (images * 2 - 1).permute(1, 0, 2, 3)[None]
+
+    def decode_latents(self, latents: Tensor) -> Tensor:  # [1, 3, F, H, W] -> [F, 3, H, W] in [0, 1]
+        """The identity VAE's decoder (Dream-in-4D's decoded-RGB loss)."""
+        return ((latents[0].permute(1, 0, 2, 3) + 1) / 2).clamp(0, 1)
 
     def frame_times(self, num_frames: int) -> list[float]:
         times = self.view.times.detach().cpu()

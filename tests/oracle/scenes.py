@@ -36,6 +36,16 @@ def moving(t: float) -> list[Sphere]:
     return [((c0[0] - 0.25 * t, c0[1], c0[2]), r0, k0), ((c1[0], c1[1] + 0.30 * t, c1[2]), r1, k1), green]
 
 
+#: The appearance a refine stage's image-control oracle knows: the same spheres, other colours (what a tile model
+#: adds is appearance; the layout of its control image, the coarse render, stays).
+REFINED_COLOURS = [(0.95, 0.55, 0.15), (0.55, 0.20, 0.80), (0.10, 0.65, 0.60)]
+
+
+def refined(t: float) -> list[Sphere]:
+    """`moving` with the refined appearance: the geometry and motion of the coarse target, new colours."""
+    return [(centre, radius, colour) for (centre, radius, _), colour in zip(moving(t), REFINED_COLOURS)]
+
+
 def fast(t: float) -> list[Sphere]:
     """A large sphere crossing the front of the box quickly (x from -0.45 to +0.45), for occupancy time slots."""
     return [*STILL[1:], ((-0.45 + 0.9 * t, -0.30, 0.30), 0.25, (0.95, 0.75, 0.10))]
@@ -56,9 +66,17 @@ def camera_rays(polar_deg: float, azimuth_deg: float, height: int, width: int, r
     return eye.expand(height * width, 3), dirs / dirs.norm(dim=-1, keepdim=True)
 
 
-def trace(spheres: Sequence[Sphere], polar_deg: float, azimuth_deg: float, height: int, width: int) -> Tensor:
+def trace(
+    spheres: Sequence[Sphere],
+    polar_deg: float,
+    azimuth_deg: float,
+    height: int,
+    width: int,
+    radius: float = 1.8,
+    fov_deg: float = 40.0,
+) -> Tensor:
     """Albedo image [3, H, W] on white and its alpha [1, H, W] (hard edges, nearest hit wins)."""
-    origins, dirs = camera_rays(polar_deg, azimuth_deg, height, width)
+    origins, dirs = camera_rays(polar_deg, azimuth_deg, height, width, radius, fov_deg)
     best = torch.full((origins.shape[0],), math.inf)
     colour = torch.ones(origins.shape[0], 3)
     for centre, radius, rgb in spheres:
@@ -73,9 +91,18 @@ def trace(spheres: Sequence[Sphere], polar_deg: float, azimuth_deg: float, heigh
     return colour.T.reshape(3, height, width), alpha.reshape(1, height, width)
 
 
-def image(scene: SceneAt, t: float, polar_deg: float, azimuth_deg: float, height: int, width: int) -> Tensor:
-    """The scene at time t seen from (polar, azimuth): [3, H, W] in [0, 1] on white."""
-    return trace(scene(t), polar_deg, azimuth_deg, height, width)[0]
+def image(
+    scene: SceneAt,
+    t: float,
+    polar_deg: float,
+    azimuth_deg: float,
+    height: int,
+    width: int,
+    radius: float = 1.8,
+    fov_deg: float = 40.0,
+) -> Tensor:
+    """The scene at time t seen from (polar, azimuth) at `radius` with a vertical `fov_deg`: [3, H, W] in [0, 1]."""
+    return trace(scene(t), polar_deg, azimuth_deg, height, width, radius, fov_deg)[0]
 
 
 def psnr(a: Tensor, b: Tensor) -> float:

@@ -8,7 +8,7 @@ regularisers are off: the oracles know the albedo of the scene and nothing else.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,11 +28,12 @@ from a124_core.training.config import (
     RegularisersConfig,
     ShadingConfig,
     StaticStageConfig,
-    TemporalTVConfig,
 )
+from a124_core.training.representations import Grid4D
 from a124_core.training.runner import train
-from a124_core.training.stage import View
+from a124_core.training.terms.temporal_tv import TemporalTVConfig
 from a124_core.training.time_sampling import TimeSamplingConfig
+from a124_core.training.view import View
 
 from . import scenes
 
@@ -52,8 +53,7 @@ FIELD = FieldConfig(
     grid=GridConfig(num_levels=6, base_resolution=8, finest_resolution=96, log2_entries_per_level=15), hidden_dim=32
 )
 DYNAMIC = dict(
-    num_knots=8,
-    temporal_tv=TemporalTVConfig(points=4096),
+    representation=Grid4D(num_knots=8, temporal_tv=TemporalTVConfig(points=4096)),
     time=TimeSamplingConfig(num_frames=4, lattice=32),
     occupancy_slots=4,
 )
@@ -95,16 +95,18 @@ def run(stage: Any) -> Any:
 
 @torch.no_grad()
 def held_out_psnr(
-    stage: Any, field: Any, scene: scenes.SceneAt, times: list[float | None]
+    stage: Any, model: Any, scene: scenes.SceneAt, times: list[float | None]
 ) -> dict[float | None, float]:
-    """Mean PSNR over HELD_OUT views at each time (None: a static field), rendered by the stage's own renderer."""
+    """Mean PSNR over HELD_OUT views at each time (None: a static field) of `model` (a Scene: its field rendered with
+    its own occupancy grid, as training and every export do), rendered by the stage's own renderer."""
     result = {}
     for t in times:
         values = []
         for polar, azimuth in HELD_OUT:
             cams = make_cameras(polar, azimuth)
             view = View(cams, None if t is None else torch.tensor([t]), "albedo", None, 1.0, torch.ones(3))
-            pred = stage.render_view(field, view, SIZE, perturb=False)["rgb"][0].permute(2, 0, 1)
+            out = stage.render_view(view, SIZE, field=model.field, occupancy=model.occupancy, perturb=False)
+            pred = out["rgb"][0].permute(2, 0, 1)
             values.append(scenes.psnr(pred, scenes.image(scene, t or 0.0, polar, azimuth, SIZE, SIZE)))
         result[t] = sum(values) / len(values)
     return result
@@ -118,6 +120,8 @@ class Measured:
     start: dict
     scene: Any
     oracles: dict
+    levels: list = field(default_factory=list)
+    """Active deformation-grid levels at each SDS step (deformation fields only)."""
 
     def __str__(self) -> str:
         now = ", ".join(f"t={k}: {v:.1f}" for k, v in self.psnr.items())
@@ -140,45 +144,59 @@ def static_run(
     sd = ImageTextOracle(scene) if text else None
     priors = StaticPriors(sd=sd, zero123=zero123)
     stage = watch(StaticStage(static_config(steps), reference(scene), priors, "spheres"), zero123, sd)
-    start = held_out_psnr(stage, stage.scene.field, scene, [None])
+    start = held_out_psnr(stage, stage.scene, scene, [None])
     result = run(stage)
-    return Measured(held_out_psnr(stage, result.field, scene, [None]), start, result, {"sd": sd, "zero123": zero123})
+    return Measured(held_out_psnr(stage, result, scene, [None]), start, result, {"sd": sd, "zero123": zero123})
 
 
-def coarse_run(static: Any, steps: int = 300, scene: scenes.SceneAt = scenes.moving, **config: Any) -> Measured:
-    """Coarse stage from a static scene with the video and image-pose oracles; start = the static scene."""
+def record_levels(stage: Any) -> list[int]:
+    """The deformation grid's active level count at every SDS step of `stage` (empty for other fields)."""
+    levels: list[int] = []
+    if hasattr(stage.scene.field, "levels"):
+        stage.view_observers.append(lambda view: levels.append(int(stage.scene.field.levels)))
+    return levels
+
+
+def coarse_run(
+    static: Any,
+    steps: int = 300,
+    scene: scenes.SceneAt = scenes.moving,
+    video_size: int | tuple[int, int] = SIZE,
+    **config: Any,
+) -> Measured:
+    """Coarse stage from a static scene with the video (scoring `video_size` frames) and image-pose oracles;
+    start = the static scene."""
     from a124_core.training.coarse_stage import CoarseStage, DynamicPriors
     from a124_core.training.static_stage import StaticStage
 
     from .priors import ImagePoseOracle, VideoOracle
 
-    start = held_out_psnr(
-        StaticStage(static_config(1), reference(scene), scene=static), static.field, scene, HELD_OUT_TIMES
-    )
-    zero123, video = ImagePoseOracle(scene), VideoOracle(scene)
+    start = held_out_psnr(StaticStage(static_config(1), reference(scene), scene=static), static, scene, HELD_OUT_TIMES)
+    zero123, video = ImagePoseOracle(scene), VideoOracle(scene, size=video_size)
     priors = DynamicPriors(video=video, zero123=zero123)
     stage = watch(
         CoarseStage(coarse_config(steps, **config), reference(scene), static, priors, "spheres move"), video, zero123
     )
+    levels = record_levels(stage)
     result = run(stage)
-    return Measured(
-        held_out_psnr(stage, result.field, scene, HELD_OUT_TIMES), start, result, {"video": video, "zero123": zero123}
-    )
+    psnr = held_out_psnr(stage, result, scene, HELD_OUT_TIMES)
+    return Measured(psnr, start, result, {"video": video, "zero123": zero123}, levels)
 
 
-def refine_run(coarse: Any, steps: int = 150) -> Measured:
-    """Refine stage from (a copy of) a coarse scene with the image-control oracle alone; start = the coarse scene."""
+def refine_run(coarse: Any, steps: int = 150, truth: scenes.SceneAt = scenes.moving, **config: Any) -> Measured:
+    """Refine stage from (a copy of) a coarse scene with the image-control oracle alone, which knows `truth`;
+    start = the coarse scene. `config`: refine-config overrides (a deformation scene's representation)."""
     from a124_core.training.refine_stage import RefinePriors, RefineStage
 
     from .priors import ImageControlOracle
 
-    config = refine_config(steps)
-    control = ImageControlOracle(coarse, config.controlnet.frames, config.render, (SIZE, SIZE))
+    config = refine_config(steps, **config)
+    control = ImageControlOracle(coarse, config.controlnet.frames, config.render, (SIZE, SIZE), scene=truth)
     priors = RefinePriors(controlnet=control)
     stage = RefineStage(config, reference(), copy.deepcopy(coarse), priors, "", token_prompt="a _ball_")
     watch(stage, control)
-    start = held_out_psnr(stage, coarse.field, scenes.moving, HELD_OUT_TIMES)
+    levels = record_levels(stage)
+    start = held_out_psnr(stage, coarse, truth, HELD_OUT_TIMES)
     result = run(stage)
-    return Measured(
-        held_out_psnr(stage, result.field, scenes.moving, HELD_OUT_TIMES), start, result, {"controlnet": control}
-    )
+    psnr = held_out_psnr(stage, result, truth, HELD_OUT_TIMES)
+    return Measured(psnr, start, result, {"controlnet": control}, levels)

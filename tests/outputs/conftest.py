@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from a124_core.outputs.tiny_clip import write_tiny_clip
+from tests.tiny_clip import write_tiny_clip
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,9 @@ import pytest
 import torch
 
 from a124_core.fields.grid4d import Grid4DField
+from a124_core.gltf.accessors import GlbBlob, read_accessor
+from a124_core.gltf.container import write_glb
+from a124_core.gltf.morph import add_morph_animation
 from a124_core.outputs.animated_mesh import (
     AnimatedMeshConfig,
     decimate,
@@ -17,7 +20,6 @@ from a124_core.outputs.animated_mesh import (
     frame_positions,
     invert_deformation,
 )
-from a124_core.outputs.gltf_morph import GlbBlob, add_morph_animation, read_accessor, write_glb
 from a124_core.outputs.mesh import Mesh, MeshConfig
 
 TOL = 1e-4

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from a124_core.gltf.container import write_glb
+from a124_core.gltf.morph import add_morph_animation
 from a124_core.outputs.animated_mesh import AnimatedMeshConfig, export_animated_mesh
-from a124_core.outputs.gltf_morph import add_morph_animation, write_glb
 from a124_core.outputs.mesh import MeshConfig, extract_mesh_sequence, write_animated_glb
 from tests import glb_check
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import trimesh
 
-from a124_core.outputs.gltf_morph import read_accessor
+from a124_core.gltf.accessors import read_accessor
 from a124_core.outputs.mesh import (
     MeshConfig,
     extract_mesh,

@@ -69,6 +69,7 @@ def test_random_prior_wiring_with_shrunk_configs(tmp_path, monkeypatch):
     monkeypatch.setattr(full_size, "CONFIG_DIR", tmp_path)
     kinds = {
         "sd15": PriorKind.IMAGE_TEXT,
+        "sd21_base": PriorKind.IMAGE_TEXT,
         "zero123_xl": PriorKind.IMAGE_POSE,
         "text_to_video_ms_1.7b": PriorKind.VIDEO_TEXT,
         "controlnet_tile_sd15": PriorKind.IMAGE_CONTROL,
@@ -107,3 +108,34 @@ def test_fake_prior_is_full_size_fp16_and_runs_an_sds_step_without_memory():
         out["loss_sds"].backward()
         assert renders.grad.shape == (1, 3, 128, 128)
         assert prior.encode_images(torch.rand(1, 3, 512, 512)).shape == (1, 4, 64, 64)
+
+
+def test_mvdream_and_sd21_base_match_the_releases():
+    """MVDream's UNet is SD2.1-base's (865.9 M, same blocks, heads of 64 channels, linear projections) plus the camera
+    MLP 16 -> 1280 -> 1280 (1.66 M); its text tower is SD2's OpenCLIP-H up to the penultimate block (340.4 M)."""
+    sd21, mv, mv15 = (full_size.build_networks(n) for n in ("sd21_base", "mvdream_sd21", "mvdream_sd15"))
+    camera = 16 * 1280 + 1280 + 1280 * 1280 + 1280
+    assert _count(sd21["unet"]) == 865_910_724 and _count(mv["unet"]) == 865_910_724 + camera
+    assert _count(mv15["unet"]) == 859_520_964 + camera and _count(mv15["text_encoder"]) == 123_060_480
+    assert _count(mv["text_encoder"]) == _count(sd21["text_encoder"]) == 340_387_840
+    assert _count(mv["vae"]) == 83_653_863
+    differ = {k for k in set(sd21["unet"].config) | set(mv["unet"].config) if not k.startswith("_")}
+    differ = {k for k in differ if sd21["unet"].config.get(k) != mv["unet"].config.get(k)}
+    assert differ == {"class_embed_type", "projection_class_embeddings_input_dim", "sample_size"}
+
+
+def test_fake_mvdream_runs_a_multiview_sds_step_at_256_without_memory():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from a124_core.guidance.multiview_sds import multiview_sds
+    from a124_core.multiview_cameras import sample_multiview_cameras
+
+    views = sample_multiview_cameras(1, generator=torch.Generator().manual_seed(0))
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        prior = full_size.fake_prior("mvdream_sd21")
+        assert prior.kind is PriorKind.IMAGE_TEXT_MULTIVIEW and prior.image_size == 256
+        renders = torch.rand(4, 3, 64, 64, requires_grad=True)
+        cond = prior.multiview_condition(prior.text_condition("a panda"), views.matrices)
+        out = multiview_sds(prior, renders, cond, generator=torch.Generator().manual_seed(0))
+        out["loss_sds"].backward()
+        assert out["x0"].shape == (4, 4, 32, 32) and renders.grad.shape == (4, 3, 64, 64)

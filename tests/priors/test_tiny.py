@@ -68,7 +68,7 @@ def test_layouts_match_the_published_models(tiny_models):
     assert "first_stage_model.encoder.mid.attn_1.q.weight" in keys
     assert "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight" in keys
     total = sum(p.stat().st_size for p in m.models_dir.rglob("*") if p.is_file())
-    assert total < 12e6  # tiny: a few hundred K parameters per model
+    assert total < 16e6  # tiny: a few hundred K parameters per model (13.3 MB with MVDream and SD2.1-base)
 
 
 def test_builder_is_idempotent(tiny_models):

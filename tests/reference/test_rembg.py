@@ -11,6 +11,8 @@ from PIL import Image
 
 from a124_core.reference import build_reference, rembg_search_paths
 
+from .tiny_rembg import write_brightness_u2net
+
 
 def _object_image() -> tuple[Image.Image, np.ndarray]:
     """A bright square (the object) on a dark background: RGB image and its true mask [H, W] bool."""
@@ -19,36 +21,6 @@ def _object_image() -> tuple[Image.Image, np.ndarray]:
     truth[50:150, 60:160] = True
     rgb[truth] = (230, 220, 210)
     return Image.fromarray(rgb), truth
-
-
-def _write_brightness_u2net(path) -> None:
-    """A u2net stand-in with rembg's u2net interface: input [1, 3, 320, 320] -> d0 [1, 1, 320, 320].
-
-    It outputs the mean of the normalised channels, so bright pixels become foreground: an oracle the test
-    can predict, run by onnxruntime inside rembg's own U2netSession.
-    """
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper
-
-    x = helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, 320, 320])
-    y = helper.make_tensor_value_info("d0", TensorProto.FLOAT, [1, 1, 320, 320])
-    node = helper.make_node("ReduceMean", ["input.1"], ["d0"], axes=[1], keepdims=1)
-    graph = helper.make_graph([node], "tiny_u2net", [x], [y])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-
-
-@pytest.fixture
-def empty_homes(tmp_path, monkeypatch):
-    """Point every folder rembg reads at empty temporary folders."""
-    for var in ("U2NET_HOME", "REMBG_HOME"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    return tmp_path
 
 
 def test_offline_error_names_file_and_folder(empty_homes, monkeypatch):
@@ -72,7 +44,7 @@ def test_rembg_real_api_with_stand_in_model(empty_homes, monkeypatch):
 
     # 1) ComfyUI's models/rembg folder
     comfy = empty_homes / "ComfyUI" / "models" / "rembg"
-    _write_brightness_u2net(comfy / "u2net.onnx")
+    write_brightness_u2net(comfy / "u2net.onnx")
     ref = build_reference(image, rembg_dirs=[comfy])
     assert ref.foreground_source == "rembg:u2net"
     iou = (ref.mask.bool() & expected.mask.bool()).sum() / (ref.mask.bool() | expected.mask.bool()).sum()
@@ -82,7 +54,7 @@ def test_rembg_real_api_with_stand_in_model(empty_homes, monkeypatch):
     # 2) rembg's own folder (<XDG_DATA_HOME>/rembg/models/u2net/u2net.onnx)
     own = rembg_search_paths("u2net")[0]
     assert own == empty_homes / "xdg" / "rembg" / "models" / "u2net" / "u2net.onnx"
-    _write_brightness_u2net(own)
+    write_brightness_u2net(own)
     (comfy / "u2net.onnx").unlink()
     ref2 = build_reference(image)
     assert torch.equal(ref2.mask, ref.mask)

@@ -12,6 +12,7 @@ from a124_core.presets import preset
 from a124_core.priors.base import PriorKind
 from a124_core.training.coarse_stage import CoarseStage, DynamicPriors
 from a124_core.training.refine_stage import RefinePriors, RefineStage
+from a124_core.training.representations import Grid4D
 from a124_core.training.runner import train
 from a124_core.training.static_stage import StaticPriors, StaticStage
 
@@ -36,12 +37,13 @@ def test_checkpoint_of_another_stage_cannot_be_resumed(panda_reference, smoke_ru
 
 
 def test_incompatible_checkpoint_names_both_values(panda_reference, smoke_run):
-    other_t = replace(preset("smoke").coarse, num_knots=6)
+    grid6 = Grid4D(num_knots=6)
+    other_t = replace(preset("smoke").coarse, representation=grid6)
     stage = CoarseStage(other_t, panda_reference, smoke_run.static)
     with pytest.raises(ValueError, match="num_knots is 4 in the checkpoint but 6 here"):
         train(stage, resume_from=smoke_run.checkpoints / "coarse.safetensors")
     with pytest.raises(ValueError, match="it has 4 time knots .num_knots. but the refine config has 6"):
-        RefineStage(replace(preset("smoke").refine, num_knots=6), panda_reference, smoke_run.coarse)
+        RefineStage(replace(preset("smoke").refine, representation=grid6), panda_reference, smoke_run.coarse)
     bigger = preset("smoke").static
     bigger = replace(bigger, field=replace(bigger.field, hidden_dim=24))
     with pytest.raises(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -15,6 +16,7 @@ from a124_core.training.config import (
     config_from_dict,
     config_to_dict,
 )
+from a124_core.training.representations import REPRESENTATIONS
 
 
 def test_paper_defaults():
@@ -28,9 +30,11 @@ def test_paper_defaults():
     rec, reg = s.reconstruction, s.regularisers
     assert (rec.rgb, rec.mask, rec.depth) == (5.0, 0.5, 0.01)
     assert (reg.opacity_entropy, reg.orientation, reg.normal_tv, reg.normal_blur) == (1e-3, 1e-2, 0.5, 0.5)
-    assert (c.temporal_tv.weight, c.temporal_tv.points) == (0.1, 100_000)
+    tv = c.representation.temporal_tv
+    assert c.representation.name == "grid4d" and (tv.weight, tv.points) == (0.1, 100_000)
     assert (s.reference_warmup, s.reference_every) == (100, 4)
-    assert (c.num_knots, c.time.num_frames, c.time.lattice, c.time.alpha, c.p_moving_camera) == (64, 16, 256, 0.2, 0.9)
+    assert c.representation.num_knots == 64
+    assert (c.time.num_frames, c.time.lattice, c.time.alpha, c.p_moving_camera) == (16, 256, 0.2, 0.9)
     assert (c.video.sds.guidance_scale, c.video.sds.t_range, c.video.sds.grad_clip) == (100.0, (0.02, 0.98), 1.0)
     assert c.shading.p_textureless == 0.2 and c.shading.normal_until == 0.0
     cn = r.controlnet
@@ -41,8 +45,9 @@ def test_paper_defaults():
 
 
 def test_presets_round_trip_through_json():
-    for name in PRESETS:
-        p = preset(name)
+    for name, representation in itertools.product(PRESETS, REPRESENTATIONS):
+        p = preset(name, representation)
+        assert p.coarse.representation.name == p.refine.representation.name == representation
         for config in (p.static, p.coarse, p.refine):
             data = json.loads(json.dumps(config_to_dict(config)))
             assert config_from_dict(type(config), data) == config
@@ -54,7 +59,8 @@ def test_one_preset_holds_every_setting():
         assert smoke.stage(stage).steps < fast.stage(stage).steps < paper.stage(stage).steps
     assert smoke.textual_inversion.steps < fast.textual_inversion.steps < paper.textual_inversion.steps == 3000
     assert fast.refine.controlnet.sds.image_size == 512 and paper.refine.controlnet.sds.image_size == 1024
-    assert smoke.static.render_size <= 64 and smoke.coarse.num_knots < paper.coarse.num_knots
+    assert smoke.static.render_size <= 64
+    assert smoke.coarse.representation.num_knots < paper.coarse.representation.num_knots
     assert (paper.orbit.num_views, paper.orbit.num_frames, paper.orbit.resolution) == (10, 64, 400)
     seeded = fast.with_seed(7)
     assert {seeded.stage(s).seed for s in ("static", "coarse", "refine")} == {seeded.textual_inversion.seed} == {7}

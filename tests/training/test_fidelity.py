@@ -51,7 +51,7 @@ def test_video_prior_gets_frames_at_its_aspect_and_zero123_a_square(static_scene
     assert stage.render_shape == render_shape(32, (40, 72)) == (18, 32)
     renders = []
     render = stage.render_view
-    stage.render_view = lambda field, view, size, *a, **k: renders.append(size) or render(field, view, size, *a, **k)
+    stage.render_view = lambda view, size, *a, **k: renders.append(size) or render(view, size, *a, **k)
     train(stage)
     assert video_seen and all(shape == (4, 3, 40, 72) for shape in video_seen)
     assert (18, 32) in renders, "clips are rendered at the prior's aspect, not squashed from squares"

@@ -35,10 +35,10 @@ def test_reference_fit_reaches_25_db(panda_reference):
     stage = StaticStage(config, panda_reference)
     reports: list[tuple[int, dict, object]] = []
     start = time.perf_counter()
-    scene = train(stage, Callbacks(on_progress=lambda s, n, losses, preview: reports.append((s, losses, preview))))
+    train(stage, Callbacks(on_progress=lambda s, n, losses, preview: reports.append((s, losses, preview))))
     elapsed = time.perf_counter() - start
     with torch.no_grad():
-        out = stage.render_view(scene.field, stage.reference_view(None), 64, perturb=False)
+        out = stage.render_view(stage.reference_view(None), 64, perturb=False)
     target = stage.targets["rgb"]
     psnr = float(-10 * torch.log10(((out["rgb"] - target) ** 2).mean()))
     depth = float(depth_loss(out["depth"], stage.targets["depth"], stage.targets["mask"]))
@@ -50,7 +50,7 @@ def test_reference_fit_reaches_25_db(panda_reference):
     # The untrained field (blob at the centre) is far from it: the oracle measures training, not the init.
     fresh = StaticStage(config, panda_reference)
     with torch.no_grad():
-        out0 = fresh.render_view(fresh.scene.field, fresh.reference_view(None), 64, perturb=False)
+        out0 = fresh.render_view(fresh.reference_view(None), 64, perturb=False)
     assert float(-10 * torch.log10(((out0["rgb"] - target) ** 2).mean())) < 15.0
     # The silhouette matches too.
     iou = ((out["opacity"] > 0.5) & (stage.targets["mask"] > 0.5)).sum() / (

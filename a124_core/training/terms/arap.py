@@ -1,7 +1,7 @@
 """As-rigid-as-possible guidance on the user's own mesh (mesh animation, Animate3D Eq. 9-11): limbs bend, not stretch.
 
 Each step the mesh's vertices (scene units, welded: one point per position) are moved by the deformation field to
-the step's frame times and their ARAP energy against the rest mesh (`meshes/arap.py`) is added. The field is a
+the step's frame times and their ARAP energy against the rest mesh (`geometry/arap.py`) is added. The field is a
 backward warp (x_c = x_d + d(x_d, t)), so a vertex's position at t solves x + d(x, t) = x_c: the fixed point is
 found without gradients by a fixed number of iterations x <- x_c - d(x, t) (all frames in one batch, warm-started
 at the last step's answer for the same frame index, no host sync), then one differentiable step x = x_c - d(x*, t)
@@ -12,13 +12,14 @@ translation, which is what ARAP asks for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ...meshes.arap import ARAPConfig, ARAPNeighbourhood, arap_energy, arap_neighbourhood
+from ...geometry.arap import ARAPConfig, ARAPNeighbourhood, arap_energy, arap_neighbourhood, sample_one_rings
 from .base import GuidanceTerm, StepContext
 
 _DEFAULT = ARAPConfig()
@@ -68,36 +69,36 @@ class ARAP(GuidanceTerm):
         self.neighbourhood, self.rest = welded_neighbourhood(vertices, faces, config.arap.weighting)
         self.warm: Tensor | None = None  # [F, W, 3] last step's positions per frame index
 
-    def attach(self) -> None:
-        self.neighbourhood = self.neighbourhood.to(self.stage.device)
-        self.rest = self.rest.to(self.stage.device)
+    def attach(self, device: torch.device) -> None:
+        self.neighbourhood = self.neighbourhood.to(device)
+        self.rest = self.rest.to(device)
 
-    def positions(self, times: Tensor) -> Tensor:
-        """Observed positions [F, W, 3] of the welded vertices at times [F], differentiable in the field."""
-        field = self.stage.scene.field
-        f, w = times.shape[0], self.rest.shape[0]
-        rest = self.rest.expand(f, w, 3).reshape(-1, 3)
-        t = times.to(rest).repeat_interleave(w)
-        warm = self.warm is not None and self.warm.shape[0] == f
-        x = self.warm.reshape(-1, 3) if warm else rest
+    def positions(self, field: Any, times: Tensor, vertices: Tensor | None = None) -> Tensor:
+        """Observed positions [F, K, 3] of welded vertices `vertices` [K] (default all) at times [F], differentiable
+        in `field` (a deformation field: `field.displacement(x, t)`)."""
+        f, count = times.shape[0], self.rest.shape[0]
+        if self.warm is None or self.warm.shape[0] != f:
+            self.warm = self.rest.expand(f, count, 3).clone()
+        index = torch.arange(count, device=self.rest.device) if vertices is None else vertices
+        k = index.shape[0]
+        rest = self.rest[index].expand(f, k, 3).reshape(-1, 3)
+        t = times.to(rest).repeat_interleave(k)
+        x = self.warm[:, index].reshape(-1, 3)
         with torch.no_grad():
             for _ in range(self.config.inverse_iterations):
                 x = rest - field.displacement(x, t)
-        out = (rest - field.displacement(x, t)).reshape(f, w, 3)
-        self.warm = out.detach()
+        out = (rest - field.displacement(x, t)).reshape(f, k, 3)
+        self.warm[:, index] = out.detach()
         return out
 
     def losses(self, ctx: StepContext) -> dict[str, Tensor]:
         times = ctx.view.times
         if self.config.weight <= 0 or times is None:
             return {}
-        energy = arap_energy(
-            self.neighbourhood,
-            self.positions(times),
-            max_vertices=self.config.arap.max_vertices,
-            generator=self.stage.generator,
-        )
-        return {self.name: self.config.weight * energy}
+        rings = sample_one_rings(self.neighbourhood, self.config.arap.max_vertices, ctx.generator)
+        points = self.positions(ctx.field, times, rings.representative)  # only the vertices the rings touch
+        local = replace(rings, representative=torch.arange(points.shape[1], device=points.device))
+        return {self.name: self.config.weight * arap_energy(local, points)}
 
 
 __all__ = ["ARAP", "ARAPTermConfig", "welded_neighbourhood"]

@@ -3,22 +3,23 @@
 A stage is a representation (the scene it trains) plus a list of terms. Each step the stage draws a view (or, on
 reconstruction steps, takes the reference view), renders it once and hands every term a `StepContext`; each term
 returns its named, already weighted losses (threestudio's convention) or nothing when it does not apply to that
-step. Terms render whatever else they need through the stage (`stage.render_view`), draw random numbers only from
-`stage.generator`, and keep any state a resume needs in `state_tensors` / `load_state`.
+step. A term gets everything it uses from its constructor (configs, camera and schedule settings, the reference
+image) and from the step context (the field, the generator, the reference targets, a render callable): it never
+sees the stage. Random numbers come only from `ctx.generator`; state a resume needs goes in `state_tensors` /
+`load_state`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import torch
 from torch import Tensor
 
 from ...priors.base import PriorKind, check_prior_kind
-
-if TYPE_CHECKING:
-    from ..stage import Stage, View
+from ..view import RenderFn, View
 
 
 @dataclass
@@ -37,6 +38,16 @@ class StepContext:
     """The renderer's maps of `view` [B, H, W, C]."""
     at_reference_time: bool
     """Frame 0 of the view shows the reference image's moment (static views always; clips that start at t = 0)."""
+    field: Any
+    """The field being trained (a StaticField, Grid4DField, DeformationField, ...)."""
+    generator: torch.Generator
+    """The stage's CPU generator: every random number of the step comes from it (bit-identical resumes)."""
+    render_view: RenderFn
+    """Render another view (or another field, e.g. a frozen condition scene) with the stage's settings."""
+    reference_view: View | None = None
+    """The input image's camera at the reference time (albedo, white background); None without a reference."""
+    targets: dict[str, Tensor | None] | None = None
+    """Reference rgb [1, S, S, 3], mask [1, S, S, 1], depth [1, S, S, 1] or None (`stage.reference_targets`)."""
     images: Tensor = field(init=False)
     """The render's colours [B, 3, H, W], the layout priors read (one view of `render["rgb"]` shared by the terms)."""
 
@@ -55,26 +66,22 @@ class GuidanceTerm(ABC):
         if self.kind is not None:
             check_prior_kind(prior, self.kind, f"{self.name} term's prior")
         self.prior = prior
-        self.stage: Stage | None = None
 
-    def bind(self, stage: Stage) -> None:
-        """Called once by the stage that owns the term (device, generator, config, scene are known from here)."""
-        self.stage = stage
-
-    @property
-    def priors(self) -> list[Any]:
-        return [] if self.prior is None else [self.prior]
+    def attach(self, device: torch.device) -> None:
+        """Move what the term renders or computes with onto the training device (priors are moved by the stage)."""
+        return None
 
     def build(self) -> None:
         """Build and cache the term's conditions; the priors are on the training device already."""
         return None
 
-    def attach(self) -> None:
-        """Move what the term renders with onto the training device (priors are moved by the stage)."""
-        return None
-
     def render_aspect(self) -> int | tuple[int, int] | None:
         """The size whose aspect the stage's SDS renders should have (a video prior's), or None."""
+        return None
+
+    def render_size(self, progress: float) -> tuple[int, int] | None:
+        """(H, W) the stage's SDS renders should have at training progress in [0, 1] (a term with its own render
+        schedule, Dream-in-4D's video term), or None: the stage's render_size at `render_aspect`."""
         return None
 
     @property

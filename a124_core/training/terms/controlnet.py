@@ -21,7 +21,6 @@ from torch import Tensor
 from ...guidance.sds import SDSConfig, center_square, scoring_size, x0_reconstruction
 from ...priors.base import PriorKind
 from ...weight_files import check_safetensors
-from ..scene import Scene
 from .base import GuidanceTerm, StepContext
 
 
@@ -67,23 +66,6 @@ def load_tokens(name: str | None, embedding: Tensor | str | Path | None, prompt:
     raise ValueError(f"token_embedding for {name!r} must be a tensor [n, D] or a <name>.safetensors path")
 
 
-def require_coarse(scene: Scene) -> None:
-    """The ControlNet condition must come from the step-2 (coarse) model, never from a refined one (SPEC 5)."""
-    if scene.stage != "coarse":
-        raise ValueError(
-            f"The refine stage needs the coarse stage's result: its frozen copy renders the ControlNet condition "
-            f"(SPEC 5), but got a scene written by the {scene.stage} stage. Pass the coarse scene (coarse."
-            f"safetensors); to continue an interrupted refine run, resume from its refine_latest checkpoint."
-        )
-
-
-def frozen_copy(scene: Scene, device: Any = None) -> Scene:
-    """A copy of `scene` (on `device`) that never trains: the condition model."""
-    copied = Scene(copy.deepcopy(scene.field), copy.deepcopy(scene.occupancy), scene.stage, scene.step, scene.complete)
-    copied.field.requires_grad_(False).train(False)
-    return copied if device is None else copied.to(device)
-
-
 class ControlNetTarget(GuidanceTerm):
     """x0 targets for the control frames of every SDS clip; the condition renders come from a frozen scene."""
 
@@ -97,7 +79,8 @@ class ControlNetTarget(GuidanceTerm):
         token_prompt: str,
         negative: str,
         tokens: dict[str, Tensor],
-        condition_scene: Scene,
+        condition_scene: Any,
+        num_frames: int,
         suffix: str = "",
         owned: bool = False,
     ):
@@ -105,36 +88,32 @@ class ControlNetTarget(GuidanceTerm):
         Args:
             token_prompt: the UNet prompt with the learned token ("a _panda_ is dancing"); suffix is appended.
             tokens: the textual-inversion tokens of that prompt (never added to the shared prior).
-            condition_scene: the coarse scene the condition is rendered from; only read (never trained, changed or
-                moved: a copy is made when it is not on the training device or a resume loads it), so a node can
-                pass its cached input.
-            owned: the scene is this term's own copy (`frozen_copy`), free to move and overwrite.
+            condition_scene: the coarse scene (`.field`, `.occupancy`) the condition is rendered from; only read
+                (never trained, changed or moved: a copy is made when it is not on the training device or a resume
+                loads it), so a node can pass its cached input.
+            num_frames: frames of the stage's clips (the default control frames are 0 and F / 2).
+            owned: the scene is this term's own copy (`scene.frozen_copy`), free to move and overwrite.
         """
         super().__init__(prior)
         if not token_prompt.strip():
             raise ValueError("The ControlNet branch needs token_prompt, the motion prompt with the learned token")
-        require_coarse(condition_scene)
         self.config, self.token_prompt, self.negative = config, token_prompt + suffix, negative
         self.tokens = tokens
         self.condition_scene, self.owned = condition_scene, owned
         self.text: Any = None
-        self.frames: list[int] = []
-
-    def bind(self, stage: Any) -> None:
-        super().bind(stage)
-        num_frames = stage.config.time.num_frames
-        self.frames = list(self.config.frames if self.config.frames is not None else (0, num_frames // 2))
+        self.frames = list(config.frames if config.frames is not None else (0, num_frames // 2))
         if not self.frames or any(not 0 <= f < num_frames for f in self.frames):
             raise ValueError(f"controlnet.frames {self.frames} must be non-empty frame indices in [0, {num_frames})")
 
-    def _own(self) -> Scene:
-        """The condition scene, copied first unless it is the term's own."""
+    def _own(self) -> Any:
+        """The condition scene, copied first (frozen) unless it is the term's own."""
         if not self.owned:
-            self.condition_scene, self.owned = frozen_copy(self.condition_scene), True
+            copied = copy.deepcopy(self.condition_scene)
+            copied.field.requires_grad_(False).train(False)
+            self.condition_scene, self.owned = copied, True
         return self.condition_scene
 
-    def attach(self) -> None:
-        device = self.stage.device
+    def attach(self, device: torch.device) -> None:
         on = next(self.condition_scene.field.parameters()).device
         if on.type != device.type or (device.index is not None and on.index != device.index):
             self._own().to(device)
@@ -144,10 +123,11 @@ class ControlNetTarget(GuidanceTerm):
         self.prior.text_condition(self.config.prompt)  # cached now, before the encoders leave the GPU
 
     @torch.no_grad()
-    def control_images(self, view: Any) -> Tensor:  # [B, 3, S, S] at the scoring size
-        """The frozen model's render of exactly `view` (no ray jitter: a stable condition), as the frames are."""
-        stage, scene = self.stage, self.condition_scene
-        out = stage.render_view(scene.field, view, stage.render_shape, perturb=False, occupancy=scene.occupancy)
+    def control_images(self, ctx: StepContext, view: Any) -> Tensor:  # [B, 3, S, S] at the scoring size
+        """The frozen model's render of exactly `view` at the step's render size (no ray jitter: a stable
+        condition), centred and resized as the frames are."""
+        scene, size = self.condition_scene, tuple(ctx.render["rgb"].shape[1:3])
+        out = ctx.render_view(view, size, field=scene.field, occupancy=scene.occupancy, perturb=False)
         images = center_square(out["rgb"].permute(0, 3, 1, 2).clamp(0, 1))
         size = scoring_size(self.config.sds, self.prior)
         size = (size, size) if isinstance(size, int) else tuple(size)
@@ -159,10 +139,10 @@ class ControlNetTarget(GuidanceTerm):
         if not ctx.sds:
             return {}
         cond = self.prior.control_condition(
-            self.text, self.control_images(ctx.view.select(self.frames)), self.config.prompt
+            self.text, self.control_images(ctx, ctx.view.select(self.frames)), self.config.prompt
         )
         images = center_square(ctx.render["rgb"][self.frames].permute(0, 3, 1, 2))
-        out = x0_reconstruction(self.prior, images, cond, self.config.sds, 1.0, ctx.progress, self.stage.generator)
+        out = x0_reconstruction(self.prior, images, cond, self.config.sds, 1.0, ctx.progress, ctx.generator)
         return {self.name: self.config.weight * out["loss_x0"]}
 
     def state_tensors(self) -> dict[str, Tensor]:

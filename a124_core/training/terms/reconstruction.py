@@ -29,20 +29,19 @@ class Reconstruction(GuidanceTerm):
 
     name = "reconstruction"
 
-    def __init__(self, config: ReconstructionConfig, on_clip_start: bool = False):
+    def __init__(self, config: ReconstructionConfig, size: int, on_clip_start: bool = False):
+        """size: side of the reference-view renders (the stage's reference_size)."""
         super().__init__()
-        self.config, self.on_clip_start = config, on_clip_start
+        self.config, self.size, self.on_clip_start = config, size, on_clip_start
 
     def losses(self, ctx: StepContext) -> dict[str, Tensor]:
-        stage = self.stage
         if not ctx.sds:
             out = ctx.render
         elif self.on_clip_start and ctx.at_reference_time:
-            view = stage.reference_view(stage.reference_time)
-            out = stage.render_view(stage.scene.field, view, stage.config.reference_size)
+            out = ctx.render_view(ctx.reference_view, self.size)
         else:
             return {}
-        w, t = self.config, stage.targets
+        w, t = self.config, ctx.targets
         losses = {
             "rgb": w.rgb * L.rgb_loss(out["rgb"], t["rgb"], t["mask"]),
             "mask": w.mask * L.mask_loss(out["opacity"], t["mask"]),

@@ -29,9 +29,10 @@ class Regularisers(GuidanceTerm):
 
     name = "regularisers"
 
-    def __init__(self, config: RegularisersConfig):
+    def __init__(self, config: RegularisersConfig, steps: int):
+        """steps: the stage's length (the opacity entropy ramps in over its first half)."""
         super().__init__()
-        self.config = config
+        self.config, self.steps = config, steps
 
     @property
     def needs_normals(self) -> bool:
@@ -42,7 +43,7 @@ class Regularisers(GuidanceTerm):
         w, out = self.config, ctx.render
         reg: dict[str, Tensor] = {}
         if w.opacity_entropy > 0:
-            ramp = L.ramp(ctx.step, self.stage.config.steps)
+            ramp = L.ramp(ctx.step, self.steps)
             reg["opacity_entropy"] = w.opacity_entropy * ramp * L.opacity_entropy(out["opacity"])
         if "orientation" in out and w.orientation > 0:
             reg["orientation"] = w.orientation * L.orientation_loss(out["orientation"])

@@ -35,4 +35,4 @@ class TemporalTV(GuidanceTerm):
     def losses(self, ctx: StepContext) -> dict[str, Tensor]:
         if self.config.weight <= 0:
             return {}
-        return {self.name: self.config.weight * self.stage.scene.field.temporal_tv(generator=self.stage.generator)}
+        return {self.name: self.config.weight * ctx.field.temporal_tv(generator=ctx.generator)}

@@ -29,12 +29,22 @@ class TextSDS(GuidanceTerm):
     name = "sd"
     kind = PriorKind.IMAGE_TEXT
 
-    def __init__(self, prior: Any, config: TextSDSConfig, prompt: str, negative: str = "", suffix: str = ""):
-        """prompt: the appearance prompt; suffix: the stage's quality words appended to it."""
+    def __init__(
+        self,
+        prior: Any,
+        config: TextSDSConfig,
+        prompt: str,
+        negative: str = "",
+        suffix: str = "",
+        reference_azimuth_deg: float = 0.0,
+    ):
+        """prompt: the appearance prompt; suffix: the stage's quality words appended to it; reference_azimuth_deg:
+        the azimuth the 'front view' words belong to (the reference camera's)."""
         super().__init__(prior)
         if not prompt.strip():
             raise ValueError("The 2D prior needs an appearance prompt, e.g. 'a high-resolution DSLR image of a panda'")
         self.config, self.prompt, self.negative = config, prompt + suffix, negative
+        self.reference_azimuth_deg = reference_azimuth_deg
         self.condition: Any = None
 
     def build(self) -> None:
@@ -43,8 +53,7 @@ class TextSDS(GuidanceTerm):
     def losses(self, ctx: StepContext) -> dict[str, Tensor]:
         if not ctx.sds:
             return {}
-        stage = self.stage
-        azimuth = ctx.view.cameras.azimuth_deg - stage.config.camera.reference_azimuth_deg
+        azimuth = ctx.view.cameras.azimuth_deg - self.reference_azimuth_deg
         cond = self.condition.at_azimuth(azimuth)
-        sds = score_distillation(self.prior, ctx.images, cond, self.config.sds, 1.0, ctx.progress, stage.generator)
+        sds = score_distillation(self.prior, ctx.images, cond, self.config.sds, 1.0, ctx.progress, ctx.generator)
         return {self.name: self.config.weight * sds["loss_sds"]}

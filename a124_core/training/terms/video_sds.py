@@ -48,6 +48,6 @@ class VideoSDS(GuidanceTerm):
     def losses(self, ctx: StepContext) -> dict[str, Tensor]:
         if not ctx.sds:
             return {}
-        g = self.stage.generator
+        g = ctx.generator
         sds = score_distillation(self.prior, ctx.images, self.condition, self.config.sds, 1.0, ctx.progress, g)
         return {self.name: self.config.weight * sds["loss_sds"]}

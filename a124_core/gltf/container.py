@@ -1,4 +1,4 @@
-"""glTF containers: writing GLB bytes, reading a GLB's JSON, and packing a .gltf with its files into one GLB.
+"""glTF containers: the one GLB writer, reading a GLB's JSON, and packing a .gltf with its files into one GLB.
 
 Loading packs every .gltf first and reads the packed bytes as a GLB, so resolving external files (URL-encoded
 names, paths outside the folder, data URIs) does not depend on the trimesh version, and the write-back starts
@@ -14,6 +14,8 @@ import struct
 import urllib.parse
 from pathlib import Path
 
+from ..checkpoint import atomic_write_bytes
+
 _WHITE_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
 )
@@ -28,6 +30,18 @@ def glb_bytes(document: dict, blob: bytes) -> bytes:
     if blob:
         chunks += struct.pack("<I4s", len(blob), b"BIN\0") + blob
     return struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks
+
+
+def write_glb(gltf, path: str | Path) -> Path:
+    """A pygltflib GLTF2 (one buffer, held in its binary blob) as a GLB file, written atomically."""
+    import pygltflib
+
+    if any(b.uri for b in gltf.buffers):
+        gltf.convert_buffers(pygltflib.BufferFormat.BINARYBLOB)
+    if len(gltf.buffers) > 1:
+        raise ValueError(f"Expected one binary buffer, the document has {len(gltf.buffers)}; merge them first")
+    document = json.loads(gltf.gltf_to_json())
+    return atomic_write_bytes(path, glb_bytes(document, gltf.binary_blob() or b""))
 
 
 def _uri_bytes(uri: str, folder: Path) -> bytes | None:
@@ -107,4 +121,4 @@ def glb_json(data: bytes) -> dict:
         raise ValueError(str(error)) from error
 
 
-__all__ = ["glb_bytes", "glb_json", "missing_images", "pack_gltf"]
+__all__ = ["glb_bytes", "glb_json", "missing_images", "pack_gltf", "write_glb"]

@@ -6,10 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from a124_core.meshes import ARAPConfig, arap_energy, arap_neighbourhood
-from a124_core.meshes.arap import best_rotations
-
-from .builder import articulated_positions, build_test_mesh, joint
+from a124_core.geometry.arap import ARAPConfig, arap_energy, arap_neighbourhood, best_rotations, sample_one_rings
+from tests.meshes.builder import articulated_positions, build_test_mesh, joint
 
 
 def random_rotations(n: int, seed: int) -> torch.Tensor:
@@ -56,11 +54,37 @@ def test_rigid_motions_have_zero_energy(mesh, rings):
 
 
 def test_uniform_scale_has_the_analytic_energy(mesh, rings):
-    """p -> s p: the best rotation is the identity, the residual (s - 1) e0, so E = (s - 1)^2 sum w|e0|^2 / sum w."""
-    s = 1.2
-    weights, e0 = rings.weights.double(), rings.rest_edges.double()
-    expected = (s - 1) ** 2 * float((weights * (e0**2).sum(-1)).sum() / weights.sum())
-    assert float(arap_energy(rings, rest(mesh)[None] * s)) == pytest.approx(expected, rel=1e-5)
+    """p -> s p: the best rotation is the identity, the strain of every edge s - 1, so E = (s - 1)^2 on any mesh."""
+    for s in (1.2, 0.9):
+        assert float(arap_energy(rings, rest(mesh)[None] * s)) == pytest.approx((s - 1) ** 2, rel=1e-5)
+        assert float(arap_energy(rings, rest(mesh)[None] * s * 0.01)) == pytest.approx((0.01 * s - 1) ** 2, rel=1e-5)
+
+
+def test_the_same_deformation_costs_the_same_on_a_dense_mesh(mesh, rings):
+    """A strain energy, not a squared length: the limb mesh and its 4x subdivided copy (26k vertices) give the same
+    energy for the same affine deformation (0.0170 and 0.0164), where the mean of absolute squared residuals (the
+    energy before issue 24) differs 260x (3.1e-4 and 1.2e-6). A smooth non-affine warp stays within 2x (the coarse
+    one-rings span more of the varying strain: 0.0025 and 0.0017)."""
+    from tests.oracle.mesh_animation import subdivide
+
+    dense = subdivide(mesh, 4)
+    dense_rings = arap_neighbourhood(dense.vertices, dense.faces)
+    affine = torch.tensor([[1.2, 0.1, 0.0], [0.0, 1.0, 0.05], [0.0, 0.0, 0.9]], dtype=torch.float64)
+
+    def stretched(vertices: np.ndarray) -> torch.Tensor:  # x stretched in proportion to the height
+        x = torch.tensor(vertices, dtype=torch.float64)
+        out, centre = x.clone(), x.mean(0)
+        out[:, 0] = centre[0] + (x[:, 0] - centre[0]) * (1 + 0.3 * (x[:, 1] - centre[1]))
+        return out[None]
+
+    coarse = float(arap_energy(rings, (rest(mesh) @ affine.T)[None]))
+    fine = float(arap_energy(dense_rings, (torch.tensor(dense.vertices) @ affine.T)[None]))
+    assert coarse > 1e-3 and fine == pytest.approx(coarse, rel=0.1), (coarse, fine)
+    coarse, fine = (
+        float(arap_energy(rings, stretched(mesh.vertices))),
+        float(arap_energy(dense_rings, stretched(dense.vertices))),
+    )
+    assert coarse > 1e-4 and 0.5 < fine / coarse < 2, (coarse, fine)
 
 
 def test_mirror_image_is_not_rigid(mesh, rings):
@@ -121,6 +145,15 @@ def test_vertex_subsets_estimate_the_energy_without_bias(mesh, rings):
     estimates = [float(arap_energy(rings, x, max_vertices=30, generator=g)) for _ in range(150)]
     assert np.mean(estimates) == pytest.approx(full, rel=0.05)  # 150 draws: standard error 0.7 %
     assert np.std(estimates) > 0
+
+
+def test_one_ring_samples_touch_only_their_vertices(mesh, rings):
+    g = torch.Generator().manual_seed(1)
+    sub = sample_one_rings(rings, 10, g)
+    assert torch.unique(sub.source).numel() == 10 and sub.num_vertices < rings.num_vertices
+    x = rest(mesh)[None] * torch.tensor([1.3, 1.0, 0.9], dtype=torch.float64)
+    torch.testing.assert_close(arap_energy(sub, x), arap_energy(rings, x, max_vertices=10, generator=g.manual_seed(1)))
+    assert sample_one_rings(rings, None) is rings and sample_one_rings(rings, 10**6) is rings
 
 
 def test_config_defaults_are_animate3d_weights():

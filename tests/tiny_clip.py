@@ -1,4 +1,4 @@
-"""A tiny random-weight CLIPModel folder in the real layout, for metric tests and the smoke preset.
+"""A tiny random-weight CLIPModel folder in the real layout, for the metric tests and the host tests.
 
 The folder holds what `openai/clip-vit-base-patch32` holds (config.json, model.safetensors, tokenizer files,
 preprocessor_config.json), so `ClipEvaluator` loads it through the same code as the real model, offline.
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import atomic_write_text
-from ..priors.tiny import write_clip_tokenizer
+from a124_core.checkpoint import atomic_write_text
+from a124_core.priors.tiny import write_clip_tokenizer
 
 
 @dataclass
