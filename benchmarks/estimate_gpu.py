@@ -335,9 +335,10 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
         # The render backward's own peak: one chunk at a time (a chunk of part of a frame: central chunks are denser,
         # twice the mean; of whole frames: their mean), frames_per_chunk frames of it.
         dense = 2 if chunks_per_frame > 1 else 1
-        transient = frames_per_chunk * (
+        # (At least 0: the linear fit can come out a little below the held bytes when the fused ops keep ~nothing.)
+        transient = max(0.0, frames_per_chunk * (
             per_frame("peak", dense * valid, dense * slots) - per_frame("held", dense * valid, dense * slots)
-        ) / chunks_per_frame
+        ) / chunks_per_frame)  # fmt: skip
         extra = 0
         if isinstance(field, Grid4DField):  # a deformation field's TV is on the rendered maps (in the render)
             held += frames * field.embeddings[0].numel() * 4  # the frames' blended tables (Grid4DField.at_times)

@@ -164,7 +164,9 @@ def test_animate_mesh_stage_counts_under_24_gib_at_paper_settings():
     row = next(line for line in out.splitlines() if line.startswith("| animate mesh |"))
     cells = row.split("|")
     peak_gib, arap_and_frozen_gib = float(cells[8]), float(cells[5])
-    assert arap_and_frozen_gib > 1.0, row  # the ARAP graph of 1.6 M vertex-frames is counted
+    # the ARAP graph of 1.6 M vertex-frames is counted: ~300 B each since the deformation's grid is the fused op
+    # (a124::hash_grid_encode keeps only the points; the composition's corners made it 9.5 GiB)
+    assert arap_and_frozen_gib > 0.25, row
     assert 5.0 < peak_gib < 24.0, row
     print(out)
 

@@ -110,24 +110,35 @@ class KnotSelects(TorchDispatchMode):
 
 
 def test_dynamic_render_blends_the_knots_once_and_matches_per_call_blending():
-    field = make_dynamic()
+    """In float64: the forward-difference normals divide density differences by eps, so float32 rounding (the
+    fused op sums in another order than the composition) moves their gradients by up to 7 % of the largest."""
+    field = make_dynamic().double()
     times = torch.tensor([0.0, 0.33, 0.9])
     config = RenderConfig(num_samples=16, num_importance=8, chunk_rays=50)  # 6 chunks per 16x16 frame
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # the rays and cameras too
+    try:
+        _blend_once_and_per_point(field, times, config)
+    finally:
+        torch.set_default_dtype(default)
+
+
+def _blend_once_and_per_point(field, times, config):
     with KnotSelects(field.embeddings.shape) as counter:
         batched = grads(field, config, times=times, frames=3)
     assert counter.count == 1
 
-    # The same render through per-call blending (no at_times): the same gradients.
-    at_times = Grid4DField.at_times
+    # The same render through per-call blending (no frames_at: every point blends its own time): the same gradients.
+    frames_at = Grid4DField.frames_at
     try:
-        del Grid4DField.at_times
+        del Grid4DField.frames_at
         with KnotSelects(field.embeddings.shape) as counter:
             per_call = grads(field, config, times=times, frames=3)
     finally:
-        Grid4DField.at_times = at_times
-    assert counter.count > 3 * 6  # every chunk, normal probe and importance pass blended again
+        Grid4DField.frames_at = frames_at
+    assert counter.count == 0  # every point blends its own two knot rows: no table is blended at all
     for a, b in zip(batched, per_call):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * b.abs().max())
 
 
 def test_frozen_frames_equal_the_field_at_their_time():
