@@ -94,15 +94,23 @@ def grown_parts(before: dict, after: dict) -> str:
     return "; ".join(named) or "no single part (many small ones)"
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", type=Path, default=BASELINE)
     parser.add_argument("--update", action="store_true", help="write the current projection as the baseline")
     parser.add_argument("--reason", default="", help="why the baseline changes (required with --update)")
     parser.add_argument("--tolerance", type=float, default=TOLERANCE, help="growth per stage that fails")
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Check (exit 1 naming each grown stage and its parts) or, with --update, rewrite the baseline."""
+    cli = parser()
+    args = cli.parse_args(argv)
     if args.update and not args.reason.strip():
-        parser.error("--update needs --reason: say why the projection changed (it is kept in the baseline)")
+        cli.error("--update needs --reason: say why the projection changed (it is kept in the baseline)")
+    if not args.update and not args.baseline.is_file():  # before the minutes of projecting
+        sys.exit(f"No baseline at {args.baseline}: write one with --update --reason '...'")
     start = time.perf_counter()
     current = measure()
     print(f"projected paper and fast on CPU in {time.perf_counter() - start:.0f} s (torch {torch.__version__})")
@@ -113,8 +121,6 @@ def main() -> None:
         atomic_write_json(args.baseline, {"reason": args.reason.strip(), "tolerance": args.tolerance, **current})
         print(f"wrote {args.baseline}")
         return
-    if not args.baseline.is_file():
-        sys.exit(f"No baseline at {args.baseline}: write one with --update --reason '...'")
     stored = json.loads(args.baseline.read_text())
     failures, notes = compare({k: stored[k] for k in PRESETS if k in stored}, current, args.tolerance)
     for line in notes:

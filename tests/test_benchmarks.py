@@ -213,3 +213,48 @@ def test_roofline_guard_baseline_is_the_committed_projection():
         assert set(stages) == {"textual inversion", "static", "coarse", "refine"}
         for stage in stages.values():
             assert stage["minutes"]["H100 SXM"] > 0 and stage["parts_ms"]
+
+
+def _grown(projection: dict, preset: str, stage: str, part: str, factor: float) -> dict:
+    """A copy of a roofline projection with one part of one stage `factor` times its H100 ms per step (the stage's
+    H100 minutes grown with it), as a change that made that part slower would leave it."""
+    import copy
+
+    grown = copy.deepcopy(projection)
+    record = grown[preset]["stages"][stage]
+    added = record["parts_ms"][part] * (factor - 1.0)
+    record["parts_ms"][part] += added
+    record["minutes"]["H100 SXM"] += added * record["steps"] / 60e3
+    return grown
+
+
+def test_roofline_guard_cli_fails_on_a_grown_part_of_the_committed_baseline(monkeypatch, capsys):
+    """The guard as CI runs it, with the projection replaced by the committed baseline (the projection itself takes
+    minutes): at the baseline it passes; with the coarse stage's largest part 10 % larger (a stage growth above
+    5 %) it exits 1 and names the stage and that part; --update without --reason is refused."""
+    import json
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import roofline_guard
+
+    baseline = json.loads((ROOT / "benchmarks" / "roofline_baseline.json").read_text())
+    current = {name: baseline[name] for name in roofline_guard.PRESETS}
+    monkeypatch.setattr(roofline_guard, "measure", lambda: current)
+    roofline_guard.main([])
+    assert "roofline guard passed" in capsys.readouterr().out
+
+    parts = current["paper"]["stages"]["coarse"]["parts_ms"]
+    largest = max(parts, key=parts.get)
+    ms = sum(parts.values())
+    factor = 1.0 + max(0.10, 0.06 * ms / parts[largest])  # >= 10 % on the part, > 5 % on the stage
+    current = _grown(current, "paper", "coarse", largest, factor)
+    with pytest.raises(SystemExit) as failed:
+        roofline_guard.main([])
+    assert failed.value.code == 1
+    out = capsys.readouterr().out
+    assert "roofline guard FAILED" in out and "paper coarse:" in out and f"grew: {largest} " in out, out
+    assert "fast" not in out.split("FAILED")[1].split("If the increase")[0], out  # only the grown stage is named
+
+    with pytest.raises(SystemExit):
+        roofline_guard.main(["--update"])
+    assert "--update needs --reason" in capsys.readouterr().err
