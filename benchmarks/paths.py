@@ -2,8 +2,8 @@
 
 A path says which stages it trains (textual inversion 'ti', 'static', 'coarse', 'refine'), on which dynamic
 representation, with or without a reference image, and with or without a mesh to animate; `build_stage` builds
-each stage as the pipeline does. A new path (text-to-4D with MVDream, video-to-4D) is one more `UserPath` in
-`PATHS`, with its own `builders` where its stages are not the image-to-4D ones.
+each stage as the pipeline does. A new path is one more `UserPath` in `PATHS`, with its own `builders` where its
+stages are not the image-to-4D ones (text-to-4D with MVDream, video-to-4D) and the `priors` it adds.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class UserPath:
     """Animate-mesh: the ARAP term over a mesh of this many vertices (an icosphere stands for the user's mesh)."""
     builders: dict[str, Callable[..., Any]] = field(default_factory=dict)
     """Stage name -> builder(path, configs, priors, reference, previous) for stages built another way."""
+    priors: tuple[str, ...] = ()
+    """Priors it needs besides the image-to-4D four ('mvdream', 'sd21'): loaded only for this path."""
 
     def configs(self, preset_name: str) -> Preset:
         return preset(preset_name, self.representation)
@@ -55,6 +57,37 @@ def mesh_of(vertices: int) -> tuple[Any, Any]:
         subdivisions += 1
     sphere = trimesh.creation.icosphere(subdivisions=subdivisions, radius=0.4)
     return sphere.vertices, sphere.faces
+
+
+def still_clip(reference: Any, frames: int) -> Any:
+    """A `ReferenceClip` of `frames` copies of the reference image at times i / (N - 1): the shapes of a video's
+    clip (what a step costs does not depend on the frames' content)."""
+    from a124_core.reference.clip import ReferenceClip
+
+    def stack(image):
+        return None if image is None else image[None].expand(frames, *image.shape).contiguous()
+
+    return ReferenceClip(
+        rgb=stack(reference.rgb), alpha=stack(reference.alpha), mask=stack(reference.mask),
+        depth=stack(reference.depth), times=torch.linspace(0.0, 1.0, frames), source_index=torch.arange(frames),
+        first=reference, fps=24.0,
+    )  # fmt: skip
+
+
+def video_coarse(path: UserPath, configs: Preset, priors: dict, reference: Any, previous: Any) -> CoarseStage:
+    """Video-to-4D's coarse stage (training/video_clip.py): every step reconstructs F clip frames and scores a novel
+    view of each with Zero123; with the optional video prior (counted: the run's largest step) on a camera path. The
+    clip has the preset's frame budget (pipeline/video.py)."""
+    from a124_core.pipeline.video import FRAME_BUDGET
+
+    clip = still_clip(reference, FRAME_BUDGET.get(configs.name, 64))
+    return CoarseStage(configs.coarse, clip, previous, DynamicPriors(priors["video"], priors["zero123"]), MOTION)
+
+
+def mvdream_static(path: UserPath, configs: Preset, priors: dict, reference: Any, previous: Any) -> StaticStage:
+    """Text-to-4D's static stage with MVDream (`--mvdream`): multi-view SDS on MVDream plus SD2.1-base (the 2D
+    prior a run with MVDream loads), no reference."""
+    return StaticStage(configs.static, None, StaticPriors(priors["sd21"], None, priors["mvdream"]), APPEARANCE)
 
 
 def build_stage(path: UserPath, name: str, configs: Preset, priors: dict, reference: Any, previous: Any = None):
@@ -85,7 +118,10 @@ PATHS: dict[str, UserPath] = {
         UserPath("deformation", ("ti", "static", "coarse", "refine"), representation="deformation"),
         UserPath("text-to-4d", ("static", "coarse"), reference=False),
         UserPath("animate-mesh", ("coarse",), representation="deformation", mesh_vertices=100_000),
+        UserPath("text-to-4d-mvdream", ("static", "coarse"), reference=False, builders={"static": mvdream_static},
+                 priors=("mvdream", "sd21")),  # fmt: skip
+        UserPath("video-to-4d", ("static", "coarse"), representation="deformation", builders={"coarse": video_coarse}),
     )
 }
 
-__all__ = ["PATHS", "STAGES", "UserPath", "build_stage", "mesh_of"]
+__all__ = ["PATHS", "STAGES", "UserPath", "build_stage", "mesh_of", "still_clip"]

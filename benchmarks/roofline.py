@@ -234,9 +234,9 @@ def stage_configs(path: UserPath, preset_name: str, args):
     })  # fmt: skip
 
 
-def load_priors(tiny: bool, vae_checkpointing: bool, fake_mode: FakeTensorMode) -> dict:
+def load_priors(tiny: bool, vae_checkpointing: bool, fake_mode: FakeTensorMode, extra: tuple[str, ...] = ()) -> dict:
     with fake_mode if not tiny else torch.device("cpu"):
-        priors = build_priors(tiny)
+        priors = build_priors(tiny, extra=extra)
     for prior in priors.values():
         set_vae_gradient_checkpointing(prior, vae_checkpointing)
         if not tiny:  # fake weights stay where they are: Module.to cannot swap FakeTensor parameters
@@ -253,7 +253,7 @@ def main() -> None:
     path = PATHS[args.path]
     configs = stage_configs(path, name, args)
     fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
-    priors = load_priors(args.tiny, args.vae_checkpointing, fake_mode)
+    priors = load_priors(args.tiny, args.vae_checkpointing, fake_mode, path.priors)
     with grid_path(args.grid_path):
         results = project(path, configs, priors, fake_mode, args.object_radius, args.tiny, args.stages)
     print_report(args, name, configs, results)
