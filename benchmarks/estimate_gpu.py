@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from accounting import LiveBytes, StepCost, measure, parameter_bytes, peak_bytes  # noqa: E402
-from paths import PATHS  # noqa: E402
-from step_inputs import SphereDensity, TIMicroStep, build_priors, sphere_occupancy  # noqa: E402
+from paths import PATHS, UserPath  # noqa: E402
+from step_inputs import SphereDensity, TIMicroStep, build_priors, sphere_occupancy, synthetic_reference  # noqa: E402
 
 from a124_core.cameras import reference_camera, sample_static_cameras  # noqa: E402
 from a124_core.cli import _quiet_libraries  # noqa: E402
@@ -110,10 +110,15 @@ def weights_of(priors: list) -> tuple[int, int]:
     return parameter_bytes(*step, *enc), parameter_bytes(*enc)
 
 
-def probe_stage(stage: str, priors: dict, configs) -> Stage:
-    """The real stage with these priors, on a small field: only its guidance terms' prior work is measured here."""
+def probe_stage(stage: str, priors: dict, configs, path: UserPath | None = None) -> Stage:
+    """The real stage with these priors, on a small field: only its guidance terms' prior work is measured here. A
+    path's own builder (paths.py: video-to-4D's clip stage, MVDream's static stage) builds the stages it names."""
     c = configs.stage(stage)
     small = preset("smoke").static.field
+    if path is not None and stage in path.builders:
+        small_configs = replace(configs, static=replace(configs.static, field=small))
+        previous = new_static_scene(small_configs.static) if stage != "static" else None
+        return path.builders[stage](path, small_configs, priors, synthetic_reference(), previous)
     reference = SimpleNamespace(rgb=torch.rand(3, 64, 64), mask=torch.ones(1, 64, 64), depth=None)
     if stage == "static":
         return StaticStage(
@@ -273,6 +278,7 @@ def adam_state_bytes(field) -> int:
 # ----------------------------------------------------------------------------- stages
 def estimate(args) -> tuple[list[StageEstimate], dict]:
     name = args.preset or ("smoke" if args.tiny else "paper")
+    path = PATHS[args.path] if args.path is not None else None
     configs = preset(name, args.representation)
     if args.no_field_checkpointing:
         configs = replace(
@@ -288,18 +294,19 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
     fake = None if args.tiny else FakeTensorMode(allow_non_fake_inputs=True)
     context = fake if fake is not None else torch.device("cpu")
     with context:
-        priors = build_priors(args.tiny, configs)
+        priors = build_priors(args.tiny, configs, path.priors if path is not None else ())
         for prior in priors.values():
             set_vae_gradient_checkpointing(prior, args.vae_checkpointing)
     probed = [s for s in STAGES if s in args.stages or (s == "coarse" and "animate_mesh" in args.stages)]
-    stages = {stage: probe_stage(stage, priors, configs) for stage in probed}  # real tensors
+    stages = {stage: probe_stage(stage, priors, configs, path) for stage in probed}  # real tensors
     views = {name: stage.views.draw(stage)[0] for name, stage in stages.items()}  # data-dependent: not in fake mode
     with context:
         ti = ti_cost(priors["sd"], args, configs.textual_inversion) if "ti" in args.stages else None
         costs = {name: prior_step_cost(stage, views[name]) for name, stage in stages.items()}
         weights = {
             "ti": weights_of([priors["sd"]]),
-            "static": weights_of([priors["sd"], priors["zero123"]]),
+            "static": weights_of([priors["sd21"], priors["mvdream"]] if "mvdream" in priors else
+                                 [priors["sd"], priors["zero123"]]),  # fmt: skip
             "coarse": weights_of([priors["video"], priors["zero123"]]),
             "refine": weights_of([priors["video"], priors["zero123"], priors["controlnet"]]),
         }

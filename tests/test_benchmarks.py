@@ -75,7 +75,8 @@ def test_refine_stage_counts_under_24_gib_at_paper_settings():
     print(out)
 
 
-@pytest.mark.parametrize("path, rows", [("deformation", ("coarse", "refine")), ("text-to-4d", ("static", "coarse"))])
+@pytest.mark.parametrize("path, rows", [("deformation", ("coarse", "refine")), ("text-to-4d", ("static", "coarse")),
+                                        ("text-to-4d-mvdream", ("static",)), ("video-to-4d", ("coarse",))])
 def test_every_path_counts_under_24_gib_at_paper_settings(path, rows):
     """The paths users run besides image-to-4D's refine and animate-mesh (tested above), counted like them: every
     stage of the path under 24 GiB with what a card under 40 GiB runs (benchmarks/paths.py lists the paths)."""
@@ -85,6 +86,15 @@ def test_every_path_counts_under_24_gib_at_paper_settings(path, rows):
         row = next(line for line in out.splitlines() if line.startswith(f"| {stage} |"))
         assert 1.0 < float(row.split("|")[8]) < 24.0, row
     print(out)
+
+
+def test_roofline_projects_the_video_to_4d_path_tiny():
+    """Video-to-4D's coarse stage (a clip, per-frame reconstruction and Zero123) is a path of its own."""
+    out = run_script("benchmarks/roofline.py", "--tiny", "--path", "video-to-4d", "--top", "100")
+    for step in ("static", "coarse", "total"):
+        assert f"| {step} |" in out
+    assert "| textual inversion |" not in out and "| refine |" not in out
+    assert "Zero123: UNet" in out.split("coarse: parts")[1], out
 
 
 def test_roofline_runs_tiny_on_cpu_and_attributes_backward_work():
