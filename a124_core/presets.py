@@ -103,7 +103,7 @@ def _preset(name: str) -> Preset:
     if name == "paper":
         return Preset(
             "paper",
-            TextualInversionConfig(),
+            TextualInversionConfig(micro_batch=16),  # the batch of 16 in one pass (a quarter of the launches)
             StaticStageConfig(),
             CoarseStageConfig(),
             RefineStageConfig(),
@@ -114,7 +114,7 @@ def _preset(name: str) -> Preset:
         controlnet = ControlNetConfig(sds=replace(ControlNetConfig().sds, image_size=512))
         return Preset(
             "fast",
-            TextualInversionConfig(steps=1500),
+            TextualInversionConfig(steps=1500, micro_batch=16),
             StaticStageConfig(steps=2500),
             CoarseStageConfig(steps=5000),
             RefineStageConfig(steps=2500, controlnet=controlnet),

@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from accounting import LiveBytes, StepCost, measure, parameter_bytes, peak_bytes  # noqa: E402
-from step_inputs import SphereDensity, TIMicroStep, build_priors, sphere_occupancy  # noqa: E402
+from paths import PATHS, UserPath  # noqa: E402
+from step_inputs import SphereDensity, TIMicroStep, build_priors, sphere_occupancy, synthetic_reference  # noqa: E402
 
 from a124_core.cameras import reference_camera, sample_static_cameras  # noqa: E402
 from a124_core.cli import _quiet_libraries  # noqa: E402
@@ -109,10 +110,15 @@ def weights_of(priors: list) -> tuple[int, int]:
     return parameter_bytes(*step, *enc), parameter_bytes(*enc)
 
 
-def probe_stage(stage: str, priors: dict, configs) -> Stage:
-    """The real stage with these priors, on a small field: only its guidance terms' prior work is measured here."""
+def probe_stage(stage: str, priors: dict, configs, path: UserPath | None = None) -> Stage:
+    """The real stage with these priors, on a small field: only its guidance terms' prior work is measured here. A
+    path's own builder (paths.py: video-to-4D's clip stage, MVDream's static stage) builds the stages it names."""
     c = configs.stage(stage)
     small = preset("smoke").static.field
+    if path is not None and stage in path.builders:
+        small_configs = replace(configs, static=replace(configs.static, field=small))
+        previous = new_static_scene(small_configs.static) if stage != "static" else None
+        return path.builders[stage](path, small_configs, priors, synthetic_reference(), previous)
     reference = SimpleNamespace(rgb=torch.rand(3, 64, 64), mask=torch.ones(1, 64, 64), depth=None)
     if stage == "static":
         return StaticStage(
@@ -272,6 +278,7 @@ def adam_state_bytes(field) -> int:
 # ----------------------------------------------------------------------------- stages
 def estimate(args) -> tuple[list[StageEstimate], dict]:
     name = args.preset or ("smoke" if args.tiny else "paper")
+    path = PATHS[args.path] if args.path is not None else None
     configs = preset(name, args.representation)
     if args.no_field_checkpointing:
         configs = replace(
@@ -287,18 +294,19 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
     fake = None if args.tiny else FakeTensorMode(allow_non_fake_inputs=True)
     context = fake if fake is not None else torch.device("cpu")
     with context:
-        priors = build_priors(args.tiny, configs)
+        priors = build_priors(args.tiny, configs, path.priors if path is not None else ())
         for prior in priors.values():
             set_vae_gradient_checkpointing(prior, args.vae_checkpointing)
     probed = [s for s in STAGES if s in args.stages or (s == "coarse" and "animate_mesh" in args.stages)]
-    stages = {stage: probe_stage(stage, priors, configs) for stage in probed}  # real tensors
+    stages = {stage: probe_stage(stage, priors, configs, path) for stage in probed}  # real tensors
     views = {name: stage.views.draw(stage)[0] for name, stage in stages.items()}  # data-dependent: not in fake mode
     with context:
-        ti = ti_cost(priors["sd"], args) if "ti" in args.stages else None
+        ti = ti_cost(priors["sd"], args, configs.textual_inversion) if "ti" in args.stages else None
         costs = {name: prior_step_cost(stage, views[name]) for name, stage in stages.items()}
         weights = {
             "ti": weights_of([priors["sd"]]),
-            "static": weights_of([priors["sd"], priors["zero123"]]),
+            "static": weights_of([priors["sd21"], priors["mvdream"]] if "mvdream" in priors else
+                                 [priors["sd"], priors["zero123"]]),  # fmt: skip
             "coarse": weights_of([priors["video"], priors["zero123"]]),
             "refine": weights_of([priors["video"], priors["zero123"], priors["controlnet"]]),
         }
@@ -322,14 +330,22 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
         time_slots = 1 if stage == "static" else c.occupancy_slots
         valid, slots = valid_samples_per_frame(c, args.object_radius, time_slots, args.cameras, c.seed)
         frames = 1 if stage == "static" else c.time.num_frames
-        chunks = -(-(c.render_size**2) // c.render.chunk_rays)
+        pixels = c.render_size**2
+        frames_per_chunk = min(frames, max(1, c.render.chunk_rays // pixels))  # a chunk spans frames (render_cameras)
+        chunks_per_frame = -(-pixels // c.render.chunk_rays)
+        calls = chunks_per_frame / frames_per_chunk  # render_rays calls per frame
 
-        def per_frame(key: str, valid: float = valid, slots: float = slots, m: dict = m, n: int = chunks) -> float:
+        def per_frame(key: str, valid: float = valid, slots: float = slots, m: dict = m, n: float = calls) -> float:
             return n * m[f"{key}_per_call"] + valid * m[f"{key}_per_sample"] + slots * m[f"{key}_per_slot"]
 
         held = frames * per_frame("held")
-        # The render backward's own peak: one chunk at a time (central chunks are denser: twice the mean).
-        transient = (per_frame("peak", 2 * valid, 2 * slots) - per_frame("held", 2 * valid, 2 * slots)) / chunks
+        # The render backward's own peak: one chunk at a time (a chunk of part of a frame: central chunks are denser,
+        # twice the mean; of whole frames: their mean), frames_per_chunk frames of it.
+        dense = 2 if chunks_per_frame > 1 else 1
+        # (At least 0: the linear fit can come out a little below the held bytes when the fused ops keep ~nothing.)
+        transient = max(0.0, frames_per_chunk * (
+            per_frame("peak", dense * valid, dense * slots) - per_frame("held", dense * valid, dense * slots)
+        ) / chunks_per_frame)  # fmt: skip
         extra = 0
         if isinstance(field, Grid4DField):  # a deformation field's TV is on the rendered maps (in the render)
             held += frames * field.embeddings[0].numel() * 4  # the frames' blended tables (Grid4DField.at_times)
@@ -368,9 +384,9 @@ def estimate(args) -> tuple[list[StageEstimate], dict]:
     return rows, info
 
 
-def ti_cost(sd, args) -> StepCost:
+def ti_cost(sd, args, cfg=None) -> StepCost:
     """One textual-inversion iteration: its micro batches, text encoder and UNet forward + backward to the token."""
-    micro = TIMicroStep(sd, args.tiny)
+    micro = TIMicroStep(sd, args.tiny, cfg)
     try:
         cost = measure(micro)
         return StepCost(cost.peak_bytes, int(cost.flops * micro.micro_steps))
@@ -388,6 +404,8 @@ def main() -> None:
         default=DEFAULT_REPRESENTATION,
         help="the dynamic stages' field",
     )
+    parser.add_argument("--path", choices=tuple(PATHS), default=None,
+                        help="the stages of a path users run (paths.py): sets --representation, --stages")  # fmt: skip
     parser.add_argument("--vae-checkpointing", action="store_true", help="recompute VAE-encoder activations")
     parser.add_argument(
         "--no-field-checkpointing",
@@ -418,6 +436,14 @@ def main() -> None:
     )
     parser.add_argument("--utilisation", type=float, default=0.5, help="fraction of the H100 dense fp16 peak")
     args = parser.parse_args()
+    if args.path is not None:  # its representation; its stages unless --stages picks some of them
+        path = PATHS[args.path]
+        args.representation = path.representation
+        wanted = ["animate_mesh"] if path.mesh_vertices else list(path.stages)
+        given = [s for s in sys.argv if s in ("ti", *STAGES, "animate_mesh")]
+        args.stages = [s for s in wanted if not given or s in args.stages]
+        if path.mesh_vertices:
+            args.mesh_vertices = path.mesh_vertices
     _quiet_libraries()
     torch.manual_seed(0)
     rows, info = estimate(args)

@@ -2,16 +2,20 @@
 
     python benchmarks/roofline.py                      # paper preset, full-size fp16 priors as FakeTensors
     python benchmarks/roofline.py --preset fast
+    python benchmarks/roofline.py --path deformation   # another path users run (benchmarks/paths.py)
     python benchmarks/roofline.py --grid-path reference   # the grid encoder as it was before issue 19 (A/B)
     python benchmarks/roofline.py --tiny               # CI smoke run: tiny real priors, smoke preset
+    python benchmarks/roofline.py --json out.json      # also write the projection (roofline_guard.py reads it)
 
 Each stage is built as the pipeline builds it and runs real training steps (`run_step`: the loop's step) under
 `roofline_model.OpRecorder`, which records every op's FLOPs and bytes and the code part that issued it, and
 projects it: max(FLOPs / peak, bytes / bandwidth) + a launch overhead per kernel + a cost per host sync.
-Recorded per stage: one SDS step, one reference step and one occupancy refresh, combined by how often the
-schedule runs them (reference steps: the first `reference_warmup`, then every `reference_every`-th; a refresh every
-`occupancy.update_every` steps; the dynamic stages' Zero123 term on clips that start at t = 0, with the
-probability of the time sampling). Textual inversion: one micro batch x micro batches per iteration.
+Recorded per stage: one SDS step, one reconstruction-only step (where the stage's schedule has them:
+`Stage.is_reconstruction_step` over all its steps) and one occupancy refresh, combined by how often the schedule
+runs them (a refresh every `occupancy.update_every` steps). The dynamic stages' first-frame terms (Zero123 and,
+with the 'clip_start' rule, the reference-view render: parts 'Zero123: ...' and 'reference view ...') run on clips
+that start at t = 0: recorded on such a clip and weighted by the time sampling's probability of one. Textual
+inversion: one micro batch x micro batches per iteration.
 
 Priors are full-size fp16 FakeTensors (no weights, no memory). The field is real where its values decide a shape:
 cameras, rays, the occupancy test, the importance pass (whose densities place the fine samples) and the main pass
@@ -35,17 +39,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import roofline_model as rm  # noqa: E402
+from paths import PATHS, UserPath, build_stage  # noqa: E402
 from step_inputs import TIMicroStep, build_priors, sphere_occupancy, synthetic_reference  # noqa: E402
 
 from a124_core.cli import _quiet_libraries  # noqa: E402
 from a124_core.fields.encoding import GridConfig, GridEncoding  # noqa: E402
 from a124_core.fields.grid_kernels import grid_path  # noqa: E402
-from a124_core.presets import preset  # noqa: E402
 from a124_core.priors.memory import set_vae_gradient_checkpointing  # noqa: E402
-from a124_core.training.coarse_stage import CoarseStage, DynamicPriors  # noqa: E402
-from a124_core.training.refine_stage import RefinePriors, RefineStage  # noqa: E402
 from a124_core.training.runner import training_step  # noqa: E402
-from a124_core.training.static_stage import StaticPriors, StaticStage  # noqa: E402
+from a124_core.training.static_stage import new_static_scene  # noqa: E402
 from a124_core.training.time_sampling import exact_distribution, sample_clip_times  # noqa: E402
 
 STAGES = ("static", "coarse", "refine")
@@ -54,27 +56,13 @@ FAKE_CONTEXTS = (
     ("rendering/renderer.py", "density_normals", "normals"),
     ("fields/grid4d.py", "temporal_tv", "temporal TV"),
     ("rendering/occupancy.py", "refresh", "occupancy refresh"),
+    ("training/terms/arap.py", None, "ARAP"),
     ("/torch/optim/", None, "optimizer"),
     ("training/runner.py", "_grads_finite", "NaN guard"),
 )
 
 
 # ----------------------------------------------------------------------------- the stage adapter
-def build_stage(name: str, configs, priors: dict, reference, previous=None):
-    """Stage `name` ('static', 'coarse', 'refine') as the pipeline builds it, from the `previous` stage's scene."""
-    if name == "static":
-        return StaticStage(configs.static, reference, StaticPriors(priors["sd"], priors["zero123"]),
-                           "a high-resolution DSLR image of a panda")  # fmt: skip
-    if name == "coarse":
-        return CoarseStage(configs.coarse, reference, previous, DynamicPriors(priors["video"], priors["zero123"]),
-                           "a panda is dancing")  # fmt: skip
-    token = torch.randn(1, priors["controlnet"].text_encoder.get_input_embeddings().weight.shape[1])
-    return RefineStage(
-        configs.refine, reference, previous, RefinePriors(priors["video"], priors["zero123"], priors["controlnet"]),
-        "a panda is dancing", token_prompt="a _panda_ is dancing", token_name="_panda_", token_embedding=token,
-    )  # fmt: skip
-
-
 def run_step(stage, step: int) -> None:
     """One training step as `runner.train` runs it (its host read of the finite check is counted by the caller)."""
     stage.step = step
@@ -91,16 +79,15 @@ def record(fn, fake_mode: FakeTensorMode) -> rm.OpRecorder:
     return recorder
 
 
-def scale_parts(totals: dict, prefix: str, weight: float) -> dict:
-    """A copy of `totals` with the parts starting with `prefix` weighted by `weight`."""
-    split = {hit: {k: v for k, v in totals.items() if k[0].startswith(prefix) == hit} for hit in (True, False)}
-    return rm.combine([(split[True], weight), (split[False], 1.0)])
+#: Parts of the terms that run only on clips that start at t = 0 (roofline_model.part_of names them).
+FIRST_FRAME_PARTS = ("Zero123", "reference view")
 
 
-def first_step(config, sds: bool, start: int = 0) -> int:
-    """The first step >= start that is an SDS step (sds) or a reference step, and no occupancy-refresh step."""
+def first_step(stage, sds: bool, start: int = 0) -> int:
+    """The first step >= start that is an SDS step (sds) or a reconstruction-only step, and no occupancy-refresh
+    step."""
     step = start
-    while config.is_reference_step(step) == sds or step % config.occupancy.update_every == 0:
+    while stage.is_reconstruction_step(step) == sds or step % stage.config.occupancy.update_every == 0:
         step += 1
     return step
 
@@ -110,8 +97,10 @@ def seed_starting_at_zero(time_config) -> int:
     return next(s for s in range(10_000) if sample_clip_times(time_config, torch.Generator().manual_seed(s))[1])
 
 
-def stage_record(name: str, stage, config, fake_mode: FakeTensorMode, radius: float) -> tuple[dict, dict]:
-    """(expected totals of one step of the stage's schedule, info)."""
+def stage_record(name: str, stage, config, fake_mode: FakeTensorMode, radius: float) -> dict:
+    """The recorded steps of a stage: an SDS step on a clip that starts at t = 0 and a reconstruction-only step
+    (where its schedule has each), an occupancy refresh, and what weights them (`expected` combines them)."""
+    kinds = {stage.is_reconstruction_step(s) for s in range(config.steps)}
     stage.attach()
     try:
         refresh = record(lambda: stage.before_step(0), fake_mode)  # runs on fakes: the occupancy is set below
@@ -120,38 +109,49 @@ def stage_record(name: str, stage, config, fake_mode: FakeTensorMode, radius: fl
         stage.scene.occupancy.load_state_dict(sphere)
         if name == "refine":
             stage.condition_scene.occupancy.load_state_dict(sphere)
-        zero123_weight = 1.0
+        first_frame = 1.0
         if name != "static":
             stage.generator.manual_seed(seed_starting_at_zero(config.time))
-            zero123_weight = exact_distribution(config.time)["p_start_zero"]
-        sds = record(lambda: run_step(stage, first_step(config, sds=True, start=config.reference_warmup)), fake_mode)
-        reference = record(lambda: run_step(stage, first_step(config, sds=False)), fake_mode)
+            first_frame = exact_distribution(config.time)["p_start_zero"]
+        sds = reference = None
+        if False in kinds:
+            step = first_step(stage, sds=True, start=config.reference_warmup)
+            sds = record(lambda: run_step(stage, step), fake_mode)
+        if True in kinds:
+            reference = record(lambda: run_step(stage, first_step(stage, sds=False)), fake_mode)
     finally:
         stage.release()
-    steps, warmup = config.steps, config.reference_warmup
-    sds_share = 1.0 - min(steps, warmup + (steps - warmup) / config.reference_every) / steps
-    for rec in (sds, reference):  # the loop's bool() of the finite check
-        rec.totals[("NaN guard", "fwd", "host read")].add(rm.OpCost(0, 0, 0, 0, 1, None), rm.GPUS)
-    expected = rm.combine(
-        [
-            (scale_parts(sds.totals, "Zero123", zero123_weight), sds_share),
-            (reference.totals, 1.0 - sds_share),
-            (refresh.totals, 1.0 / config.occupancy.update_every),
-        ]
-    )
+    for rec in (sds, reference):
+        if rec is not None:  # the loop's bool() of the finite check
+            rec.totals[("NaN guard", "fwd", "host read")].add(rm.OpCost(0, 0, 0, 0, 1, None), rm.GPUS)
     frames = 1 if name == "static" else config.time.num_frames
-    info = {
-        "steps": steps,
-        "sds share": sds_share,
-        "zero123 weight": zero123_weight,
-        "valid samples / frame": sds.rows.get("samples: compositing", 0) / frames,
-        "of which with normals": sds.rows.get("normal selection: compositing", 0) / frames,
-    }
-    return expected, info
+    rows = (sds or reference).rows
+    return {
+        "sds": sds, "reference": reference, "refresh": refresh, "first_frame": first_frame,
+        "is_reconstruction_step": stage.is_reconstruction_step, "update_every": config.occupancy.update_every,
+        "valid samples / frame": rows.get("samples: compositing", 0) / frames,
+        "of which with normals": rows.get("normal selection: compositing", 0) / frames,
+    }  # fmt: skip
 
 
-def ti_record(sd, tiny: bool, fake_mode: FakeTensorMode) -> tuple[dict, dict]:
-    micro = TIMicroStep(sd, tiny)
+def expected(raw: dict, steps: int) -> tuple[dict, dict]:
+    """(expected totals of one step of a `steps`-step schedule, info) from a stage's records."""
+    sds_share = 1.0 - sum(raw["is_reconstruction_step"](s) for s in range(steps)) / steps
+    records = [(raw["refresh"].totals, 1.0 / raw["update_every"])]
+    if raw["sds"] is not None:  # the first-frame terms ran on a clip that starts at t = 0
+        totals = raw["sds"].totals
+        first = {k: v for k, v in totals.items() if k[0].startswith(FIRST_FRAME_PARTS)}
+        rest = {k: v for k, v in totals.items() if k not in first}
+        records += [(first, sds_share * raw["first_frame"]), (rest, sds_share)]
+    if raw["reference"] is not None:
+        records.append((raw["reference"].totals, 1.0 - sds_share))
+    info = {"steps": steps, "sds share": sds_share, "first-frame weight": raw["first_frame"]}
+    info.update({k: raw[k] for k in ("valid samples / frame", "of which with normals")})
+    return rm.combine(records), info
+
+
+def ti_record(sd, tiny: bool, fake_mode: FakeTensorMode, cfg=None) -> tuple[dict, dict]:
+    micro = TIMicroStep(sd, tiny, cfg)
     try:
         rec = record(micro, fake_mode)
     finally:
@@ -195,11 +195,13 @@ def print_stage(name: str, totals: dict, top: int) -> None:
               f"| {t.seconds[h100] / whole.seconds[h100]:.1%} |")  # fmt: skip
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default=None, help="paper (default) or fast; smoke with --tiny")
+    parser.add_argument("--path", choices=tuple(PATHS), default="image-to-4d", help="the path users run (paths.py)")
     parser.add_argument("--tiny", action="store_true", help="tiny real priors and the smoke preset (CI smoke test)")
-    parser.add_argument("--stages", nargs="+", choices=("ti", *STAGES), default=["ti", *STAGES])
+    parser.add_argument("--stages", nargs="+", choices=("ti", *STAGES), default=None,
+                        help="the path's stages to record (default all)")  # fmt: skip
     parser.add_argument("--vae-checkpointing", action="store_true", help="recompute VAE-encoder activations")
     parser.add_argument("--object-radius", type=float, default=0.4, help="radius of the stand-in object")
     parser.add_argument("--top", type=int, default=10, help="ops and parts listed per stage")
@@ -213,52 +215,102 @@ def main() -> None:
                         "preset's RenderConfig.chunk_rays)")  # fmt: skip
     parser.add_argument("--all-normals", action="store_true",
                         help="normals for every sample (normal_min_weight 0), as before issue 19: A/B")  # fmt: skip
-    args = parser.parse_args()
-    rm.LAUNCH_SECONDS, rm.SYNC_SECONDS = args.launch_us * 1e-6, args.sync_us * 1e-6
-    _quiet_libraries()
-    torch.manual_seed(0)
-    name = args.preset or ("smoke" if args.tiny else "paper")
-    configs = preset(name)
+    parser.add_argument("--json", type=Path, default=None, help="also write the projection here (JSON)")
+    return parser
+
+
+def stage_configs(path: UserPath, preset_name: str, args):
+    """The path's preset with the A/B options of `args` applied to every stage."""
+    configs = path.configs(preset_name)
     loop = replace(configs.static.loop, vae_checkpointing="on" if args.vae_checkpointing else "off")
     render = {"normal_differences": "forward"} if args.forward_normals else {}
     if args.all_normals:
         render["normal_min_weight"] = 0.0
     if args.chunk_rays is not None:
         render["chunk_rays"] = args.chunk_rays
-    configs = replace(configs, **{
+    return replace(configs, **{
         s: replace(getattr(configs, s), loop=loop, render=replace(getattr(configs, s).render, **render))
         for s in STAGES
     })  # fmt: skip
-    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
-    with fake_mode if not args.tiny else torch.device("cpu"):
-        priors = build_priors(args.tiny, configs)
+
+
+def load_priors(tiny: bool, vae_checkpointing: bool, fake_mode: FakeTensorMode, extra: tuple[str, ...] = ()) -> dict:
+    with fake_mode if not tiny else torch.device("cpu"):
+        priors = build_priors(tiny, extra=extra)
     for prior in priors.values():
-        set_vae_gradient_checkpointing(prior, args.vae_checkpointing)
-        if not args.tiny:  # fake weights stay where they are: Module.to cannot swap FakeTensor parameters
+        set_vae_gradient_checkpointing(prior, vae_checkpointing)
+        if not tiny:  # fake weights stay where they are: Module.to cannot swap FakeTensor parameters
             prior.to = lambda device, prior=prior: prior
-    reference = synthetic_reference()
+    return priors
 
+
+def main() -> None:
+    args = parser().parse_args()
+    rm.LAUNCH_SECONDS, rm.SYNC_SECONDS = args.launch_us * 1e-6, args.sync_us * 1e-6
+    _quiet_libraries()
+    torch.manual_seed(0)
+    name = args.preset or ("smoke" if args.tiny else "paper")
+    path = PATHS[args.path]
+    configs = stage_configs(path, name, args)
+    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+    priors = load_priors(args.tiny, args.vae_checkpointing, fake_mode, path.priors)
     with grid_path(args.grid_path):
-        results = record_stages(args, name, configs, priors, reference, fake_mode)
+        results = project(path, configs, priors, fake_mode, args.object_radius, args.tiny, args.stages)
     print_report(args, name, configs, results)
+    if args.json is not None:
+        from a124_core.checkpoint import atomic_write_json
+
+        atomic_write_json(args.json, projection_json(name, path.name, results))
 
 
-def record_stages(args, name: str, configs, priors: dict, reference, fake_mode: FakeTensorMode) -> list:
+def project(path: UserPath, configs, priors: dict, fake_mode: FakeTensorMode, radius: float = 0.4,
+            tiny: bool = False, stages=None, cache: dict | None = None) -> list:  # fmt: skip
+    """[(stage, expected totals of one step, steps, info)] of the path's stages (or `stages` of them). `cache` keeps
+    records across presets: a stage whose config differs only in its step count is recorded once."""
+    cache = {} if cache is None else cache
+    wanted = [s for s in path.stages if stages is None or s in stages]
+    reference = synthetic_reference()
     results = []
-    if "ti" in args.stages:
-        print("recording textual inversion", file=sys.stderr)
-        totals, info = ti_record(priors["sd"], args.tiny, fake_mode)
-        results.append(("textual inversion", totals, configs.textual_inversion.steps, info))
+    if "ti" in wanted:
+        key = ("ti", repr(replace(configs.textual_inversion, steps=1)))
+        if key not in cache:
+            print("recording textual inversion", file=sys.stderr)
+            cache[key] = ti_record(priors["sd"], tiny, fake_mode, configs.textual_inversion)
+        results.append(("textual inversion", *cache[key][:1], configs.textual_inversion.steps, cache[key][1]))
     previous = None
-    for stage_name in STAGES:  # every stage is built (each starts from the previous one's scene), some recorded
-        stage = build_stage(stage_name, configs, priors, reference, previous)
-        if stage_name in args.stages:
-            print(f"recording {stage_name}", file=sys.stderr)
-            config = getattr(configs, stage_name)
-            totals, info = stage_record(stage_name, stage, config, fake_mode, args.object_radius)
-            results.append((stage_name, totals, config.steps, info))
+    for name in (s for s in path.stages if s != "ti"):  # every stage is built (each starts from the previous scene)
+        config = getattr(configs, name)
+        if previous is None and name != "static":  # a path that starts dynamic (animate-mesh): a fresh canonical
+            previous = new_static_scene(configs.static)
+        stage = build_stage(path, name, configs, priors, reference, previous)
+        key = (path.name, name, repr(replace(config, steps=1)))
+        if name in wanted and key not in cache:
+            print(f"recording {name}", file=sys.stderr)
+            cache[key] = stage_record(name, stage, config, fake_mode, radius)
+        if name in wanted:
+            totals, info = expected(cache[key], config.steps)
+            results.append((name, totals, config.steps, info))
         previous = stage.scene
     return results
+
+
+def projection_json(preset_name: str, path_name: str, results: list) -> dict:
+    """Per stage: steps, ms / step and minutes per GPU, kernels, syncs, GB, and per part H100 ms / step."""
+    h100 = rm.H100.name
+    stages = {}
+    for stage_name, totals, steps, _info in results:
+        t = rm.total_of(totals)
+        stages[stage_name] = {
+            "steps": steps,
+            "ms": {gpu.name: round(ms(t, gpu), 3) for gpu in rm.GPUS},
+            "minutes": {gpu.name: round(t.seconds[gpu.name] * steps / 60, 3) for gpu in rm.GPUS},
+            "kernels": round(t.kernels, 1),
+            "syncs": round(t.syncs, 2),
+            "gb": round(t.bytes / 1e9, 3),
+            "parts_ms": {part: round(ms(p, rm.H100), 4) for part, p in sorted(rm.by_part(totals).items())},
+        }
+    total = {gpu.name: round(sum(s["minutes"][gpu.name] for s in stages.values()), 3) for gpu in rm.GPUS}
+    return {"preset": preset_name, "path": path_name, "gpu": h100, "stages": stages, "total_minutes": total}
 
 
 def print_report(args, name: str, configs, results: list) -> None:

@@ -84,6 +84,8 @@ SCATTER_OPS = {aten.index_add_: (0, 2, 3), aten.index_add: (0, 2, 3), aten.index
 OUT_OF_PLACE_SCATTERS = {aten.index_add, aten.index_copy, aten.scatter_add, aten.scatter, aten.index_put}
 #: Byte rules of custom fused ops (name -> (args, kwargs, out) -> (read, written)); see `register_op_bytes`.
 CUSTOM_OP_BYTES: dict[str, Callable] = {}
+#: FLOP rules of custom fused ops (name -> args -> FLOPs): their matmuls, which FlopCounterMode cannot see.
+CUSTOM_OP_FLOPS: dict[str, Callable] = {}
 
 
 def register_op_bytes(name: str, rule: Callable) -> None:
@@ -106,8 +108,101 @@ def _grid_encode_backward_bytes(args, kwargs, out) -> tuple[int, int]:
     return tensor_bytes(x01) + tensor_bytes(grad) + touched, touched
 
 
+def _grid_encode_points_backward_bytes(args, kwargs, out) -> tuple[int, int]:
+    """a124::grid_encode_points_backward: reads gradient, points and 8 rows per level (cached), writes [N, 3]."""
+    grad, x01, table, scales = args[0], args[1], args[2], args[3]
+    gathered = x01.shape[0] * len(scales) * 8 * table.shape[1] * table.element_size()
+    return tensor_bytes(grad) + tensor_bytes(x01) + cached_bytes(gathered, tensor_bytes(table)), tensor_bytes(out)
+
+
+def _hash_encode_bytes(args, kwargs, out) -> tuple[int, int]:
+    """a124::hash_grid_encode (hash_kernels.py): reads the points and 2^D corner rows per level, writes features."""
+    u, table, scales = args[0], args[1], args[2]
+    gathered = u.shape[0] * len(scales) * 2 ** u.shape[1] * table.shape[1] * table.element_size()
+    return tensor_bytes(u) + cached_bytes(gathered, tensor_bytes(table)), tensor_bytes(out)
+
+
+def _hash_encode_backward_bytes(args, kwargs, out) -> tuple[int, int]:
+    """a124::hash_grid_encode_backward: reads points and gradient, read-modify-writes 2^D corner rows per level."""
+    grad_table, grad, u, scales = args[0], args[1], args[2], args[3]
+    scattered = u.shape[0] * len(scales) * 2 ** u.shape[1] * grad_table.shape[1] * grad_table.element_size()
+    touched = cached_bytes(scattered, tensor_bytes(grad_table))
+    return tensor_bytes(u) + tensor_bytes(grad) + touched, touched
+
+
+def _table_rows(x01, table, scales) -> int:
+    """Bytes of the 8 corner rows per level the points read from `table` ([entries, F], or a batch of tables
+    [B, entries, F] with one per frame: a frame's points are contiguous, so its table is in L2 while they run)."""
+    gathered = x01.shape[0] * len(scales) * 8 * table.shape[-1] * table.element_size()
+    one_table = table[0] if table.dim() == 3 else table
+    if tensor_bytes(one_table) <= L2_BYTES:
+        return min(gathered, tensor_bytes(table))
+    return gathered
+
+
+def _grid_mlp_bytes(args, kwargs, out) -> tuple[int, int]:
+    """a124::grid_mlp (mlp_kernels.py): reads the points (and their frames), 8 corner rows per level (cached) and the
+    weights, writes the K outputs; features and hidden layer stay in registers."""
+    x01, table, scales, frame = args[0], args[1], args[6], args[9] if len(args) > 9 else None
+    weights = sum(tensor_bytes(t) for t in args[2:6])
+    points = tensor_bytes(x01) + (0 if frame is None else tensor_bytes(frame))
+    return points + _table_rows(x01, table, scales) + weights, tensor_bytes(out)
+
+
+def _grid_mlp_backward_bytes(args, kwargs, out) -> tuple[int, int]:
+    """a124::grid_mlp_backward: reads gradient and points, gathers (forward recomputed) and scatters 8 corner rows
+    per level (cached), reads the weights and writes their gradients (the table gradient zero-filled first)."""
+    grad, x01, table, scales, frame = args[0], args[1], args[2], args[7], args[10] if len(args) > 10 else None
+    weights = sum(tensor_bytes(t) for t in args[3:7])
+    rows = _table_rows(x01, table, scales)
+    points = tensor_bytes(grad) + tensor_bytes(x01) + (0 if frame is None else tensor_bytes(frame))
+    return points + 2 * rows + weights, tensor_bytes(table) + rows + weights
+
+
+def _tv_knot_rows(x01, tables, scales) -> int:
+    """Bytes of the corner rows one knot table gives all points: at most the table (it fits in L2: a pair's two
+    tables are read while every block of points of the pair runs)."""
+    gathered = x01.shape[0] * len(scales) * 8 * tables.shape[2] * tables.element_size()
+    return cached_bytes(gathered, tables[0].numel() * tables.element_size())
+
+
+def _grid_temporal_tv_bytes(args, kwargs, out) -> tuple[int, int]:
+    """a124::grid_temporal_tv (tv_kernels.py): reads the points and, per knot pair, both tables' corner rows."""
+    x01, tables, scales = args[0], args[1], args[2]
+    return tensor_bytes(x01) + 2 * (tables.shape[0] - 1) * _tv_knot_rows(x01, tables, scales), tensor_bytes(out)
+
+
+def _grid_temporal_tv_backward_bytes(args, kwargs, out) -> tuple[int, int]:
+    """a124::grid_temporal_tv_backward: zero-fills the table gradient, then per knot pair re-reads both tables' rows
+    and read-modify-writes both gradients' rows."""
+    x01, tables, scales = args[1], args[2], args[3]
+    rows = (tables.shape[0] - 1) * _tv_knot_rows(x01, tables, scales)
+    return tensor_bytes(x01) + 4 * rows, tensor_bytes(out) + 2 * rows
+
+
+def _grid_mlp_flops(args) -> int:
+    """2 N (C H + H K): the two layers (the trilinear sums are not counted, as for the grid op)."""
+    x01, w1, w2 = args[0], args[2], args[4]
+    return 2 * x01.shape[0] * (w1.numel() + w2.numel())
+
+
+def _grid_mlp_backward_flops(args) -> int:
+    """The recomputed forward, the hidden and feature gradients and the two weight gradients: 2 N (3 C H + 2 H K)."""
+    x01, w1, w2 = args[1], args[3], args[5]
+    return 2 * x01.shape[0] * (3 * w1.numel() + 2 * w2.numel())
+
+
 register_op_bytes("a124::grid_encode", _grid_encode_bytes)
 register_op_bytes("a124::grid_encode_backward", _grid_encode_backward_bytes)
+register_op_bytes("a124::grid_encode_points_backward", _grid_encode_points_backward_bytes)
+register_op_bytes("a124::hash_grid_encode", _hash_encode_bytes)
+register_op_bytes("a124::hash_grid_encode_backward", _hash_encode_backward_bytes)
+register_op_bytes("a124::grid_mlp", _grid_mlp_bytes)
+register_op_bytes("a124::grid_mlp_backward", _grid_mlp_backward_bytes)
+register_op_bytes("a124::grid_temporal_tv", _grid_temporal_tv_bytes)
+register_op_bytes("a124::grid_temporal_tv_backward", _grid_temporal_tv_backward_bytes)
+CUSTOM_OP_FLOPS["a124::grid_mlp"] = _grid_mlp_flops
+CUSTOM_OP_FLOPS["a124::grid_mlp_backward"] = _grid_mlp_backward_flops
 
 
 def tensor_bytes(t: torch.Tensor) -> int:
@@ -196,7 +291,10 @@ def op_cost(func, args, kwargs, out) -> OpCost:
     syncs = int(packet in SYNC_OPS)
     if packet in NO_KERNEL_OPS or is_view_or_alias(func, args, kwargs, out):
         return OpCost(0, 0, 0, 0, syncs, None)
-    flops = FLOP_FORMULAS[packet](*args, **kwargs, out_val=out) if packet in FLOP_FORMULAS else 0
+    if func._schema.name in CUSTOM_OP_FLOPS:
+        flops = CUSTOM_OP_FLOPS[func._schema.name](args)
+    else:
+        flops = FLOP_FORMULAS[packet](*args, **kwargs, out_val=out) if packet in FLOP_FORMULAS else 0
     read, written = op_bytes(func, args, kwargs, out)
     floats = [t.dtype for t in _tensors((args, kwargs)) if t.is_floating_point()]
     return OpCost(int(flops), read, written, 1, syncs, floats[0] if floats else None)
@@ -249,7 +347,12 @@ FIELD_LEAVES = (
     ("fields/encoding.py", None, "grid"),
     ("fields/grid_kernels.py", None, "grid"),
     ("fields/grid4d.py", None, "grid"),
+    ("fields/mlp_kernels.py", None, "grid + MLP"),
+    ("fields/tv_kernels.py", None, "grid"),
     ("fields/static.py", None, "MLP"),
+    ("fields/hash_encoding.py", None, "deformation grid"),
+    ("fields/hash_kernels.py", None, "deformation grid"),
+    ("fields/deformation.py", None, "deformation MLP"),
     ("rendering/", None, "compositing"),
 )
 PRIORS = (  # searched over the whole stack first: latent.py is shared by the text priors
@@ -260,6 +363,7 @@ PRIORS = (  # searched over the whole stack first: latent.py is shared by the te
     ("textual_inversion/", None, "SD1.5 (textual inversion)"),
 )
 TEXT_PRIORS = (("priors/sd.py", None, "SD1.5"), ("priors/latent.py", None, "SD1.5"))
+#: Searched outermost first: a VAE's encoder runs diffusers' unet_2d_blocks, a ControlNet its UNet blocks.
 NETWORKS = (
     ("/diffusers/models/unets/", None, "UNet"),
     ("/diffusers/models/autoencoders/", None, "VAE encoder"),
@@ -269,6 +373,7 @@ NETWORKS = (
 OTHER = (
     ("/torch/optim/", None, "optimizer"),
     ("training/runner.py", "_grads_finite", "NaN guard"),
+    ("training/terms/arap.py", None, "ARAP"),
     ("training/losses.py", None, "losses"),
     ("training/", None, "losses"),
     ("cameras.py", None, "cameras/rays"),
@@ -277,16 +382,20 @@ OTHER = (
 
 
 def part_of(frames: Frames) -> str:
-    """The code part of an op from its stack: 'field context: leaf', 'prior: network', or another part."""
-    if _find(frames, OTHER[:2]):
-        return _find(frames, OTHER[:2])  # type: ignore[return-value]
+    """The code part of an op from its stack: 'field context: leaf', 'prior: network', or another part. Renders
+    of the ControlNet's condition and of the reference view on clips that start at t = 0 ('clip_start') are
+    prefixed, so their share of the steps can be weighted apart."""
+    if _find(frames, OTHER[:3]):
+        return _find(frames, OTHER[:3])  # type: ignore[return-value]
     prior = _find(frames, PRIORS) or _find(frames, TEXT_PRIORS)
     if prior is not None:
-        return f"{prior}: {_find(frames, NETWORKS) or 'SDS'}"
+        return f"{prior}: {_find(frames[::-1], NETWORKS) or 'SDS'}"
     context = _find(frames, FIELD_CONTEXTS)
     if context is not None:
         if any(func == "control_images" for _, func in frames):
             context = f"ControlNet condition {context}"
+        elif any(f.replace("\\", "/").endswith("training/terms/reconstruction.py") for f, _ in frames):
+            context = f"reference view {context}"
         return f"{context}: {_find(frames, FIELD_LEAVES) or 'compositing'}"
     return _find(frames, OTHER) or "other"
 

@@ -41,9 +41,12 @@ def sphere_occupancy(config, radius: float, time_slots: int, generator: torch.Ge
     return occupancy
 
 
-def build_priors(tiny: bool, configs=None) -> dict:
+def build_priors(tiny: bool, configs=None, extra: tuple[str, ...] = ()) -> dict:
     """Full-size fake fp16 priors (call inside a FakeTensorMode) or tiny real ones, keyed by stage slot. Priors own
-    no preset settings: the stages' terms choose frame counts and scoring sizes (`configs` is not needed)."""
+    no preset settings: the stages' terms choose frame counts and scoring sizes (`configs` is not needed). `extra`:
+    full-size only, the priors of other paths ('mvdream': MVDream on SD2.1, 'sd21': SD2.1-base)."""
+    if tiny and extra:
+        raise ValueError(f"No tiny priors for {extra}: project this path at full size (without --tiny).")
     if tiny:
         from a124_core.priors.controlnet_tile import ControlNetTilePrior
         from a124_core.priors.sd import StableDiffusionPrior
@@ -60,7 +63,9 @@ def build_priors(tiny: bool, configs=None) -> dict:
         }
     from a124_core.priors.full_size import fake_prior
 
+    names = {"mvdream": "mvdream_sd21", "sd21": "sd21_base"}
     return {
+        **{name: fake_prior(names[name]) for name in extra},
         "sd": fake_prior("sd15"),
         "zero123": fake_prior("zero123_xl"),
         "video": fake_prior("text_to_video_ms_1.7b"),
@@ -75,11 +80,12 @@ class TIMicroStep:
     `release()` undoes that. `micro_steps` micro batches make one iteration (gradient accumulation).
     """
 
-    def __init__(self, sd, tiny: bool):
+    def __init__(self, sd, tiny: bool, cfg=None):
+        """cfg: the preset's TextualInversionConfig (default: the trainer's defaults)."""
         from a124_core.textual_inversion.trainer import TextualInversionConfig
 
-        cfg = TextualInversionConfig()
-        micro = 2 if tiny else cfg.micro_batch
+        cfg = cfg or TextualInversionConfig()
+        micro = 2 if tiny else min(cfg.micro_batch, cfg.batch_size)
         size = int(cfg.resolution or sd.image_size)
         self.sd, self.micro = sd, micro
         self.micro_steps = cfg.batch_size / micro

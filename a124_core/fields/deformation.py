@@ -199,7 +199,9 @@ class DeformationField(nn.Module):
         return self.forward_with_displacement(x, t)[:2]
 
     def density(self, x: Tensor, t: Tensor | float | None = None) -> Tensor:
-        return self.forward(x, t)[0]
+        """The canonical density at x + d(x, t) [N]: its density row alone (importance passes, normal probes), as
+        the static field's density is (the same value, bit for bit, as a static render at d = 0)."""
+        return self.canonical.density(x + self.displacement(x, t))
 
     def grid_parameters(self) -> list[nn.Parameter]:
         return [self.encoder.embeddings]

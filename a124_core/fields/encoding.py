@@ -12,7 +12,6 @@ encoding of the time-blended table, and temporal differences are encodings of ta
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -144,10 +143,11 @@ def corner_lookup(x01: Tensor, layout: GridLayout) -> tuple[Tensor, Tensor]:
 def encode_with_table(x01: Tensor, table: Tensor, layout: GridLayout) -> Tensor:
     """Features [N, L * F] of points [N, 3] in [0, 1] read from `table` [num_entries, F].
 
-    The fused op (grid_kernels.py) when the points need no gradient, else the differentiable composition below.
+    The fused op (grid_kernels.py; gradients for the table and, when they need one, the points), or the
+    composition below inside `grid_path("reference")`.
     """
     x01 = x01.to(table.dtype)
-    if grid_kernels.use_fused(x01):
+    if grid_kernels.use_fused():
         return grid_kernels.encode(x01, table, layout.scales, layout.resolutions, layout.offsets)
     rows, weights = corner_lookup(x01, layout)
     return gather_features(table, rows, weights)
@@ -160,26 +160,6 @@ def gather_features(table: Tensor, rows: Tensor, weights: Tensor) -> Tensor:
     """
     values = table.index_select(0, rows.reshape(-1)).reshape(*rows.shape, table.shape[-1])  # [N, L, 8, F]
     return (values * weights[..., None]).sum(2).flatten(1)
-
-
-_TCNN_WARNED = False
-
-
-def _tcnn_available(device: torch.device) -> bool:
-    global _TCNN_WARNED
-    if device.type != "cuda":
-        return False
-    try:
-        import tinycudann  # noqa: F401
-    except ImportError:
-        if not _TCNN_WARNED:
-            warnings.warn(
-                "tinycudann is not installed: using the pure PyTorch grid encoder (slower, same outputs).",
-                stacklevel=2,
-            )
-            _TCNN_WARNED = True
-        return False
-    return True
 
 
 class GridEncoder:

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from . import grid_kernels
+from . import grid_kernels, mlp_kernels, tv_kernels
 from .encoding import GridEncoder, corner_lookup, gather_features
-from .static import FieldConfig, RadianceField, StaticField
+from .static import FieldConfig, RadianceField, StaticField, trunc_exp
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,11 @@ class Grid4DField(RadianceField):
         size of all T knots. Frozen frames share one blend and one such gradient per render."""
         return [FieldAtTime(self, table) for table in self.tables_at(times)]
 
+    def frames_at(self, times: Tensor | list[float]) -> FrameTables:
+        """The field at B frame times for a render of all B frames at once: one blend [B, entries, F], and points that
+        carry their frame's time read their frame's table (in one fused op)."""
+        return FrameTables(self, times)
+
     def features(self, x: Tensor, t: Tensor | float | None = None) -> Tensor:
         """x [N, 3]; t a scalar (one time for all points, the rendering case) or [N] per-point times."""
         if t is None:
@@ -111,14 +116,21 @@ class Grid4DField(RadianceField):
         f1 = gather_features(flat, rows + (upper * entries)[:, None, None], weights)
         return torch.lerp(f0, f1, w[:, None].to(f0.dtype))
 
+    def grid_table(self, t: Tensor | float | None) -> tuple[GridEncoder, Tensor] | None:
+        """The blended table of one time t (None for per-point times: `features` blends per point)."""
+        if t is None or torch.as_tensor(t).numel() != 1:
+            return None
+        return self.grid, self.table_at(t)
+
     def grid_parameters(self) -> list[nn.Parameter]:
         return [self.embeddings]
 
     def temporal_tv(self, points: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """Paper Eq. 2: mean_x sum_i |V_i(x) - V_{i+1}(x)|^2 / ((T - 1) * feature_dim); 0 for T = 1.
 
-        V_i(x) - V_{i+1}(x) is the encoding of the table difference (linearity), so each knot pair costs one
-        lookup with corner rows and weights shared across pairs.
+        V_i(x) - V_{i+1}(x) is the encoding of the table difference (linearity): the fused op computes the corners
+        once and differences the two knots' rows (`tv_kernels`); the composition looks up each difference table
+        with corner rows and weights shared across pairs.
         """
         if self.num_knots == 1:
             return self.embeddings.sum() * 0.0
@@ -126,13 +138,12 @@ class Grid4DField(RadianceField):
             bound = self.config.grid.bound
             n = self.dynamic_config.tv_points
             points = (torch.rand(n, 3, generator=generator) * 2 - 1).to(self.embeddings.device) * bound
-        diffs = self.embeddings[1:] - self.embeddings[:-1]  # [T - 1, entries, F]
-        total = points.new_zeros((), dtype=self.embeddings.dtype)
-        if grid_kernels.use_fused(points):  # corners live in the kernel
-            for d in diffs:
-                total = total + self.grid(points, d).square().sum()
+        if grid_kernels.use_fused():  # one op: corners once, the differences in registers (tv_kernels.py)
+            total = tv_kernels.temporal_tv_sum(self.grid.normalize(points), self.embeddings, self.grid.layout)
         else:
+            diffs = self.embeddings[1:] - self.embeddings[:-1]  # [T - 1, entries, F]
             rows, weights = corner_lookup(self.grid.normalize(points).to(diffs.dtype), self.grid.layout)
+            total = points.new_zeros((), dtype=self.embeddings.dtype)
             for d in diffs:
                 total = total + gather_features(d, rows, weights).square().sum()
         return total / (points.shape[0] * (self.num_knots - 1) * self.grid.output_dim)
@@ -148,10 +159,47 @@ class FieldAtTime:
 
     def __call__(self, x: Tensor, t: Tensor | float | None = None) -> tuple[Tensor, Tensor]:
         """x [N, 3] -> density [N], albedo [N, 3] at this frame's time."""
-        return self.field.head(x, self.field.grid(x, self.table))
+        return self.field.activate(x, self.field.raw_from(x, self.field.grid, self.table))
 
     def density(self, x: Tensor, t: Tensor | float | None = None) -> Tensor:
-        return self(x)[0]
+        field = self.field
+        return trunc_exp(field.raw_from(x, field.grid, self.table, columns=1)[:, 0] + field.blob(x))
 
 
-__all__ = ["FieldAtTime", "Grid4DConfig", "Grid4DField", "knot_blend"]
+class FrameTables:
+    """A Grid4DField at B frame times [B]: the tables [B, entries, F] blended once; a point's time (one of the B,
+    exactly: the renderer gives every ray its frame's time) says which table it reads."""
+
+    is_dynamic = True
+
+    def __init__(self, field: Grid4DField, times: Tensor | list[float]):
+        times = torch.as_tensor(times, dtype=field.embeddings.dtype).to(field.embeddings.device).reshape(-1)
+        self.field, self.tables = field, field.tables_at(times)
+        self.sorted, self.order = torch.sort(times)
+
+    def frame_of(self, t: Tensor | float, n: int) -> Tensor:
+        """Index [n] of each point's table, for times t (one, or one per point [n])."""
+        t = torch.as_tensor(t, dtype=self.sorted.dtype, device=self.sorted.device).reshape(-1)
+        found = torch.searchsorted(self.sorted, t).clamp(max=self.sorted.shape[0] - 1)
+        return self.order.index_select(0, found).expand(n)
+
+    def raw(self, x: Tensor, t: Tensor | float, columns: int = 4) -> Tensor:
+        """The MLP's first outputs [N, columns] at x [N, 3], each point from its frame's table."""
+        field, frame = self.field, self.frame_of(t, x.shape[0])
+        if mlp_kernels.fusable(field.mlp, x):
+            return mlp_kernels.grid_mlp(field.grid.normalize(x), self.tables, field.mlp, field.grid.layout, columns,
+                                        frame)  # fmt: skip
+        flat = self.tables.reshape(-1, self.tables.shape[-1])
+        rows, weights = corner_lookup(field.grid.normalize(x).to(flat.dtype), field.grid.layout)
+        features = gather_features(flat, rows + (frame * self.tables.shape[1])[:, None, None], weights)
+        return field.mlp(features)[:, :columns]
+
+    def __call__(self, x: Tensor, t: Tensor | float) -> tuple[Tensor, Tensor]:
+        """x [N, 3], t [N] (or one time) -> density [N], albedo [N, 3]."""
+        return self.field.activate(x, self.raw(x, t))
+
+    def density(self, x: Tensor, t: Tensor | float) -> Tensor:
+        return trunc_exp(self.raw(x, t, columns=1)[:, 0] + self.field.blob(x))
+
+
+__all__ = ["FieldAtTime", "FrameTables", "Grid4DConfig", "Grid4DField", "knot_blend"]

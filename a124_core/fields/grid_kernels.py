@@ -9,8 +9,9 @@ from the points and scatters the gradient. Implementations of the same op:
   - anywhere else (CPU, CUDA without Triton): PyTorch, int32 rows where they fit, embedding_bag for the weighted
     gather (no [N, L, 8, F] tensor) and nothing kept for the backward but the points.
 Both take the composition's corner rows and weights exactly; the sums agree to fp32 rounding
-(tests/fields/test_grid_kernels.py).
-Gradients w.r.t. the points are not part of the op: points that require grad take the composition.
+(tests/fields/test_grid_kernels.py). Points that require grad (the deformation field's canonical lookup at
+x + d(x, t)) get d(features)/d(points) from a second backward op, which recomputes the corners and reads the
+table rows again: sum over corners of <table row, grad> times the weight's derivative, times the level's scale.
 """
 
 from __future__ import annotations
@@ -41,9 +42,9 @@ def grid_path(name: str) -> Iterator[None]:
         _path = previous
 
 
-def use_fused(x01: Tensor) -> bool:
-    """Whether `encode` takes the fused op for these points."""
-    return _path == "fused" and not x01.requires_grad
+def use_fused(x01: Tensor | None = None) -> bool:
+    """Whether grids take their fused ops (`grid_path`; the points' requires_grad no longer matters for the 3D op)."""
+    return _path == "fused"
 
 
 def encode(x01: Tensor, table: Tensor, scales: tuple[float, ...], resolutions: tuple[int, ...],
@@ -83,28 +84,77 @@ def corners(x01: Tensor, scales: list[float], resolutions: list[int], offsets: l
     return rows, weights
 
 
+def corners_by_corner(x01: Tensor, scales: list[float], resolutions: list[int],
+                      offsets: list[int]) -> tuple[Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
+    """`corners`' rows as [2 (z), 2 (y), 2 (x), L, N] and the per-axis weight pairs wx, wy, wz [2, L, N]: points last,
+    so every op runs over contiguous runs of N (the points' backward gathers [8, L, N, F] rows)."""
+    device = x01.device
+    sizes = _sizes(offsets)
+    small = max(r * (z + r) + 2 * z + o for r, z, o in zip(resolutions, sizes, offsets)) < _INT32_MAX
+    dtype = torch.int32 if small else torch.long
+    res = torch.tensor(resolutions, dtype=dtype, device=device)[:, None]  # [L, 1]
+    r2 = torch.tensor([(r * r) % z for r, z in zip(resolutions, sizes)], dtype=dtype, device=device)[:, None]
+    pos = x01.T[:, None, :] * torch.tensor(scales, dtype=x01.dtype, device=device)[None, :, None] + 0.5  # [3, L, N]
+    grid = torch.floor(pos)
+    frac = pos - grid
+    g = grid.to(dtype)
+    x = torch.stack([g[0], g[0] + 1])  # [2, L, N]
+    y = torch.stack([g[1] * res, (g[1] + 1) * res])
+    z = torch.stack([g[2] * r2, (g[2] + 1) * r2])
+    size = torch.tensor(sizes, dtype=dtype, device=device)[:, None]
+    rows = torch.remainder(z[:, None, None] + y[None, :, None] + x[None, None, :], size) + torch.tensor(
+        offsets[:-1], dtype=dtype, device=device
+    )[:, None]
+    wx, wy, wz = (torch.stack([1 - frac[d], frac[d]]) for d in range(3))  # [2, L, N] each
+    return rows, wx, wy, wz
+
+
+def _offset(rows: Tensor, weights: Tensor, row_offset: Tensor | None) -> tuple[Tensor, Tensor]:
+    """rows [N, L, 8] moved by a per-point row offset [N] (int32 stays int32 below 2^31 rows)."""
+    if row_offset is None:
+        return rows, weights
+    return rows + row_offset.to(rows.dtype)[:, None, None], weights
+
+
 def _sizes(offsets: list[int]) -> list[int]:
     return [b - a for a, b in zip(offsets[:-1], offsets[1:])]
 
 
-def encode_torch(x01: Tensor, table: Tensor, scales: list[float], resolutions: list[int],
-                 offsets: list[int]) -> Tensor:  # fmt: skip
-    """The op's PyTorch implementation: embedding_bag gathers and weights the 8 corners (no [N, L, 8, F])."""
-    rows, weights = corners(x01, scales, resolutions, offsets)
+def encode_torch(x01: Tensor, table: Tensor, scales: list[float], resolutions: list[int], offsets: list[int],
+                 row_offset: Tensor | None = None) -> Tensor:  # fmt: skip
+    """The op's PyTorch implementation: embedding_bag gathers and weights the 8 corners (no [N, L, 8, F]).
+    row_offset [N]: added to every row of a point (one table of a batch stacked in `table`)."""
+    rows, weights = _offset(*corners(x01, scales, resolutions, offsets), row_offset)
     features = torch.nn.functional.embedding_bag(
         rows.reshape(-1, 8), table, per_sample_weights=weights.reshape(-1, 8).to(table.dtype), mode="sum"
     )
     return features.reshape(x01.shape[0], -1)
 
 
-def encode_backward_torch(grad_table: Tensor, grad: Tensor, x01: Tensor, scales: list[float],
-                          resolutions: list[int], offsets: list[int]) -> None:  # fmt: skip
+def encode_backward_torch(grad_table: Tensor, grad: Tensor, x01: Tensor, scales: list[float], resolutions: list[int],
+                          offsets: list[int], row_offset: Tensor | None = None) -> None:  # fmt: skip
     """Adds d(features)/d(table)^T grad into grad_table [entries, F], recomputing the corners from the points."""
-    rows, weights = corners(x01, scales, resolutions, offsets)
+    rows, weights = _offset(*corners(x01, scales, resolutions, offsets), row_offset)
     f = grad_table.shape[1]
     contribution = weights[..., None] * grad.reshape(grad.shape[0], -1, 1, f)  # [N, L, 8, F]
     # int64 indices: CPU index_add_ is several times slower with int32 ones
     grad_table.index_add_(0, rows.reshape(-1).long(), contribution.reshape(-1, f).to(grad_table.dtype))
+
+
+def encode_points_backward_torch(grad: Tensor, x01: Tensor, table: Tensor, scales: list[float],
+                                  resolutions: list[int], offsets: list[int]) -> Tensor:  # fmt: skip
+    """d(features)/d(x01)^T grad [N, 3]: per level and corner <table row, grad> times the derivative of the corner's
+    weight (the other two axes' weights, signed), times the level's scale."""
+    rows, wx, wy, wz = corners_by_corner(x01, scales, resolutions, offsets)
+    n, levels, f = x01.shape[0], len(scales), table.shape[1]
+    per_level = grad.reshape(n, levels, f).transpose(0, 1).to(table.dtype)  # [L, N, F]
+    values = table.index_select(0, rows.reshape(-1).long()).reshape(2, 2, 2, levels, n, f)
+    g = (values * per_level).sum(-1)  # <row, grad> [z, y, x, L, N]
+    gx = ((g[:, :, 1] - g[:, :, 0]) * wz[:, None] * wy[None]).sum((0, 1))  # [L, N]
+    gy = ((g[:, 1] - g[:, 0]) * wz[:, None] * wx[None]).sum((0, 1))
+    gz = ((g[1] - g[0]) * wy[:, None] * wx[None]).sum((0, 1))
+    scale = torch.tensor(scales, dtype=gx.dtype, device=x01.device)[:, None]
+    return torch.stack([(gx * scale).sum(0), (gy * scale).sum(0), (gz * scale).sum(0)], -1).to(x01.dtype)
 
 
 # ----------------------------------------------------------------------------- the ops
@@ -149,21 +199,43 @@ def _grid_encode_backward_fake(grad_table, grad, x01, scales, resolutions, offse
     return None
 
 
+@torch.library.custom_op("a124::grid_encode_points_backward", mutates_args=())
+def _grid_encode_points_backward(grad: Tensor, x01: Tensor, table: Tensor, scales: list[float],
+                                 resolutions: list[int], offsets: list[int]) -> Tensor:  # fmt: skip
+    return encode_points_backward_torch(grad, x01, table, scales, resolutions, offsets)
+
+
+@_grid_encode_points_backward.register_kernel("cuda")
+def _grid_encode_points_backward_cuda(grad, x01, table, scales, resolutions, offsets):
+    if triton_ready(table):
+        from . import grid_triton
+
+        return grid_triton.encode_points_backward(grad, x01, table, scales, resolutions, offsets)
+    return encode_points_backward_torch(grad, x01, table, scales, resolutions, offsets)
+
+
+@_grid_encode_points_backward.register_fake
+def _grid_encode_points_backward_fake(grad, x01, table, scales, resolutions, offsets):
+    return x01.new_empty(x01.shape)
+
+
 def _setup_context(ctx, inputs, output) -> None:
     x01, table, scales, resolutions, offsets = inputs
-    ctx.save_for_backward(x01)  # corners are recomputed from the points: nothing [N, L, 8] is kept
-    ctx.table_meta = (table.shape, table.dtype)
+    # corners are recomputed from the points: nothing [N, L, 8] is kept (the table is kept by reference only)
+    ctx.save_for_backward(x01, table)
     ctx.layout = (scales, resolutions, offsets)
 
 
 def _backward(ctx, grad: Tensor):
-    (x01,) = ctx.saved_tensors
-    grad_table = None
+    x01, table = ctx.saved_tensors
+    grad = grad.contiguous()
+    grad_x01 = grad_table = None
+    if ctx.needs_input_grad[0]:
+        grad_x01 = _grid_encode_points_backward(grad, x01, table, *ctx.layout)
     if ctx.needs_input_grad[1]:
-        shape, dtype = ctx.table_meta
-        grad_table = grad.new_zeros(shape, dtype=dtype)
-        _grid_encode_backward(grad_table, grad.contiguous(), x01, *ctx.layout)
-    return None, grad_table, None, None, None
+        grad_table = grad.new_zeros(table.shape, dtype=table.dtype)
+        _grid_encode_backward(grad_table, grad, x01, *ctx.layout)
+    return grad_x01, grad_table, None, None, None
 
 
 _grid_encode.register_autograd(_backward, setup_context=_setup_context)
@@ -184,4 +256,12 @@ def triton_ready(table: Tensor) -> bool:
     return table.is_cuda and table.dtype == torch.float32 and triton_available()
 
 
-__all__ = ["encode", "encode_backward_torch", "encode_torch", "grid_path", "triton_available", "use_fused"]
+__all__ = [
+    "encode",
+    "encode_backward_torch",
+    "encode_points_backward_torch",
+    "encode_torch",
+    "grid_path",
+    "triton_available",
+    "use_fused",
+]

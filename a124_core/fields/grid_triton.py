@@ -88,6 +88,44 @@ def _encode_backward_kernel(x_ptr, grad_ptr, grad_table_ptr, scales_ptr, res_ptr
         tl.atomic_add(grad_table_ptr + row[:, None] * F + feat[None, :], w[:, None] * grad, mask=fmask)
 
 
+@triton.jit
+def _encode_points_backward_kernel(x_ptr, grad_ptr, table_ptr, out_ptr, scales_ptr, res_ptr, offsets_ptr, n,
+                                   F: tl.constexpr, FP: tl.constexpr, L: tl.constexpr,
+                                   BLOCK: tl.constexpr):  # fmt: skip
+    idx = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = idx < n
+    feat = tl.arange(0, FP)
+    fmask = mask[:, None] & (feat[None, :] < F)
+    gx = tl.zeros([BLOCK], dtype=tl.float32)
+    gy = tl.zeros([BLOCK], dtype=tl.float32)
+    gz = tl.zeros([BLOCK], dtype=tl.float32)
+    for level in range(L):
+        scale = tl.load(scales_ptr + level)
+        res = tl.load(res_ptr + level)
+        offset = tl.load(offsets_ptr + level)
+        size = tl.load(offsets_ptr + level + 1) - offset
+        ix, fx = _cell(x_ptr, idx, mask, scale, 0)
+        iy, fy = _cell(x_ptr, idx, mask, scale, 1)
+        iz, fz = _cell(x_ptr, idx, mask, scale, 2)
+        grad = tl.load(grad_ptr + idx[:, None] * (L * F) + level * F + feat[None, :], mask=fmask, other=0.0)
+        for c in tl.static_range(8):
+            cx: tl.constexpr = c & 1
+            cy: tl.constexpr = (c >> 1) & 1
+            cz: tl.constexpr = (c >> 2) & 1
+            row, _w = _corner(ix, iy, iz, fx, fy, fz, res, offset, size, c)
+            values = tl.load(table_ptr + row[:, None] * F + feat[None, :], mask=fmask, other=0.0)
+            g = tl.sum(values * grad, 1) * scale
+            wx = fx * cx + (1.0 - fx) * (1 - cx)
+            wy = fy * cy + (1.0 - fy) * (1 - cy)
+            wz = fz * cz + (1.0 - fz) * (1 - cz)
+            gx += g * (2 * cx - 1) * (wz * wy)
+            gy += g * (2 * cy - 1) * (wz * wx)
+            gz += g * (2 * cz - 1) * (wy * wx)
+    tl.store(out_ptr + idx * 3, gx, mask=mask)
+    tl.store(out_ptr + idx * 3 + 1, gy, mask=mask)
+    tl.store(out_ptr + idx * 3 + 2, gz, mask=mask)
+
+
 def _layout_tensors(scales, resolutions, offsets, device) -> tuple[Tensor, Tensor, Tensor]:
     return (
         torch.tensor(scales, dtype=torch.float32, device=device),
@@ -115,4 +153,15 @@ def encode_backward(grad_table: Tensor, grad: Tensor, x01: Tensor, scales, resol
                                   L=levels, BLOCK=BLOCK)  # fmt: skip
 
 
-__all__ = ["BLOCK", "encode", "encode_backward"]
+def encode_points_backward(grad: Tensor, x01: Tensor, table: Tensor, scales, resolutions, offsets) -> Tensor:
+    """d(features)/d(x01)^T grad [N, 3] (fp32) for features with gradient `grad` [N, L * F] of an fp32 table."""
+    n, f, levels = x01.shape[0], table.shape[1], len(scales)
+    out = torch.empty(n, 3, dtype=torch.float32, device=table.device)
+    s, r, o = _layout_tensors(scales, resolutions, offsets, table.device)
+    _encode_points_backward_kernel[(triton.cdiv(n, BLOCK),)](x01, grad.float(), table, out, s, r, o, n, F=f,
+                                                           FP=triton.next_power_of_2(f), L=levels,
+                                                           BLOCK=BLOCK)  # fmt: skip
+    return out.to(x01.dtype)
+
+
+__all__ = ["BLOCK", "encode", "encode_backward", "encode_points_backward"]

@@ -1,13 +1,18 @@
-"""Multi-resolution hash grid over D input dimensions (tiny-cuda-nn's "HashGrid" layout), PyTorch and tcnn paths.
+"""Multi-resolution hash grid over D input dimensions in tiny-cuda-nn's "HashGrid" layout.
 
-tcnn's rules, mirrored exactly (include/tiny-cuda-nn/common_device.h and encodings/grid.h) so a table trained
-with one backend loads in the other:
+tcnn's rules, mirrored exactly (include/tiny-cuda-nn/common_device.h and encodings/grid.h), so a table trained
+with tcnn reads the same here:
 - level l has scale s_l = exp2(l * log2(b)) * base - 1 in float32 and resolution r_l = ceil(s_l) + 1;
 - its table has min(ceil8(r_l^D), 2^log2_hashmap_size) rows (r_l^D capped at 2^31 - 1 before rounding);
 - a point u in [0, 1]^D maps to p = u * s_l + 0.5; its 2^D corners are read at the dense index
   sum_d c_d r_l^d while r_l^D fits in the table (and r_l is small enough for uint32), else at the spatial hash
   xor_d (c_d * pi_d mod 2^32) with pi = (1, 2654435761, 805459861, 3674653429, ...); either modulo the table size.
 Corner k takes bit d of k as its offset along dim d; weights are the products of (1 - f_d) or f_d.
+
+Evaluated by the fused op `a124::hash_grid_encode` (hash_kernels.py: Triton on CUDA, PyTorch elsewhere) unless the
+points need a gradient or `grid_path("reference")` asks for the composition below. tiny-cuda-nn is not used: the
+fused op is what tcnn's HashGrid would run, with outputs tested equal to the composition (tcnn was only ever
+picked up when it happened to import, untested and without a wheel, so results depended on what was installed).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .encoding import LevelScales, _tcnn_available, gather_features
+from . import grid_kernels, hash_kernels
+from .encoding import LevelScales, gather_features
 
 PRIMES = (1, 2654435761, 805459861, 3674653429, 2097192037, 1434869437, 2165219737)
 """tcnn's coherent prime hash factors, one per input dimension."""
@@ -46,7 +52,8 @@ class HashGridConfig(LevelScales):
     init_scale: float = 1e-4
     """Entries start uniform in [-init_scale, init_scale] (tcnn's initialisation, like the static grid)."""
     backend: str = "auto"
-    """'auto' (tiny-cuda-nn when importable and on CUDA), 'torch' or 'tcnn'."""
+    """'auto' or 'torch': the fused op (Triton kernels on CUDA when Triton is installed). 'tcnn' is refused: see the
+    module docstring."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.input_dims < len(PRIMES):
@@ -61,8 +68,13 @@ class HashGridConfig(LevelScales):
             )
         if not 4 <= self.log2_hashmap_size <= 30:
             raise ValueError(f"log2_hashmap_size must lie in [4, 30], got {self.log2_hashmap_size}")
-        if self.backend not in ("auto", "torch", "tcnn"):
-            raise ValueError(f"backend must be 'auto', 'torch' or 'tcnn', got {self.backend!r}")
+        if self.backend == "tcnn":
+            raise ValueError(
+                "backend 'tcnn': tiny-cuda-nn is no longer used for the hash grid; use 'auto', which runs the fused "
+                "Triton kernels on CUDA (the same HashGrid layout, so a tcnn-trained table reads the same)"
+            )
+        if self.backend not in ("auto", "torch"):
+            raise ValueError(f"backend must be 'auto' or 'torch', got {self.backend!r}")
 
 
 @dataclass(frozen=True)
@@ -100,24 +112,14 @@ class HashGridLayout:
     def sizes(self) -> list[int]:
         return [b - a for a, b in zip(self.offsets[:-1], self.offsets[1:])]
 
+    @property
+    def num_dense(self) -> int:
+        """Dense levels (they come first: resolutions grow)."""
+        return len(self.hashed) - sum(self.hashed)
 
-def _corner_terms(grid: Tensor, combine: str, strides: Tensor) -> Tensor:
-    """Integer index of all 2^D corners from per-dim terms; grid [N, L, D] long, strides [L, D] long.
-
-    combine 'add' builds the dense index sum_d (g_d + c_d) stride_d; 'xor' the hash xor_d (g_d + c_d) pi_d. tcnn
-    wraps each product to uint32; hashed tables have 2^k rows, so the low k bits, and the row, are the same.
-    Corner k's offset along dim d is bit d of k (the new dim becomes the most significant bit at each step).
-    """
-    out = None
-    for d in range(grid.shape[-1]):
-        pair = torch.stack([grid[..., d], grid[..., d] + 1], -1) * strides[None, :, d, None]  # [N, L, 2]
-        if out is None:
-            out = pair
-        elif combine == "xor":
-            out = torch.bitwise_xor(out[..., None, :], pair[..., :, None]).flatten(-2)
-        else:
-            out = (out[..., None, :] + pair[..., :, None]).flatten(-2)
-    return out
+    def strides(self, dims: int) -> tuple[int, ...]:
+        """Per level and dim [L * D]: r^d for dense levels, tcnn's prime for hashed ones."""
+        return tuple(PRIMES[d] if h else r**d for r, h in zip(self.resolutions, self.hashed) for d in range(dims))
 
 
 def hash_corner_lookup(u: Tensor, layout: HashGridLayout) -> tuple[Tensor, Tensor]:
@@ -128,65 +130,9 @@ def hash_corner_lookup(u: Tensor, layout: HashGridLayout) -> tuple[Tensor, Tenso
     Returns:
         rows [N, L, 2^D] (long, level offsets included) and weights [N, L, 2^D] (u's dtype).
     """
-    device, dims = u.device, u.shape[-1]
-    scales = torch.tensor(layout.scales, dtype=u.dtype, device=device)
-    pos = u[:, None, :] * scales[None, :, None] + 0.5  # [N, L, D]
-    grid = torch.floor(pos)
-    frac = pos - grid
-    grid = grid.long()
-    res = torch.tensor(layout.resolutions, dtype=torch.long, device=device)
-    sizes = torch.tensor(layout.sizes(), dtype=torch.long, device=device)
-    offsets = torch.tensor(layout.offsets[:-1], dtype=torch.long, device=device)
-    num_dense = len(layout.hashed) - sum(layout.hashed)  # resolutions grow: dense levels come first
-    dense_strides = res[:, None] ** torch.arange(dims, device=device)[None]  # [L, D]
-    primes = torch.tensor(PRIMES[:dims], dtype=torch.long, device=device).expand(len(layout.scales), -1)
-    parts = []
-    if num_dense:
-        parts.append(_corner_terms(grid[:, :num_dense], "add", dense_strides[:num_dense]))
-    if num_dense < len(layout.hashed):
-        parts.append(_corner_terms(grid[:, num_dense:], "xor", primes[num_dense:]))
-    index = torch.cat(parts, 1)
-    rows = torch.remainder(index, sizes[None, :, None]) + offsets[None, :, None]
-    weights = None
-    for d in range(dims):
-        pair = torch.stack([1 - frac[..., d], frac[..., d]], -1)  # [N, L, 2]
-        weights = pair if weights is None else (weights[..., None, :] * pair[..., :, None]).flatten(-2)
-    return rows, weights
-
-
-class TcnnHashGrid:
-    """tiny-cuda-nn HashGrid over D dims evaluated with an external parameter table (same layout as the torch path).
-
-    Not exercised by the test suite (no CUDA here); the torch path is checked against a per-point reference.
-    """
-
-    def __init__(self, config: HashGridConfig):
-        import tinycudann as tcnn
-        from tinycudann.modules import _module_function
-
-        self._module = tcnn.Encoding(
-            config.input_dims,
-            {
-                "otype": "HashGrid",
-                "n_levels": config.num_levels,
-                "n_features_per_level": config.features_per_level,
-                "log2_hashmap_size": config.log2_hashmap_size,
-                "base_resolution": config.base_resolution,
-                "per_level_scale": config.per_level_scale,
-                "interpolation": "Linear",
-            },
-            dtype=torch.float32,
-        )
-        self._function = _module_function
-
-    def __call__(self, u: Tensor, table: Tensor) -> Tensor:
-        params = table.reshape(-1).float().contiguous()
-        if params.numel() != self._module.params.numel():
-            raise ValueError(f"tcnn hash grid expects {self._module.params.numel()} parameters, got {params.numel()}")
-        out = self._function.apply(
-            self._module.native_tcnn_module, u.float().contiguous(), params, self._module.loss_scale
-        )
-        return out.float()
+    return hash_kernels.corners(
+        u, list(layout.scales), list(layout.strides(u.shape[-1])), list(layout.offsets), layout.num_dense
+    )
 
 
 class HashGridEncoding(nn.Module):
@@ -198,32 +144,24 @@ class HashGridEncoding(nn.Module):
         self.layout = HashGridLayout.from_config(config)
         table = torch.empty(self.layout.num_entries, config.features_per_level)
         self.embeddings = nn.Parameter(table.uniform_(-config.init_scale, config.init_scale))
-        self._tcnn: TcnnHashGrid | None = None
-        self._tcnn_checked = False
+        self._strides = self.layout.strides(config.input_dims)
 
     @property
     def output_dim(self) -> int:
         return self.config.output_dim
-
-    def uses_tcnn(self, device: torch.device) -> bool:
-        if device.type != "cuda":
-            return False
-        if not self._tcnn_checked:
-            use = self.config.backend == "tcnn" or (self.config.backend == "auto" and _tcnn_available(device))
-            self._tcnn = TcnnHashGrid(self.config) if use else None
-            self._tcnn_checked = True
-        return self._tcnn is not None
 
     def forward(self, u: Tensor) -> Tensor:
         if u.dim() != 2 or u.shape[1] != self.config.input_dims:
             raise ValueError(f"Expected points [N, {self.config.input_dims}], got {tuple(u.shape)}")
         if u.shape[0] == 0:
             raise ValueError("Cannot encode an empty batch of points")
-        u = u.clamp(0.0, 1.0)
-        if self.uses_tcnn(u.device):
-            return self._tcnn(u, self.embeddings)
-        rows, weights = hash_corner_lookup(u.to(self.embeddings.dtype), self.layout)
+        u = u.clamp(0.0, 1.0).to(self.embeddings.dtype)
+        if grid_kernels.use_fused() and not u.requires_grad:
+            layout = self.layout
+            return hash_kernels.encode(u, self.embeddings, layout.scales, self._strides, layout.offsets,
+                                       layout.num_dense)  # fmt: skip
+        rows, weights = hash_corner_lookup(u, self.layout)
         return gather_features(self.embeddings, rows, weights)
 
 
-__all__ = ["HashGridConfig", "HashGridEncoding", "HashGridLayout", "PRIMES", "TcnnHashGrid", "hash_corner_lookup"]
+__all__ = ["HashGridConfig", "HashGridEncoding", "HashGridLayout", "PRIMES", "hash_corner_lookup"]

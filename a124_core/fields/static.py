@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from .encoding import GridConfig, GridEncoding
+from . import mlp_kernels
+from .encoding import GridConfig, GridEncoder, GridEncoding
 
 
 class _TruncExp(torch.autograd.Function):
@@ -76,18 +77,40 @@ class RadianceField(nn.Module, ABC):
     def features(self, x: Tensor, t: Tensor | float | None) -> Tensor:  # [N, D]
         """Grid features of points x [N, 3] at time t (ignored by static fields)."""
 
+    def grid_table(self, t: Tensor | float | None) -> tuple[GridEncoder, Tensor] | None:
+        """The grid and the one table [entries, F] that points at time t read (None: no single table)."""
+        return None
+
+    def raw(self, x: Tensor, t: Tensor | float | None = None, columns: int = 4) -> Tensor:
+        """The MLP's first `columns` outputs [N, columns] at x [N, 3] and time t, before the activations."""
+        found = self.grid_table(t)
+        if found is None:
+            return self.mlp(self.features(x, t))[:, :columns]
+        return self.raw_from(x, *found, columns)
+
+    def raw_from(self, x: Tensor, grid: GridEncoder, table: Tensor, columns: int = 4) -> Tensor:
+        """`raw` reading `table` [entries, F]: the fused grid + MLP op when the points need no gradient
+        (`mlp_kernels`), else grid then MLP."""
+        if mlp_kernels.fusable(self.mlp, x):
+            return mlp_kernels.grid_mlp(grid.normalize(x), table, self.mlp, grid.layout, columns)
+        return self.mlp(grid(x, table))[:, :columns]
+
     def forward(self, x: Tensor, t: Tensor | float | None = None) -> tuple[Tensor, Tensor]:
         """x [N, 3], t [N] or None -> density [N] >= 0, albedo [N, 3] in (0, 1)."""
-        return self.head(x, self.features(x, t))
+        return self.activate(x, self.raw(x, t))
 
-    def head(self, x: Tensor, features: Tensor) -> tuple[Tensor, Tensor]:
-        """Grid features [N, D] of points x [N, 3] -> density [N], albedo [N, 3]."""
-        out = self.mlp(features)
+    def activate(self, x: Tensor, out: Tensor) -> tuple[Tensor, Tensor]:
+        """Raw MLP outputs [N, 4] of points x [N, 3] -> density [N], albedo [N, 3]."""
         density = trunc_exp(out[:, 0] + self.blob(x))
         return density, torch.sigmoid(out[:, 1:])
 
+    def head(self, x: Tensor, features: Tensor) -> tuple[Tensor, Tensor]:
+        """Grid features [N, D] of points x [N, 3] -> density [N], albedo [N, 3]."""
+        return self.activate(x, self.mlp(features))
+
     def density(self, x: Tensor, t: Tensor | float | None = None) -> Tensor:
-        return self.forward(x, t)[0]
+        """Density [N] only: the fused path evaluates the MLP's density row alone."""
+        return trunc_exp(self.raw(x, t, columns=1)[:, 0] + self.blob(x))
 
     @abstractmethod
     def grid_parameters(self) -> list[nn.Parameter]:
@@ -113,6 +136,9 @@ class StaticField(RadianceField):
 
     def features(self, x: Tensor, t: Tensor | float | None = None) -> Tensor:
         return self.encoder(x)
+
+    def grid_table(self, t: Tensor | float | None) -> tuple[GridEncoder, Tensor]:
+        return self.encoder.grid, self.encoder.embeddings
 
     def grid_parameters(self) -> list[nn.Parameter]:
         return [self.encoder.embeddings]

@@ -85,7 +85,10 @@ class OccupancyGrid(nn.Module):
         return ijk[:, 0] * r * r + ijk[:, 1] * r + ijk[:, 2]
 
     def query(self, x: Tensor, t: float | Tensor | None = None) -> Tensor:
-        """Occupied mask [N] of points x [N, 3] at time t."""
+        """Occupied mask [N] of points x [N, 3] at time t: one time, or one per point [N] (a batch of frames)."""
+        if torch.is_tensor(t) and t.numel() > 1 and self.time_slots > 1:
+            slots = torch.round(t.to(torch.float32).clamp(0, 1) * (self.time_slots - 1)).long()
+            return self.occupied.reshape(-1)[slots * self.occupied.shape[1] + self.cell_index(x)]
         slot_cells = self.occupied.index_select(0, self.slot_of(t).reshape(1))[0]
         return slot_cells[self.cell_index(x)]
 

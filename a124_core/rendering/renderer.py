@@ -42,10 +42,11 @@ class RenderConfig:
     """Normals are evaluated only for samples whose render weight reaches this (0: every sample). A skipped sample
     (normal 0) moves its pixel's colour, normal image and orientation by at most its weight, so a ray by at most
     (samples per ray) x this (1e-3 at 96 samples); behind an opaque surface most samples are skipped."""
-    chunk_rays: int = 16384
-    """Rays rendered per chunk when rendering whole frames: one 128^2 training frame per chunk. Each chunk issues
-    the same few hundred kernels, so 4096 made a coarse step launch-bound (20,000 kernels, ~half of its projected
-    H100 time; 7,500 at 16384, BENCHMARKS.md); with the fused grid a chunk's backward holds little per sample."""
+    chunk_rays: int = 262144
+    """Rays rendered per call when rendering whole frames: a chunk spans frames (16 training frames of 128^2 in one
+    call). Each call issues the same few hundred kernels and host syncs however many rays it has, so one call per
+    frame (16384) left a coarse step launch-bound (BENCHMARKS.md); with the fused field ops and the packed
+    compositing a call's backward holds little per sample (estimate_gpu.py counts it)."""
     checkpoint_field: bool = True
     """With gradients on, recompute the field's activations (the MLP's, and the grid corner indices and weights of
     the sample and its normal probes where the grid is the PyTorch composition) in the backward pass instead of
@@ -66,14 +67,15 @@ class RenderConfig:
 
 def density_normals(field, x: Tensor, t, eps: float, density: Tensor | None = None) -> Tensor:
     """Unit normals [N, 3] = -grad(density) by finite differences (works with any encoder backend): forward
-    differences from `density` [N], the density at x, when it is given (3 probes per point), else central (6)."""
+    differences from `density` [N], the density at x, when it is given (3 probes per point), else central (6).
+    t: one time, or one per point [N]."""
     offsets = torch.eye(3, device=x.device, dtype=x.dtype) * eps
     if density is not None:
         probes = (x[:, None] + offsets).reshape(-1, 3)
-        grad = (field.density(probes, t).reshape(-1, 3) - density[:, None]) / eps
+        grad = (field.density(probes, _repeat(t, 3)).reshape(-1, 3) - density[:, None]) / eps
     else:
         probes = torch.cat([x[:, None] + offsets, x[:, None] - offsets], 1).reshape(-1, 3)
-        d = field.density(probes, t).reshape(-1, 2, 3)
+        d = field.density(probes, _repeat(t, 6)).reshape(-1, 2, 3)
         grad = (d[:, 0] - d[:, 1]) / (2 * eps)
     return -torch.nn.functional.normalize(grad, dim=-1, eps=1e-12)
 
@@ -87,6 +89,21 @@ def light_directions(cameras: Cameras, generator: torch.Generator | None = None)
     return torch.nn.functional.normalize(cameras.positions + noise, dim=-1)
 
 
+def _per_ray(t) -> bool:
+    """Whether t holds one time per ray (a batch of frames) rather than one time for all."""
+    return torch.is_tensor(t) and t.dim() == 1 and t.numel() > 1
+
+
+def _repeat(t, times: int):
+    """Per-point times repeated for `times` consecutive points each (probes); one time stays one time."""
+    return t.repeat_interleave(times) if _per_ray(t) else t
+
+
+def _at(t, index: Tensor):
+    """The times of the points `index` selects: per-ray (or per-point) times gathered, one time kept."""
+    return t.index_select(0, index) if _per_ray(t) else t
+
+
 def _sample_depths(field, rays: Rays, t, config: RenderConfig, occupancy, perturb: bool, generator) -> Tensor:
     depths = stratified_depths(rays.near, rays.far, config.num_samples, perturb, generator)
     if config.num_importance == 0:
@@ -96,7 +113,8 @@ def _sample_depths(field, rays: Rays, t, config: RenderConfig, occupancy, pertur
         flat_valid = _valid_samples(points, rays, t, occupancy).reshape(-1).nonzero().squeeze(-1)  # one sync
         density = torch.zeros_like(depths)
         if flat_valid.numel():
-            d = field.density(points.reshape(-1, 3).index_select(0, flat_valid), t).to(density.dtype)
+            ray = torch.div(flat_valid, depths.shape[1], rounding_mode="floor")
+            d = field.density(points.reshape(-1, 3).index_select(0, flat_valid), _at(t, ray)).to(density.dtype)
             density = density.reshape(-1).index_copy(0, flat_valid, d).reshape(depths.shape)
         weights = render_weights(density, deltas_of(depths, rays.far))
         mids = 0.5 * (depths[:, 1:] + depths[:, :-1])
@@ -107,13 +125,120 @@ def _sample_depths(field, rays: Rays, t, config: RenderConfig, occupancy, pertur
 def _valid_samples(points: Tensor, rays: Rays, t, occupancy: OccupancyGrid | None) -> Tensor:  # [R, S] bool
     valid = (rays.far > rays.near)[:, None].expand(points.shape[:2])
     if occupancy is not None:
+        t = t[:, None].expand(points.shape[:2]).reshape(-1) if _per_ray(t) else t
         valid = valid & occupancy.query(points.reshape(-1, 3), t).reshape(points.shape[:2])
     return valid
 
 
-def _normal_samples(weights: Tensor, flat_valid: Tensor, min_weight: float) -> Tensor:
-    """Indices [K] into the evaluated samples of those whose weight reaches `min_weight` (one host sync)."""
-    return (weights.detach().reshape(-1).index_select(0, flat_valid) >= min_weight).nonzero().squeeze(-1)
+def _normal_samples(weights: Tensor, min_weight: float) -> Tensor:
+    """Indices [K'] into the evaluated samples of those whose weight [K] reaches `min_weight` (one host sync)."""
+    return (weights.detach() >= min_weight).nonzero().squeeze(-1)
+
+
+@dataclass
+class _Samples:
+    """The samples of R rays: depths [R, S], the indices [K] of the evaluated (valid) ones among the R * S and their
+    points x [K, 3]. Everything per sample after the field is computed on the K valid samples only (packed, ~18 %
+    of the slots of a training frame): only the per-ray transmittance scan runs over all R * S slots."""
+
+    depths: Tensor
+    flat_valid: Tensor
+    x: Tensor
+    ray: Tensor  # [K] the ray of each valid sample
+
+    def scatter(self, values: Tensor, fill: float = 0.0) -> Tensor:
+        """Per-sample values [K, ...] of the valid samples -> [R, S, ...] (`fill` elsewhere)."""
+        rays, slots = self.depths.shape
+        full = values.new_full((rays * slots, *values.shape[1:]), fill)
+        return full.index_copy(0, self.flat_valid, values).reshape(rays, slots, *values.shape[1:])
+
+    def gather(self, values: Tensor) -> Tensor:
+        """Per-slot values [R, S, ...] -> those of the valid samples [K, ...]."""
+        return values.reshape(-1, *values.shape[2:]).index_select(0, self.flat_valid)
+
+    def weights(self, density: Tensor, far: Tensor) -> Tensor:
+        """Render weights [K] of the valid samples: alpha_i T_i, T_i = exp(-sum_{j<i} sigma_j delta_j) per ray (the
+        empty slots have sigma = 0: they add nothing to the sum)."""
+        tau = density * self.gather(deltas_of(self.depths, far))
+        inclusive = self.gather(torch.cumsum(self.scatter(tau), -1))
+        return (1 - torch.exp(-tau)) * torch.exp(-(inclusive - tau))
+
+
+def _march(field, rays: Rays, t, config: RenderConfig, occupancy, perturb: bool, generator) -> _Samples:
+    """Stratified (and importance) depths along the rays and the samples the field must evaluate (one host sync)."""
+    depths = _sample_depths(field, rays, t, config, occupancy, perturb, generator)
+    points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]  # [R, S, 3]
+    flat_valid = _valid_samples(points, rays, t, occupancy).reshape(-1).nonzero().squeeze(-1)
+    ray = torch.div(flat_valid, depths.shape[1], rounding_mode="floor")
+    return _Samples(depths, flat_valid, points.reshape(-1, 3).index_select(0, flat_valid), ray)
+
+
+def _empty(depths: Tensor, bg: Tensor, need_normals: bool, need_displacement: bool) -> dict[str, Tensor]:
+    """Nothing occupied along any ray: the background shows through."""
+    num_rays = depths.shape[0]
+    zeros = depths.new_zeros(num_rays)
+    out = {"rgb": bg.expand(num_rays, 3).float(), "opacity": zeros, "depth": zeros}
+    out["weights"] = torch.zeros_like(depths)
+    if need_normals:
+        out.update(normal=depths.new_zeros(num_rays, 3), orientation=zeros)
+    if need_displacement:
+        out["displacement"] = depths.new_zeros(num_rays, 3)
+    return out
+
+
+def _checkpointed(config: RenderConfig, fn, *args):
+    """fn(*args), recomputed in the backward instead of stored when `config.checkpoint_field` and grad is on."""
+    if config.checkpoint_field and torch.is_grad_enabled():
+        # the field draws no random numbers: no RNG state to stash and restore per call
+        return torch.utils.checkpoint.checkpoint(fn, *args, use_reentrant=False, preserve_rng_state=False)
+    return fn(*args)
+
+
+def _sample_normals(field, samples: _Samples, t, density: Tensor, weights: Tensor, config: RenderConfig) -> Tensor:
+    """Normals [K, 3] of the valid samples whose render weight reaches `normal_min_weight` (0 for the others); t is
+    one time or the valid samples' times [K]."""
+    x = samples.x
+    keep = _normal_samples(weights, config.normal_min_weight)
+    normals = x.new_zeros(x.shape[0], 3, dtype=torch.float32)
+    if not keep.numel():
+        return normals
+
+    def normals_at(points: Tensor, density: Tensor) -> Tensor:
+        own = density if config.normal_differences == "forward" else None
+        return density_normals(field, points, t, config.normal_eps, own).float()
+
+    t = _at(t, keep)
+    found = _checkpointed(config, normals_at, x.index_select(0, keep), density.index_select(0, keep))
+    return normals.index_copy(0, keep, found)
+
+
+def _composite(samples: _Samples, weights: Tensor, colour: Tensor, bg: Tensor, rays: Rays, normals: Tensor | None,
+               displacement: Tensor | None) -> dict[str, Tensor]:  # fmt: skip
+    """Per-ray maps from the valid samples' weights [K] and colours [K, 3] (and normals, displacements [K, 3]): every
+    map summed over each ray's samples in one index_add."""
+    w = weights[:, None]
+    columns = {"rgb": w * colour, "opacity": w, "depth": w * samples.gather(samples.depths)[:, None]}
+    if displacement is not None:
+        columns["displacement"] = w * displacement.float()
+    if normals is not None:
+        columns["normal"] = w * normals
+        # The image the normal-smoothness losses see: (n + 1) / 2 under detached weights, so smoothing it shapes
+        # normals only and never pulls opacity across the silhouette.
+        columns["normal_image"] = w.detach() * (normals + 1) / 2
+        facing = (normals * rays.directions.index_select(0, samples.ray)).sum(-1, keepdim=True).clamp_min(0) ** 2
+        columns["orientation"] = w.detach() * facing
+    stacked = torch.cat(list(columns.values()), 1)
+    sums = stacked.new_zeros(len(rays), stacked.shape[1]).index_add(0, samples.ray, stacked)
+    out, start = {}, 0
+    for name, value in columns.items():
+        out[name] = sums[:, start : start + value.shape[1]]
+        start += value.shape[1]
+    for name in ("opacity", "depth", "orientation"):
+        if name in out:
+            out[name] = out[name][:, 0]
+    out["rgb"] = out["rgb"] + (1 - out["opacity"][:, None]) * bg.reshape(-1, 3)
+    out["weights"] = samples.scatter(weights)
+    return out
 
 
 def render_rays(
@@ -132,7 +257,7 @@ def render_rays(
     check_rays: bool = True,
     need_displacement: bool = False,
 ) -> dict[str, Tensor]:
-    """Volume-render R rays at time t.
+    """Volume-render R rays at time t (one time, or one per ray [R]: several frames in one call).
 
     Args:
         light_dir: [3] or [R, 3]; needed by lambertian / textureless shading.
@@ -148,8 +273,7 @@ def render_rays(
     """
     if shading not in SHADING_MODES:
         raise ValueError(f"Unknown shading mode {shading!r}; expected one of {SHADING_MODES}")
-    num_rays = len(rays)
-    if num_rays == 0:
+    if len(rays) == 0:
         raise ValueError("render_rays got an empty batch of rays")
     if check_rays and not (torch.isfinite(rays.origins).all() and torch.isfinite(rays.directions).all()):
         raise ValueError("Ray origins/directions contain non-finite values")
@@ -158,31 +282,12 @@ def render_rays(
         raise ValueError(
             f"need_displacement needs a deformation field; {type(field).__name__} has no forward_with_displacement"
         )
-    depths = _sample_depths(field, rays, t, config, occupancy, perturb, generator)
-    points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]  # [R, S, 3]
-    valid = _valid_samples(points, rays, t, occupancy)
-    flat_valid = valid.reshape(-1).nonzero().squeeze(-1)
-    x = points.reshape(-1, 3).index_select(0, flat_valid)
-    num_samples = depths.shape[1]
+    samples = _march(field, rays, t, config, occupancy, perturb, generator)
+    bg = torch.ones(3, device=samples.depths.device) if background is None else background.to(samples.depths.device)
+    if samples.x.shape[0] == 0:
+        return _empty(samples.depths, bg, need_normals, need_displacement)
 
-    def scatter(values: Tensor, fill: float = 0.0) -> Tensor:
-        full = values.new_full((num_rays * num_samples, *values.shape[1:]), fill)
-        return full.index_copy(0, flat_valid, values).reshape(num_rays, num_samples, *values.shape[1:])
-
-    bg = torch.ones(3, device=points.device) if background is None else background.to(points.device)
-    if x.shape[0] == 0:  # nothing occupied along any ray: the background shows through
-        zeros = depths.new_zeros(num_rays)
-        out = {
-            "rgb": bg.expand(num_rays, 3).float(),
-            "opacity": zeros,
-            "depth": zeros,
-            "weights": torch.zeros_like(depths),
-        }
-        if need_normals:
-            out.update(normal=depths.new_zeros(num_rays, 3), orientation=zeros)
-        if need_displacement:
-            out["displacement"] = depths.new_zeros(num_rays, 3)
-        return out
+    t = _at(t, samples.ray)  # per-ray times -> the valid samples' times
 
     def evaluate(points: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         if need_displacement:
@@ -190,49 +295,16 @@ def render_rays(
         density, albedo = field(points, t)
         return density, albedo, None
 
-    def normals_at(points: Tensor, density: Tensor) -> Tensor:
-        own = density if config.normal_differences == "forward" else None
-        return density_normals(field, points, t, config.normal_eps, own).float()
-
-    def run(fn, *args):
-        if config.checkpoint_field and torch.is_grad_enabled():
-            # the field draws no random numbers: no RNG state to stash and restore per call
-            return torch.utils.checkpoint.checkpoint(fn, *args, use_reentrant=False, preserve_rng_state=False)
-        return fn(*args)
-
-    density, albedo, displacement = run(evaluate, x)
-    weights = render_weights(scatter(density.float()), deltas_of(depths, rays.far))
-    normals = None
-    if need_normals:
-        keep = _normal_samples(weights, flat_valid, config.normal_min_weight)
-        normals = x.new_zeros(x.shape[0], 3, dtype=torch.float32)
-        if keep.numel():
-            found = run(normals_at, x.index_select(0, keep), density.index_select(0, keep))
-            normals = normals.index_copy(0, keep, found)
+    density, albedo, displacement = _checkpointed(config, evaluate, samples.x)
+    weights = samples.weights(density.float(), rays.far)
+    normals = _sample_normals(field, samples, t, density, weights, config) if need_normals else None
     light = None
     if light_dir is not None:
-        light = light_dir.to(x).reshape(-1, 3)
-        if light.shape[0] == num_rays:
-            light = light[:, None].expand(-1, num_samples, -1).reshape(-1, 3).index_select(0, flat_valid)
-    colour = scatter(shade(albedo.float(), normals, shading, light, ambient))
-    opacity = weights.sum(-1)
-    out = {
-        "rgb": (weights[..., None] * colour).sum(1) + (1 - opacity[:, None]) * bg.reshape(-1, 3),
-        "opacity": opacity,
-        "depth": (weights * depths).sum(-1),
-        "weights": weights,
-    }
-    if displacement is not None:
-        out["displacement"] = (weights[..., None] * scatter(displacement.float())).sum(1)
-    if normals is not None:
-        n = scatter(normals)
-        out["normal"] = (weights[..., None] * n).sum(1)
-        # The image the normal-smoothness losses see: (n + 1) / 2 under detached weights, so smoothing it shapes
-        # normals only and never pulls opacity across the silhouette.
-        out["normal_image"] = (weights.detach()[..., None] * (n + 1) / 2).sum(1)
-        facing = (n * rays.directions[:, None]).sum(-1).clamp_min(0) ** 2
-        out["orientation"] = (weights.detach() * facing).sum(-1)
-    return out
+        light = light_dir.to(samples.x).reshape(-1, 3)
+        if light.shape[0] == len(rays):  # one light per ray: one per valid sample
+            light = light.index_select(0, samples.ray)
+    colour = shade(albedo.float(), normals, shading, light, ambient)
+    return _composite(samples, weights, colour, bg, rays, normals, displacement)
 
 
 def render_cameras(
@@ -262,36 +334,46 @@ def render_cameras(
         raise ValueError(f"Resolution must be positive, got {height}x{width}")
     if times is not None and len(times) != len(cameras):
         raise ValueError(f"Got {len(times)} times for {len(cameras)} cameras; pass one time per camera")
-    frames: list[dict[str, Tensor]] = []
-    # A dynamic field blends its table once per frame for all frames at once (see Grid4DField.at_times).
-    frame_fields = field.at_times(times) if times is not None and hasattr(field, "at_times") else None
-    for b in range(len(cameras)):
-        rays = camera_rays(cameras[b], height, width, config.bound, config.min_near)
-        t = None if times is None else times[b]
-        bg = None if background is None else (background[b] if background.dim() == 2 else background)
-        light = None if light_dirs is None else light_dirs[b]
-        chunks = [
+    # All frames' rays in one batch (chunks of `chunk_rays` rays span frames): each render issues its kernels and
+    # host syncs once for many frames. Ray r of frame b carries the frame's time, background and light.
+    rays = camera_rays(cameras, height, width, config.bound, config.min_near)
+    pixels = height * width
+    t = None
+    if times is not None:  # one frame: its one time; several: one time per ray
+        t = times[0] if len(cameras) == 1 else _per_ray_values(torch.as_tensor(times, dtype=torch.float32), pixels)
+        t = t.to(rays.origins.device) if torch.is_tensor(t) else t
+    bg = background if background is None or background.dim() == 1 else _per_ray_values(background, pixels)
+    light = None if light_dirs is None else _per_ray_values(light_dirs, pixels)
+    # A dynamic field blends its tables once per frame for all frames (Grid4DField.frames_at); points carry their time.
+    frames_field = field.frames_at(times) if times is not None and hasattr(field, "frames_at") else field
+    chunks = []
+    for i in range(0, len(rays), config.chunk_rays):
+        part = slice(i, i + config.chunk_rays)
+        chunks.append(
             render_rays(
-                field if frame_fields is None else frame_fields[b],
-                rays[i : i + config.chunk_rays],
-                t,
+                frames_field,
+                rays[part],
+                t[part] if torch.is_tensor(t) and t.dim() == 1 else t,
                 config,
                 occupancy,
                 shading,
-                light,
+                None if light is None else light[part],
                 ambient,
-                bg,
+                bg if bg is None or bg.dim() == 1 else bg[part],
                 perturb,
                 need_normals,
                 generator,
                 check_rays=False,
                 need_displacement=need_displacement,
             )
-            for i in range(0, len(rays), config.chunk_rays)
-        ]
-        frames.append({k: torch.cat([c[k] for c in chunks]) for k in chunks[0] if k != "weights"})
-    out = {}
-    for key in frames[0]:
-        stacked = torch.stack([f[key] for f in frames])
-        out[key] = stacked.reshape(len(cameras), height, width, -1)
-    return out
+        )
+    return {
+        key: torch.cat([c[key] for c in chunks]).reshape(len(cameras), height, width, -1)
+        for key in chunks[0]
+        if key != "weights"
+    }
+
+
+def _per_ray_values(values: Tensor, pixels: int) -> Tensor:
+    """Per-frame values [B, ...] -> one per ray of B frames of `pixels` rays each [B * pixels, ...]."""
+    return values.repeat_interleave(pixels, dim=0)

@@ -189,6 +189,62 @@ def _initial_vectors(prior: Any, cfg: TextualInversionConfig) -> Tensor:
     return table[init_ids[0]].detach().float().cpu().expand(cfg.n_vectors, -1).clone()
 
 
+@dataclass
+class _Run:
+    """What a textual-inversion run trains and keeps between steps (all of it goes into a checkpoint)."""
+
+    learned: torch.nn.Parameter  # float32 master copy of the token's vectors [n, D]
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator  # augmentations, prompts, noise, timesteps
+    losses: list[float] = field(default_factory=list)
+    step: int = 0
+
+    @classmethod
+    def start(cls, prior: Any, cfg: TextualInversionConfig, state: tuple | None) -> _Run:
+        """A fresh run from the initializer word, or the one a checkpoint `state` (tensors, meta) stored."""
+        learned = torch.nn.Parameter(_initial_vectors(prior, cfg).to(prior.device))
+        run = cls(
+            learned,
+            torch.optim.AdamW([learned], lr=cfg.lr, weight_decay=cfg.weight_decay),
+            torch.amp.GradScaler(prior.device.type, enabled=prior.dtype == torch.float16),
+            torch.Generator().manual_seed(cfg.seed),
+        )
+        if state is not None:
+            tensors, meta = state
+            with torch.no_grad():
+                learned.copy_(tensors["embedding"].to(learned))
+            restore_optimizer(run.optimizer, {k: v.to(prior.device) for k, v in tensors.items()}, meta["optimizer"])
+            run.generator.set_state(tensors["rng/ti"])
+            if meta.get("scaler"):
+                run.scaler.load_state_dict(meta["scaler"])
+            run.losses = tensors["losses"].tolist() if "losses" in tensors else []
+            run.step = int(meta["step"])
+        return run
+
+    def save(self, path: Path | None, cfg: TextualInversionConfig, size: int) -> Path | None:
+        """A resumable checkpoint at `path` (None: nothing written)."""
+        if path is None:
+            return None
+        opt_t, opt_meta = optimizer_tensors(self.optimizer)
+        tensors = {"embedding": self.learned.detach(), "rng/ti": self.generator.get_state(), **opt_t}
+        if self.losses:
+            tensors["losses"] = torch.tensor(self.losses, dtype=torch.float64)
+        meta = {
+            "format": FORMAT,
+            "step": self.step,
+            "token": cfg.token,
+            "initializer": cfg.initializer,
+            "n_vectors": cfg.n_vectors,
+            "hidden": int(self.learned.shape[1]),
+            "resolution": size,
+            "config": asdict(cfg),
+            "optimizer": opt_meta,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
+        }
+        return save_checkpoint(path, tensors, meta)
+
+
 def train_textual_inversion(
     prior: Any,
     image: Any,
@@ -225,79 +281,54 @@ def train_textual_inversion(
         _check_resumable(state[1], cfg, resume_from)
     if checkpoint_path is None and output_dir is not None:
         checkpoint_path = Path(output_dir) / f"{cfg.token}.ti-checkpoint.safetensors"
-
-    learned = torch.nn.Parameter(_initial_vectors(prior, cfg).to(prior.device))  # float32 master copy, [n, D]
-    optimizer = torch.optim.AdamW([learned], lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scaler = torch.amp.GradScaler(prior.device.type, enabled=prior.dtype == torch.float16)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    losses: list[float] = []
-    step = 0
-    if state is not None:
-        tensors, meta = state
-        with torch.no_grad():
-            learned.copy_(tensors["embedding"].to(learned))
-        restore_optimizer(optimizer, {k: v.to(prior.device) for k, v in tensors.items()}, meta["optimizer"])
-        gen.set_state(tensors["rng/ti"])
-        if meta.get("scaler"):
-            scaler.load_state_dict(meta["scaler"])
-        losses = tensors["losses"].tolist() if "losses" in tensors else []
-        step = int(meta["step"])
+    run = _Run.start(prior, cfg, state)
 
     def checkpoint() -> Path | None:
-        if checkpoint_path is None:
-            return None
-        opt_t, opt_meta = optimizer_tensors(optimizer)
-        tensors = {"embedding": learned.detach(), "rng/ti": gen.get_state(), **opt_t}
-        if losses:
-            tensors["losses"] = torch.tensor(losses, dtype=torch.float64)
-        meta = {
-            "format": FORMAT,
-            "step": step,
-            "token": cfg.token,
-            "initializer": cfg.initializer,
-            "n_vectors": cfg.n_vectors,
-            "hidden": int(learned.shape[1]),
-            "resolution": size,
-            "config": asdict(cfg),
-            "optimizer": opt_meta,
-            "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-        }
-        return save_checkpoint(checkpoint_path, tensors, meta)
+        return run.save(checkpoint_path, cfg, size)
 
     rgba = rgba.to(prior.device)  # augment where the model runs: 16 warps of 512 px per step add up on CPU
     background = torch.tensor(cfg.background, dtype=torch.float32, device=prior.device)
+    placeholder = " ".join([cfg.token] + [f"{cfg.token}_{i}" for i in range(1, cfg.n_vectors)])
+    with injected(prior.tokenizer, prior.text_encoder, {cfg.token: run.learned}) as tokenizer:
+        ids = tokenizer.convert_tokens_to_ids(placeholder.split())
+        while run.step < cfg.steps:
+            if callbacks.cancelled():
+                raise TrainingCancelled("textual inversion", run.step, checkpoint())
+            total, preview = _optimizer_step(run, prior, tokenizer, rgba, background, placeholder, cfg)
+            if cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0 and run.step < cfg.steps:
+                checkpoint()
+            callbacks.progress(run.step, cfg.steps, {"total": total}, preview, checkpoint)
+
+    embedding = run.learned.detach().float().cpu()
+    checkpoint()
+    path = save_embedding(Path(output_dir) / f"{cfg.token}.safetensors", cfg.token, embedding) if output_dir else None
+    return TextualInversionResult(cfg.token, embedding, list(ids), path, run.step, run.losses)
+
+
+def _optimizer_step(run: _Run, prior: Any, tokenizer: Any, rgba: Tensor, background: Tensor, placeholder: str,
+                    cfg: TextualInversionConfig) -> tuple[float, Tensor | None]:  # fmt: skip
+    """One optimizer step over `batch_size` augmented images in micro batches (gradient accumulation); returns the
+    step's loss and, every `preview_every` steps, one training image [H, W, 3]."""
     chunks = [cfg.micro_batch] * (cfg.batch_size // cfg.micro_batch)
     if cfg.batch_size % cfg.micro_batch:
         chunks.append(cfg.batch_size % cfg.micro_batch)
-    placeholder = " ".join([cfg.token] + [f"{cfg.token}_{i}" for i in range(1, cfg.n_vectors)])
-    with injected(prior.tokenizer, prior.text_encoder, {cfg.token: learned}) as tokenizer:
-        ids = tokenizer.convert_tokens_to_ids(placeholder.split())
-        while step < cfg.steps:
-            if callbacks.cancelled():
-                raise TrainingCancelled("textual inversion", step, checkpoint())
-            optimizer.zero_grad(set_to_none=True)
-            total, preview = 0.0, None
-            for n in chunks:
-                images = torch.stack([augment(_pick(rgba, gen), background, cfg.augment, gen) for _ in range(n)])
-                picks = torch.randint(len(cfg.templates), (n,), generator=gen).tolist()
-                prompts = [cfg.templates[i].format(placeholder) for i in picks]
-                loss = _micro_step(prior, tokenizer, images, prompts, gen) * (n / cfg.batch_size)
-                scaler.scale(loss).backward()
-                total += float(loss.detach())
-                if preview is None and cfg.preview_every and (step + 1) % cfg.preview_every == 0:
-                    preview = images[0].permute(1, 2, 0).float().cpu().contiguous()
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
-            losses.append(total)
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
-                checkpoint()
-            callbacks.progress(step, cfg.steps, {"total": total}, preview, checkpoint)
-
-    embedding = learned.detach().float().cpu()
-    checkpoint()
-    path = save_embedding(Path(output_dir) / f"{cfg.token}.safetensors", cfg.token, embedding) if output_dir else None
-    return TextualInversionResult(cfg.token, embedding, list(ids), path, step, losses)
+    run.optimizer.zero_grad(set_to_none=True)
+    total, preview = torch.zeros((), device=prior.device), None
+    for n in chunks:
+        gen = run.generator
+        images = torch.stack([augment(_pick(rgba, gen), background, cfg.augment, gen) for _ in range(n)])
+        picks = torch.randint(len(cfg.templates), (n,), generator=run.generator).tolist()
+        prompts = [cfg.templates[i].format(placeholder) for i in picks]
+        loss = _micro_step(prior, tokenizer, images, prompts, run.generator) * (n / cfg.batch_size)
+        run.scaler.scale(loss).backward()
+        total = total + loss.detach().float()
+        if preview is None and cfg.preview_every and (run.step + 1) % cfg.preview_every == 0:
+            preview = images[0].permute(1, 2, 0).float().cpu().contiguous()
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.step += 1
+    run.losses.append(float(total))  # the step's one host read (not one per micro batch)
+    return run.losses[-1], preview
 
 
 def _micro_step(prior: Any, tok: Any, images: Tensor, prompts: list[str], gen: torch.Generator) -> Tensor:

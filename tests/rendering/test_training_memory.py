@@ -73,24 +73,27 @@ def test_field_checkpointing_leaves_gradients_unchanged(dynamic):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("path, ratio", [("reference", 4), ("fused", 3)])
-def test_field_checkpointing_holds_a_fraction_of_the_bytes(path, ratio):
+def test_field_checkpointing_holds_a_fraction_of_the_bytes():
     """9 chunks of 64 rays: without checkpointing every chunk's field activations live until the backward. The
-    composition's grid keeps [N, L, 8] corner tensors (ratio > 4); the fused grid keeps only the points, so what
-    checkpointing saves there is the MLP's activations (ratio > 3; the fused run holds ~4x less either way)."""
+    composition (grid, then MLP) keeps [N, L, 8] corner tensors and the hidden layers (checkpointing: > 4x less);
+    the fused grid + MLP op keeps only its points, so it holds less unchecked than the composition checkpointed
+    (measured 8.1 vs 38.9 MB), and checkpointing still trims its activations (6.4 MB)."""
     torch.manual_seed(0)
     field = StaticField(FIELD)
     for p in field.parameters():
         p.grad = torch.zeros_like(p)  # as in training: only what the render adds is counted
     config = RenderConfig(num_samples=32, num_importance=16, chunk_rays=64)
-    with grid_path(path):
-        costs = {
-            on: measure(lambda on=on: render_loss(field, replace(config, checkpoint_field=on), size=24).backward())
-            for on in (False, True)
-        }
-    assert costs[True].peak_bytes < costs[False].peak_bytes / ratio, costs
+    costs = {}
+    for path in ("reference", "fused"):
+        with grid_path(path):
+            for on in (False, True):
+                step = lambda on=on: render_loss(field, replace(config, checkpoint_field=on), size=24).backward()  # noqa: E731
+                costs[path, on] = measure(step)
+    assert costs["reference", True].peak_bytes < costs["reference", False].peak_bytes / 4, costs
+    assert costs["fused", False].peak_bytes < costs["reference", True].peak_bytes / 3, costs
+    assert costs["fused", True].peak_bytes < costs["fused", False].peak_bytes, costs
     # the recompute repeats the field's forward: more FLOPs, never fewer
-    assert costs[True].flops > costs[False].flops
+    assert costs["reference", True].flops > costs["reference", False].flops
 
 
 class KnotSelects(TorchDispatchMode):
@@ -107,24 +110,35 @@ class KnotSelects(TorchDispatchMode):
 
 
 def test_dynamic_render_blends_the_knots_once_and_matches_per_call_blending():
-    field = make_dynamic()
+    """In float64: the forward-difference normals divide density differences by eps, so float32 rounding (the
+    fused op sums in another order than the composition) moves their gradients by up to 7 % of the largest."""
+    field = make_dynamic().double()
     times = torch.tensor([0.0, 0.33, 0.9])
     config = RenderConfig(num_samples=16, num_importance=8, chunk_rays=50)  # 6 chunks per 16x16 frame
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # the rays and cameras too
+    try:
+        _blend_once_and_per_point(field, times, config)
+    finally:
+        torch.set_default_dtype(default)
+
+
+def _blend_once_and_per_point(field, times, config):
     with KnotSelects(field.embeddings.shape) as counter:
         batched = grads(field, config, times=times, frames=3)
     assert counter.count == 1
 
-    # The same render through per-call blending (no at_times): the same gradients.
-    at_times = Grid4DField.at_times
+    # The same render through per-call blending (no frames_at: every point blends its own time): the same gradients.
+    frames_at = Grid4DField.frames_at
     try:
-        del Grid4DField.at_times
+        del Grid4DField.frames_at
         with KnotSelects(field.embeddings.shape) as counter:
             per_call = grads(field, config, times=times, frames=3)
     finally:
-        Grid4DField.at_times = at_times
-    assert counter.count > 3 * 6  # every chunk, normal probe and importance pass blended again
+        Grid4DField.frames_at = frames_at
+    assert counter.count == 0  # every point blends its own two knot rows: no table is blended at all
     for a, b in zip(batched, per_call):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * b.abs().max())
 
 
 def test_frozen_frames_equal_the_field_at_their_time():
