@@ -309,6 +309,9 @@ def train_stage_node(
         check_resume_parents(resume, resume_from, parents)
     with training_mode():
         stage = make_stage()
+        earlier = checkpoint_path(folder, stage.name, final=True)
+        if resume is None and earlier.is_file():  # a fresh run replaces only its own stage's file, said in one line
+            print(f"[animate124] {stage.name}: this run replaces {earlier} (set run_name to keep the earlier one)")
         progress = Progress(stage.config.steps)
         try:
             scene = train(stage, progress.callbacks(), folder, resume, parents)

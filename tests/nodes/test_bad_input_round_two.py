@@ -154,6 +154,17 @@ def test_resuming_a_stage_trained_on_another_upstream_scene_is_refused(pack, out
     assert resumed[0].step == 4  # the scene it was trained on: it continues
 
 
+# 5. Another run's files: a fresh node run replaces only its own stage's checkpoint, and says so in one line --
+def test_a_fresh_stage_run_says_which_earlier_checkpoint_it_replaces(pack, out, panda_rgba, capsys):
+    nodes = node_classes(pack)
+    ref = nodes["A124_Reference"].execute(panda_rgba[0], 0.2, mask=panda_rgba[1])[0]
+    nodes["A124_StaticStage"].execute("", "smoke", 2, 5, reference=ref, run_name="again")
+    assert "replaces" not in capsys.readouterr().out
+    nodes["A124_StaticStage"].execute("", "smoke", 2, 6, reference=ref, run_name="again")
+    lines = [line for line in capsys.readouterr().out.splitlines() if "replaces" in line]
+    assert len(lines) == 1 and "static.safetensors" in lines[0] and "run_name" in lines[0], lines
+
+
 # 7. Prompts ----------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("workflow", "node"),
