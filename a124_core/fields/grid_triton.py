@@ -42,6 +42,19 @@ def _corner(ix, iy, iz, fx, fy, fz, res, offset, size, c: tl.constexpr):
 
 
 @triton.jit
+def _level_cell(x_ptr, idx, mask, scales_ptr, res_ptr, offsets_ptr, level):
+    """`level`'s scale, resolution, table offset and size, and each point's cell and fraction along x, y, z."""
+    scale = tl.load(scales_ptr + level)
+    res = tl.load(res_ptr + level)
+    offset = tl.load(offsets_ptr + level)
+    size = tl.load(offsets_ptr + level + 1) - offset
+    ix, fx = _cell(x_ptr, idx, mask, scale, 0)
+    iy, fy = _cell(x_ptr, idx, mask, scale, 1)
+    iz, fz = _cell(x_ptr, idx, mask, scale, 2)
+    return scale, res, offset, size, ix, iy, iz, fx, fy, fz
+
+
+@triton.jit
 def _level(x_ptr, scales_ptr, res_ptr, offsets_ptr, n, F: tl.constexpr, FP: tl.constexpr, L: tl.constexpr,
            BLOCK: tl.constexpr):  # fmt: skip
     """This program's points, the offsets and mask of their [BLOCK, FP] features (at this level, in [N, L * F]),
@@ -52,13 +65,9 @@ def _level(x_ptr, scales_ptr, res_ptr, offsets_ptr, n, F: tl.constexpr, FP: tl.c
     feat = tl.arange(0, FP)
     fmask = mask[:, None] & (feat[None, :] < F)
     out_offsets = idx[:, None] * (L * F) + level * F + feat[None, :]
-    scale = tl.load(scales_ptr + level)
-    res = tl.load(res_ptr + level)
-    offset = tl.load(offsets_ptr + level)
-    size = tl.load(offsets_ptr + level + 1) - offset
-    ix, fx = _cell(x_ptr, idx, mask, scale, 0)
-    iy, fy = _cell(x_ptr, idx, mask, scale, 1)
-    iz, fz = _cell(x_ptr, idx, mask, scale, 2)
+    scale, res, offset, size, ix, iy, iz, fx, fy, fz = _level_cell(
+        x_ptr, idx, mask, scales_ptr, res_ptr, offsets_ptr, level
+    )
     return feat, fmask, out_offsets, res, offset, size, ix, iy, iz, fx, fy, fz
 
 
@@ -100,13 +109,9 @@ def _encode_points_backward_kernel(x_ptr, grad_ptr, table_ptr, out_ptr, scales_p
     gy = tl.zeros([BLOCK], dtype=tl.float32)
     gz = tl.zeros([BLOCK], dtype=tl.float32)
     for level in range(L):
-        scale = tl.load(scales_ptr + level)
-        res = tl.load(res_ptr + level)
-        offset = tl.load(offsets_ptr + level)
-        size = tl.load(offsets_ptr + level + 1) - offset
-        ix, fx = _cell(x_ptr, idx, mask, scale, 0)
-        iy, fy = _cell(x_ptr, idx, mask, scale, 1)
-        iz, fz = _cell(x_ptr, idx, mask, scale, 2)
+        scale, res, offset, size, ix, iy, iz, fx, fy, fz = _level_cell(
+            x_ptr, idx, mask, scales_ptr, res_ptr, offsets_ptr, level
+        )
         grad = tl.load(grad_ptr + idx[:, None] * (L * F) + level * F + feat[None, :], mask=fmask, other=0.0)
         for c in tl.static_range(8):
             cx: tl.constexpr = c & 1

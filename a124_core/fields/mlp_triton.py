@@ -19,7 +19,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from .grid_triton import _cell, _corner
+from .grid_triton import _corner, _level_cell
 
 BLOCK = 64
 
@@ -29,13 +29,9 @@ def _feature(x_ptr, table_ptr, idx, mask, base, level, scales_ptr, res_ptr, offs
              f: tl.constexpr):  # fmt: skip
     """Feature f of `level` at the points idx: the trilinear sum over the 8 corners' table rows (+ base, the first
     row of each point's table)."""
-    scale = tl.load(scales_ptr + level)
-    res = tl.load(res_ptr + level)
-    offset = tl.load(offsets_ptr + level)
-    size = tl.load(offsets_ptr + level + 1) - offset
-    ix, fx = _cell(x_ptr, idx, mask, scale, 0)
-    iy, fy = _cell(x_ptr, idx, mask, scale, 1)
-    iz, fz = _cell(x_ptr, idx, mask, scale, 2)
+    scale, res, offset, size, ix, iy, iz, fx, fy, fz = _level_cell(
+        x_ptr, idx, mask, scales_ptr, res_ptr, offsets_ptr, level
+    )
     value = tl.zeros(idx.shape, dtype=tl.float32)
     for c in tl.static_range(8):
         row, w = _corner(ix, iy, iz, fx, fy, fz, res, offset, size, c)
@@ -98,13 +94,9 @@ def _backward_kernel(grad_ptr, x_ptr, frame_ptr, table_ptr, w1_ptr, b1_ptr, w2_p
     grad_hidden = tl.where(hidden > 0, grad_hidden, 0.0)
     tl.atomic_add(g_b1_ptr + hid, tl.sum(grad_hidden, 0))
     for level in range(L):
-        scale = tl.load(scales_ptr + level)
-        res = tl.load(res_ptr + level)
-        offset = tl.load(offsets_ptr + level)
-        size = tl.load(offsets_ptr + level + 1) - offset
-        ix, fx = _cell(x_ptr, idx, mask, scale, 0)
-        iy, fy = _cell(x_ptr, idx, mask, scale, 1)
-        iz, fz = _cell(x_ptr, idx, mask, scale, 2)
+        scale, res, offset, size, ix, iy, iz, fx, fy, fz = _level_cell(
+            x_ptr, idx, mask, scales_ptr, res_ptr, offsets_ptr, level
+        )
         for f in tl.static_range(F):
             column = level * F + f
             value = _feature(x_ptr, table_ptr, idx, mask, base, level, scales_ptr, res_ptr, offsets_ptr, F, f)
