@@ -65,23 +65,34 @@ def model_paths(settings: RunSettings, models_dir: Path | None = None) -> ModelP
 
 def run_fingerprint(settings: RunSettings, prompts: RunPrompts) -> RunFingerprint:
     """What decides this run's results (compared by `--resume`): inputs by content, priors by content identity."""
+    inputs = {"image": settings.image, "mask": settings.mask, "depth": settings.depth}
+    return fingerprint_of(settings, prompts, inputs)
+
+
+def fingerprint_of(
+    settings: RunSettings,
+    prompts: RunPrompts,
+    inputs: dict[str, Any],
+    priors_used: tuple[str, ...] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> RunFingerprint:
+    """The fingerprint of a run reading the files `inputs` (make_fingerprint's image / mask / depth), loading the
+    priors `priors_used` (None: every prior the run uses), with `extra` for whatever else decides its results."""
     if settings.preset == "smoke":
         priors: dict[str, Any] = {"all": "tiny-random (a124_core.priors.tiny, fixed seeds)"}
         if settings.mvdream is not None:
             priors["mvdream"] = "tiny-random"
     else:
-        priors = dict(model_paths(settings).used())
+        priors = dict(model_paths(settings).used(priors_used))
     depth_model = prior_identity(settings.depth_model) if settings.depth_model is not None else None
     return make_fingerprint(
-        image=settings.image,
-        mask=settings.mask,
-        depth=settings.depth,
+        **inputs,
         prompts={k: v for k, v in asdict(prompts).items() if k != "warnings"},
         seed=settings.seed,
         preset=settings.preset,
         representation=settings.representation,
         priors=priors,
-        extra={"depth_model": depth_model, "rembg_model": settings.rembg_model},
+        extra={"depth_model": depth_model, "rembg_model": settings.rembg_model, **(extra or {})},
     )
 
 
@@ -177,6 +188,7 @@ __all__ = [
     "check_options",
     "check_output_folder",
     "check_run_folder",
+    "fingerprint_of",
     "model_paths",
     "reference_config",
     "rembg_dirs",

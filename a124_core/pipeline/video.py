@@ -25,7 +25,7 @@ import torch
 from ..presets import preset
 from ..priors.latent import check_sd_single_file
 from ..prompts import RunPrompts
-from ..run_record import RunFingerprint, make_fingerprint, prior_identity, write_record
+from ..run_record import RunFingerprint, write_record
 from ..training.config import config_to_dict
 from ..training.representations import DEFAULT_REPRESENTATION
 from ..weight_files import check_weight_files
@@ -33,7 +33,7 @@ from .models import is_weight_file, load_priors
 from .prepare import PreparedRun, check_cancelled, clear_for_overwrite
 from .render import render_outputs
 from .settings import SMOKE_WARNING, RunSettings, RunSummary
-from .validate import check_options, check_run_folder, model_paths, reference_config, rembg_dirs
+from .validate import check_options, check_run_folder, fingerprint_of, model_paths, reference_config, rembg_dirs
 
 #: The representation of a video run unless the user picks another: points keep their identity over time, so the
 #: motion of every frame moves one canonical object (DreamGaussian4D's deformation-only second stage).
@@ -83,11 +83,6 @@ def video_priors(settings: RunSettings) -> tuple[str, ...]:
     return ("sd", "zero123", *(("video",) if settings.video_prior else ()))
 
 
-def model_folders(settings: RunSettings, models_dir: Path) -> tuple[Path, ...]:
-    """The prior folders (or files) a video run loads."""
-    return tuple(model_paths(settings, models_dir).used(video_priors(settings)).values())
-
-
 def _check_models(settings: RunSettings) -> None:
     if settings.preset == "smoke":
         return
@@ -106,28 +101,9 @@ def _check_models(settings: RunSettings) -> None:
 def video_fingerprint(settings: RunSettings, prompts: RunPrompts) -> RunFingerprint:
     """What decides a video run's results (compared by `--resume`): the video and mask video by content, prompts,
     seed, preset, representation, the priors it loads, and the clip settings."""
-    if settings.preset == "smoke":
-        priors: dict[str, Any] = {"all": "tiny-random (a124_core.priors.tiny, fixed seeds)"}
-    else:
-        folders = model_folders(settings, Path(settings.models_dir))
-        priors = {folder.name: folder for folder in folders}
-    depth_model = prior_identity(settings.depth_model) if settings.depth_model is not None else None
-    return make_fingerprint(
-        image=settings.video,
-        mask=settings.mask_video,
-        prompts={k: v for k, v in asdict(prompts).items() if k != "warnings"},
-        seed=settings.seed,
-        preset=settings.preset,
-        representation=settings.representation,
-        priors=priors,
-        extra={
-            "input": "video",
-            "video_prior": settings.video_prior,
-            "depth_model": depth_model,
-            "rembg_model": settings.rembg_model,
-            "max_frames": clip_config(settings).max_frames,
-        },
-    )
+    inputs = {"image": settings.video, "mask": settings.mask_video}
+    extra = {"input": "video", "video_prior": settings.video_prior, "max_frames": clip_config(settings).max_frames}
+    return fingerprint_of(settings, prompts, inputs, video_priors(settings), extra)
 
 
 @dataclass
@@ -273,7 +249,6 @@ __all__ = [
     "default_representation",
     "load_video_priors",
     "video_priors",
-    "model_folders",
     "prepare_video",
     "reference_view_psnr",
     "run_video",
