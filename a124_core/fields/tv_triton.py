@@ -23,11 +23,9 @@ BLOCK = 128
 
 
 @triton.jit
-def _forward_kernel(x_ptr, tables_ptr, out_ptr, scales_ptr, res_ptr, offsets_ptr, n, entries,
-                    F: tl.constexpr, FP: tl.constexpr, L: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
-    pair = tl.program_id(2)
-    feat, fmask, _, res, offset, size, ix, iy, iz, fx, fy, fz = _level(x_ptr, scales_ptr, res_ptr, offsets_ptr, n, F,
-                                                                       FP, L, BLOCK)  # fmt: skip
+def _pair_difference(tables_ptr, pair, entries, feat, fmask, ix, iy, iz, fx, fy, fz, res, offset, size,
+                     F: tl.constexpr, FP: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+    """The trilinear features of knot `pair` minus those of the next knot [BLOCK, FP] (tables are stacked by knot)."""
     diff = tl.zeros([BLOCK, FP], dtype=tl.float32)
     first = tables_ptr + pair * entries * F
     for c in tl.static_range(8):
@@ -36,6 +34,17 @@ def _forward_kernel(x_ptr, tables_ptr, out_ptr, scales_ptr, res_ptr, offsets_ptr
         a = tl.load(first + at, mask=fmask, other=0.0)
         b = tl.load(first + entries * F + at, mask=fmask, other=0.0)
         diff += w[:, None] * (a - b)
+    return diff
+
+
+@triton.jit
+def _forward_kernel(x_ptr, tables_ptr, out_ptr, scales_ptr, res_ptr, offsets_ptr, n, entries,
+                    F: tl.constexpr, FP: tl.constexpr, L: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+    pair = tl.program_id(2)
+    feat, fmask, _, res, offset, size, ix, iy, iz, fx, fy, fz = _level(x_ptr, scales_ptr, res_ptr, offsets_ptr, n, F,
+                                                                       FP, L, BLOCK)  # fmt: skip
+    diff = _pair_difference(tables_ptr, pair, entries, feat, fmask, ix, iy, iz, fx, fy, fz, res, offset, size, F, FP,
+                            BLOCK)  # fmt: skip
     tl.atomic_add(out_ptr, tl.sum(tl.sum(diff * diff, 1), 0))
 
 
@@ -45,13 +54,8 @@ def _backward_kernel(grad_ptr, x_ptr, tables_ptr, g_tables_ptr, scales_ptr, res_
     pair = tl.program_id(2)
     feat, fmask, _, res, offset, size, ix, iy, iz, fx, fy, fz = _level(x_ptr, scales_ptr, res_ptr, offsets_ptr, n, F,
                                                                        FP, L, BLOCK)  # fmt: skip
-    diff = tl.zeros([BLOCK, FP], dtype=tl.float32)
-    first = tables_ptr + pair * entries * F
-    for c in tl.static_range(8):
-        row, w = _corner(ix, iy, iz, fx, fy, fz, res, offset, size, c)
-        at = row[:, None] * F + feat[None, :]
-        diff += w[:, None] * (tl.load(first + at, mask=fmask, other=0.0) - tl.load(first + entries * F + at,
-                                                                                    mask=fmask, other=0.0))
+    diff = _pair_difference(tables_ptr, pair, entries, feat, fmask, ix, iy, iz, fx, fy, fz, res, offset, size, F, FP,
+                            BLOCK)  # fmt: skip
     diff = 2.0 * tl.load(grad_ptr) * diff
     g_first = g_tables_ptr + pair * entries * F
     for c in tl.static_range(8):
