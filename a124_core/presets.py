@@ -114,7 +114,7 @@ def _preset(name: str) -> Preset:
         controlnet = ControlNetConfig(sds=replace(ControlNetConfig().sds, image_size=512))
         return Preset(
             "fast",
-            TextualInversionConfig(steps=1500, micro_batch=16),
+            TextualInversionConfig(steps=1500, micro_batch=16, latent_pool=1024),
             StaticStageConfig(steps=2500),
             CoarseStageConfig(steps=5000),
             RefineStageConfig(steps=2500, controlnet=controlnet),

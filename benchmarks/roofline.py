@@ -28,6 +28,7 @@ FakeTensors: the same ops and shapes, none of the CPU time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -153,10 +154,17 @@ def expected(raw: dict, steps: int) -> tuple[dict, dict]:
 def ti_record(sd, tiny: bool, fake_mode: FakeTensorMode, cfg=None) -> tuple[dict, dict]:
     micro = TIMicroStep(sd, tiny, cfg)
     try:
-        rec = record(micro, fake_mode)
+        records = []
+        if micro.pooled:  # the pool's encoding, spread over the run; the steps draw latents from it
+            encode = record(micro.encode, fake_mode)
+            records.append((encode.totals, micro.encodes_per_step))
+            with fake_mode if not tiny else contextlib.nullcontext():  # the latents the steps draw (not recorded)
+                micro.pool_latents = micro.encode()
+        records.append((record(micro, fake_mode).totals, micro.micro_steps))
     finally:
         micro.release()
-    return rm.combine([(rec.totals, micro.micro_steps)]), {"micro batches": micro.micro_steps}
+    info = {"micro batches": micro.micro_steps, "encoder calls / step": micro.encodes_per_step or micro.micro_steps}
+    return rm.combine(records), info
 
 
 def grid_bytes_per_sample(config: GridConfig, path: str, n: int = 65_536) -> tuple[float, float]:
@@ -215,6 +223,10 @@ def parser() -> argparse.ArgumentParser:
                         "preset's RenderConfig.chunk_rays)")  # fmt: skip
     parser.add_argument("--all-normals", action="store_true",
                         help="normals for every sample (normal_min_weight 0), as before issue 19: A/B")  # fmt: skip
+    parser.add_argument("--first-frame-rule", choices=("clip_start", "schedule"), default=None,
+                        help="the dynamic stages' first_frame_supervision (A/B; default the preset's 'clip_start', "
+                        "paper Eq. 8: video SDS on every step); 'schedule' is the rule before the merge of issue 19 "
+                        "(a reconstruction-only step in 4, no SDS on it)")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None, help="also write the projection here (JSON)")
     return parser
 
@@ -228,10 +240,14 @@ def stage_configs(path: UserPath, preset_name: str, args):
         render["normal_min_weight"] = 0.0
     if args.chunk_rays is not None:
         render["chunk_rays"] = args.chunk_rays
-    return replace(configs, **{
+    configs = replace(configs, **{
         s: replace(getattr(configs, s), loop=loop, render=replace(getattr(configs, s).render, **render))
         for s in STAGES
     })  # fmt: skip
+    if args.first_frame_rule is None:
+        return configs
+    rule = {"first_frame_supervision": args.first_frame_rule}
+    return replace(configs, coarse=replace(configs.coarse, **rule), refine=replace(configs.refine, **rule))
 
 
 def load_priors(tiny: bool, vae_checkpointing: bool, fake_mode: FakeTensorMode, extra: tuple[str, ...] = ()) -> dict:

@@ -77,7 +77,9 @@ class TIMicroStep:
     """One textual-inversion micro batch, forward + backward to the token table (the trainer's `_micro_step`).
 
     The whole embedding table stands for the learned row (the gradient reaches only the embedding lookup);
-    `release()` undoes that. `micro_steps` micro batches make one iteration (gradient accumulation).
+    `release()` undoes that. `micro_steps` micro batches make one iteration (gradient accumulation). With a latent
+    pool the step draws latents and the encoder runs `encodes_per_step` times per iteration (the pool's encoding
+    spread over the run's steps).
     """
 
     def __init__(self, sd, tiny: bool, cfg=None):
@@ -89,15 +91,22 @@ class TIMicroStep:
         size = int(cfg.resolution or sd.image_size)
         self.sd, self.micro = sd, micro
         self.micro_steps = cfg.batch_size / micro
+        self.pooled = cfg.latent_pool > 0
+        self.encodes_per_step = -(-cfg.latent_pool // micro) / cfg.steps if self.pooled else 0.0
         self.table = sd.text_encoder.get_input_embeddings().weight
         self.table.requires_grad_(True)
         self.images = torch.rand(micro, 3, size, size)
+
+    def encode(self) -> torch.Tensor:
+        with torch.no_grad():
+            return self.sd.encode_images(self.images)
 
     def __call__(self) -> None:
         from a124_core.textual_inversion.trainer import _micro_step
 
         prompts = ["a photo of a panda"] * self.micro
-        _micro_step(self.sd, self.sd.tokenizer, self.images, prompts, torch.Generator().manual_seed(0)).backward()
+        latents = self.pool_latents if self.pooled else self.encode()
+        _micro_step(self.sd, self.sd.tokenizer, latents, prompts, torch.Generator().manual_seed(0)).backward()
 
     def release(self) -> None:
         self.table.requires_grad_(False)
