@@ -92,6 +92,16 @@ class OccupancyGrid(nn.Module):
         slot_cells = self.occupied.index_select(0, self.slot_of(t).reshape(1))[0]
         return slot_cells[self.cell_index(x)]
 
+    def query_rays(self, points: Tensor, t: float | Tensor | None = None) -> Tensor:
+        """Occupied mask [R, S] of the points [R, S, 3] along R rays at time t: one time, or one per ray [R]; the
+        time slot is found per ray, not per point (`query` of the flattened points, for less work)."""
+        rays, slots = points.shape[:2]
+        cells = self.cell_index(points.reshape(-1, 3)).reshape(rays, slots)
+        if torch.is_tensor(t) and t.numel() > 1 and self.time_slots > 1:
+            slot = torch.round(t.to(torch.float32).clamp(0, 1) * (self.time_slots - 1)).long()
+            return self.occupied.reshape(-1)[(slot * self.occupied.shape[1])[:, None] + cells]
+        return self.occupied.index_select(0, self.slot_of(t).reshape(1))[0][cells]
+
     def cell_centres(self) -> Tensor:  # [R^3, 3], ordered like cell_index
         r = self.config.resolution
         axis = (

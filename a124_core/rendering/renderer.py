@@ -104,26 +104,34 @@ def _at(t, index: Tensor):
     return t.index_select(0, index) if _per_ray(t) else t
 
 
-def _sample_depths(field, rays: Rays, t, config: RenderConfig, occupancy, perturb: bool, generator) -> Tensor:
+def _sample_depths(field, rays: Rays, t, config: RenderConfig, occupancy, perturb: bool, generator
+                   ) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """Stratified (and importance) depths [R, S] along the rays, sorted, and which slots are valid [R, S]: each
+    depth's occupancy is queried once, the stratified ones' for both passes (one host sync)."""
     depths = stratified_depths(rays.near, rays.far, config.num_samples, perturb, generator)
+    valid = _valid_slots(rays, depths, t, occupancy)
     if config.num_importance == 0:
-        return depths
+        return depths, valid
     with torch.no_grad():
-        samples = _samples_at(rays, depths, t, occupancy)  # one sync
+        samples = _packed(rays, depths, valid)
         weights = depths.new_zeros(depths.shape)
         if samples.x.shape[0]:
-            density = field.density(samples.x, _at(t, samples.ray)).float()
+            density = field.density(samples.x, _at(t, samples.ray)).to(depths.dtype)
             weights = samples.scatter(samples.weights(density, rays.far))
         mids = 0.5 * (depths[:, 1:] + depths[:, :-1])
         fine = importance_depths(mids, weights[:, 1:-1], config.num_importance, perturb, generator)
-    return torch.sort(torch.cat([depths, fine], -1), -1).values
+    depths, order = torch.sort(torch.cat([depths, fine], -1), -1)
+    # a slot's validity depends on its depth only: the sorted slots take theirs along
+    return depths, torch.cat([valid, _valid_slots(rays, fine, t, occupancy)], -1).gather(1, order)
 
 
-def _valid_samples(points: Tensor, rays: Rays, t, occupancy: OccupancyGrid | None) -> Tensor:  # [R, S] bool
-    valid = (rays.far > rays.near)[:, None].expand(points.shape[:2])
+def _valid_slots(rays: Rays, depths: Tensor, t, occupancy: OccupancyGrid | None) -> Tensor:  # [R, S] bool
+    """Which slots of the rays at `depths` [R, S] are evaluated: the ray crosses the box and the slot's cell is
+    occupied at the ray's time."""
+    valid = (rays.far > rays.near)[:, None].expand(depths.shape)
     if occupancy is not None:
-        t = t[:, None].expand(points.shape[:2]).reshape(-1) if _per_ray(t) else t
-        valid = valid & occupancy.query(points.reshape(-1, 3), t).reshape(points.shape[:2])
+        points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]  # [R, S, 3]
+        valid = valid & occupancy.query_rays(points, t)
     return valid
 
 
@@ -173,19 +181,20 @@ class _Samples:
         return (1 - torch.exp(-tau)) * torch.exp(-exclusive)
 
 
-def _samples_at(rays: Rays, depths: Tensor, t, occupancy: OccupancyGrid | None) -> _Samples:
-    """The valid samples among the slots `depths` [R, S] of the rays (one host sync)."""
-    points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]  # [R, S, 3]
-    flat_valid = _valid_samples(points, rays, t, occupancy).reshape(-1).nonzero().squeeze(-1)
+def _packed(rays: Rays, depths: Tensor, valid: Tensor) -> _Samples:
+    """The valid samples among the slots `depths` [R, S] (one host sync): their points are computed for them only,
+    with the same float ops as for all slots."""
+    flat_valid = valid.reshape(-1).nonzero().squeeze(-1)
     ray = torch.div(flat_valid, depths.shape[1], rounding_mode="floor")
-    x = points.reshape(-1, 3).index_select(0, flat_valid)
-    return _Samples(depths, flat_valid, x, ray, depths.reshape(-1).index_select(0, flat_valid))
+    depth = depths.reshape(-1).index_select(0, flat_valid)
+    x = rays.origins.index_select(0, ray) + rays.directions.index_select(0, ray) * depth[:, None]
+    return _Samples(depths, flat_valid, x, ray, depth)
 
 
 def _march(field, rays: Rays, t, config: RenderConfig, occupancy, perturb: bool, generator) -> _Samples:
     """Stratified (and importance) depths along the rays and the samples the field must evaluate (one host sync
     each)."""
-    return _samples_at(rays, _sample_depths(field, rays, t, config, occupancy, perturb, generator), t, occupancy)
+    return _packed(rays, *_sample_depths(field, rays, t, config, occupancy, perturb, generator))
 
 
 def _empty(depths: Tensor, bg: Tensor, need_normals: bool, need_displacement: bool, need_weights: bool

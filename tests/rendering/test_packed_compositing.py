@@ -163,3 +163,29 @@ def test_dense_weights_on_request(monkeypatch):
     with torch.no_grad():
         empty = render_rays(field, rays[missed.nonzero().squeeze(-1)], times[missed], config, need_weights=True)
     assert empty["weights"].shape[0] == int(missed.sum()) and float(empty["weights"].abs().max()) == 0.0
+
+
+def dense_march(rays: Rays, depths: Tensor, times: Tensor, occupancy: OccupancyGrid) -> tuple[Tensor, Tensor]:
+    """The valid samples as found before: every slot's point, the occupancy of each at its own (per-point) time."""
+    points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]
+    point_times = times[:, None].expand(depths.shape).reshape(-1)
+    valid = (rays.far > rays.near)[:, None] & occupancy.query(points.reshape(-1, 3), point_times).reshape(depths.shape)
+    flat_valid = valid.reshape(-1).nonzero().squeeze(-1)
+    return flat_valid, points.reshape(-1, 3).index_select(0, flat_valid)
+
+
+def test_march_finds_the_same_samples_and_points_bitwise():
+    """Each depth's occupancy is queried once (the stratified ones' for both passes, the sorted slots carry theirs)
+    and the points are computed for the valid samples only: the samples and points are the dense march's exactly."""
+    rays, times = scene_rays()
+    field = AffineField()
+    occupancy = OccupancyGrid(OccupancyConfig(resolution=8, threshold=20.0), time_slots=3)
+    occupancy.refresh(field.density, generator=torch.Generator().manual_seed(4))
+    config = RenderConfig(num_samples=24, num_importance=12)
+    with torch.no_grad():
+        samples = renderer_module._march(field, rays, times, config, occupancy, True, torch.Generator().manual_seed(5))
+    flat_valid, x = dense_march(rays, samples.depths, times, occupancy)
+    assert 0.1 * samples.depths.numel() < len(flat_valid) < 0.9 * samples.depths.numel()
+    assert torch.equal(samples.flat_valid, flat_valid)
+    assert torch.equal(samples.x, x)
+    assert torch.equal(samples.depth, samples.depths.reshape(-1)[flat_valid])
