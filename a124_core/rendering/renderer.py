@@ -74,7 +74,8 @@ def density_normals(field, x: Tensor, t, eps: float, density: Tensor | None = No
         probes = (x[:, None] + offsets).reshape(-1, 3)
         grad = (field.density(probes, _repeat(t, 3)).reshape(-1, 3) - density[:, None]) / eps
     else:
-        probes = torch.cat([x[:, None] + offsets, x[:, None] - offsets], 1).reshape(-1, 3)
+        # x + (-eps e_i) is x - eps e_i exactly: the 6 probes in one broadcast add, no concatenation
+        probes = (x[:, None] + torch.cat([offsets, -offsets])).reshape(-1, 3)
         d = field.density(probes, _repeat(t, 6)).reshape(-1, 2, 3)
         grad = (d[:, 0] - d[:, 1]) / (2 * eps)
     return -torch.nn.functional.normalize(grad, dim=-1, eps=1e-12)
