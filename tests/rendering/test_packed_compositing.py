@@ -165,26 +165,39 @@ def test_dense_weights_on_request(monkeypatch):
     assert empty["weights"].shape[0] == int(missed.sum()) and float(empty["weights"].abs().max()) == 0.0
 
 
+def dense_query(occupancy: OccupancyGrid, x: Tensor, t: Tensor) -> Tensor:
+    """The occupancy test as before: an int64 cell index and time slot per point x [N, 3], t [N]."""
+    r = occupancy.config.resolution
+    ijk = ((x + occupancy.bound) / (2 * occupancy.bound) * r).long().clamp(0, r - 1)
+    slot = torch.round(t.clamp(0, 1) * (occupancy.time_slots - 1)).long()
+    return occupancy.occupied.reshape(-1)[slot * occupancy.occupied.shape[1] + ijk[:, 0] * r * r + ijk[:, 1] * r
+                                          + ijk[:, 2]]  # fmt: skip
+
+
 def dense_march(rays: Rays, depths: Tensor, times: Tensor, occupancy: OccupancyGrid) -> tuple[Tensor, Tensor]:
     """The valid samples as found before: every slot's point, the occupancy of each at its own (per-point) time."""
     points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]
     point_times = times[:, None].expand(depths.shape).reshape(-1)
-    valid = (rays.far > rays.near)[:, None] & occupancy.query(points.reshape(-1, 3), point_times).reshape(depths.shape)
+    occupied = dense_query(occupancy, points.reshape(-1, 3), point_times).reshape(depths.shape)
+    valid = (rays.far > rays.near)[:, None] & occupied
     flat_valid = valid.reshape(-1).nonzero().squeeze(-1)
     return flat_valid, points.reshape(-1, 3).index_select(0, flat_valid)
 
 
-def test_march_finds_the_same_samples_and_points_bitwise():
-    """Each depth's occupancy is queried once (the stratified ones' for both passes, the sorted slots carry theirs)
-    and the points are computed for the valid samples only: the samples and points are the dense march's exactly."""
+@pytest.mark.parametrize("one_time", [False, True])
+def test_march_finds_the_same_samples_and_points_bitwise(one_time):
+    """Each depth's occupancy is queried once (the stratified ones' for both passes, the sorted slots carry theirs),
+    its time slot found per ray, and the points are computed for the valid samples only: the samples and points are
+    the dense march's exactly."""
     rays, times = scene_rays()
     field = AffineField()
     occupancy = OccupancyGrid(OccupancyConfig(resolution=8, threshold=20.0), time_slots=3)
     occupancy.refresh(field.density, generator=torch.Generator().manual_seed(4))
     config = RenderConfig(num_samples=24, num_importance=12)
+    t = 0.9 if one_time else times
     with torch.no_grad():
-        samples = renderer_module._march(field, rays, times, config, occupancy, True, torch.Generator().manual_seed(5))
-    flat_valid, x = dense_march(rays, samples.depths, times, occupancy)
+        samples = renderer_module._march(field, rays, t, config, occupancy, True, torch.Generator().manual_seed(5))
+    flat_valid, x = dense_march(rays, samples.depths, torch.full_like(times, 0.9) if one_time else times, occupancy)
     assert 0.1 * samples.depths.numel() < len(flat_valid) < 0.9 * samples.depths.numel()
     assert torch.equal(samples.flat_valid, flat_valid)
     assert torch.equal(samples.x, x)
