@@ -176,7 +176,8 @@ class _Samples:
         the ray's first sample: float64 keeps a ray's sum exact to ~1e-16 of the running total (float32 over
         millions of samples would not)."""
         tau = density * self.deltas(far)
-        running = torch.cumsum(tau.double(), 0) - tau.double()  # exclusive over all rays
+        tau64 = tau.double()
+        running = torch.cumsum(tau64, 0) - tau64  # exclusive over all rays
         first = torch.searchsorted(self.ray, self.ray)  # each sample's ray's first sample
         exclusive = (running - running.index_select(0, first)).float()
         return (1 - torch.exp(-tau)) * torch.exp(-exclusive)
