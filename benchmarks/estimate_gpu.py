@@ -50,7 +50,7 @@ from a124_core.guidance.sds import scoring_size  # noqa: E402
 from a124_core.presets import preset  # noqa: E402
 from a124_core.priors.memory import set_vae_gradient_checkpointing  # noqa: E402
 from a124_core.rays import camera_rays  # noqa: E402
-from a124_core.rendering.renderer import _sample_depths, _valid_samples, render_rays  # noqa: E402
+from a124_core.rendering.renderer import _sample_depths, render_rays  # noqa: E402
 from a124_core.training.coarse_stage import CoarseStage, DynamicPriors  # noqa: E402
 from a124_core.training.refine_stage import RefinePriors, RefineStage  # noqa: E402
 from a124_core.training.representations import DEFAULT_REPRESENTATION, REPRESENTATIONS  # noqa: E402
@@ -195,10 +195,8 @@ def render_call_cost(field, config, rays, t, occupancy=None) -> RenderCall:
 @torch.no_grad()
 def count_samples(field, rays, t, config, occupancy, generator: torch.Generator) -> tuple[int, int]:
     """(valid samples, sample slots) of rendering `rays`: the renderer's own sampling and occupancy test."""
-    depths = _sample_depths(field, rays, t, config.render, occupancy, True, generator)
-    points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]
-    valid = int(_valid_samples(points, rays, t, occupancy).sum())
-    return valid, int((rays.far > rays.near).sum()) * depths.shape[1]
+    depths, valid = _sample_depths(field, rays, t, config.render, occupancy, True, generator)
+    return int(valid.sum()), int((rays.far > rays.near).sum()) * depths.shape[1]
 
 
 def render_model(field, config, t, rays_small: int, radius: float) -> dict[str, float]:

@@ -36,8 +36,8 @@ class OccupancyConfig:
     between two slot times is not culled (measured with a fast-moving sphere in tests/oracle)."""
 
     def __post_init__(self) -> None:
-        if self.resolution < 2:
-            raise ValueError(f"Occupancy resolution must be >= 2, got {self.resolution}")
+        if not 2 <= self.resolution <= 1290:  # cell indices are int32: resolution^3 < 2^31
+            raise ValueError(f"Occupancy resolution must lie in [2, 1290], got {self.resolution}")
         if not 0.0 < self.decay <= 1.0:
             raise ValueError(f"Occupancy decay must lie in (0, 1], got {self.decay}")
 
@@ -79,10 +79,11 @@ class OccupancyGrid(nn.Module):
         u = float(torch.rand((), generator=generator))
         return min(1.0, max(0.0, t - half + 2 * half * u))
 
-    def cell_index(self, x: Tensor) -> Tensor:  # [N] long
+    def cell_index(self, x: Tensor) -> Tensor:  # [N] int32
+        """The cell of each point x [N, 3] (int32: half the bytes of int64 on the renderer's every slot)."""
         r = self.config.resolution
-        ijk = ((x + self.bound) / (2 * self.bound) * r).long().clamp(0, r - 1)
-        return ijk[:, 0] * r * r + ijk[:, 1] * r + ijk[:, 2]
+        ijk = ((x + self.bound) / (2 * self.bound) * r).int().clamp(0, r - 1)
+        return ijk[:, 0] * (r * r) + ijk[:, 1] * r + ijk[:, 2]
 
     def query(self, x: Tensor, t: float | Tensor | None = None) -> Tensor:
         """Occupied mask [N] of points x [N, 3] at time t: one time, or one per point [N] (a batch of frames)."""
@@ -91,6 +92,19 @@ class OccupancyGrid(nn.Module):
             return self.occupied.reshape(-1)[slots * self.occupied.shape[1] + self.cell_index(x)]
         slot_cells = self.occupied.index_select(0, self.slot_of(t).reshape(1))[0]
         return slot_cells[self.cell_index(x)]
+
+    def query_rays(self, points: Tensor, t: float | Tensor | None = None) -> Tensor:
+        """Occupied mask [R, S] of the points [R, S, 3] along R rays at time t: one time, or one per ray [R]; the
+        time slot is found per ray, not per point (`query` of the flattened points, for less work)."""
+        rays, slots = points.shape[:2]
+        cells = self.cell_index(points.reshape(-1, 3)).reshape(rays, slots)
+        if torch.is_tensor(t) and t.numel() > 1 and self.time_slots > 1:
+            slot = torch.round(t.to(torch.float32).clamp(0, 1) * (self.time_slots - 1)).long()
+            offset = slot * self.occupied.shape[1]
+            index = (offset.int() if self.occupied.numel() < 2**31 else offset)[:, None] + cells
+            return self.occupied.reshape(-1).index_select(0, index.reshape(-1)).reshape(rays, slots)
+        slot_cells = self.occupied.index_select(0, self.slot_of(t).reshape(1))[0]
+        return slot_cells.index_select(0, cells.reshape(-1)).reshape(rays, slots)
 
     def cell_centres(self) -> Tensor:  # [R^3, 3], ordered like cell_index
         r = self.config.resolution

@@ -16,7 +16,7 @@ from torch import Tensor
 from ..cameras import Cameras
 from ..rays import Rays, camera_rays
 from .occupancy import OccupancyGrid
-from .volume import SHADING_MODES, deltas_of, importance_depths, render_weights, shade, stratified_depths
+from .volume import SHADING_MODES, importance_depths, shade, stratified_depths
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,8 @@ def density_normals(field, x: Tensor, t, eps: float, density: Tensor | None = No
         probes = (x[:, None] + offsets).reshape(-1, 3)
         grad = (field.density(probes, _repeat(t, 3)).reshape(-1, 3) - density[:, None]) / eps
     else:
-        probes = torch.cat([x[:, None] + offsets, x[:, None] - offsets], 1).reshape(-1, 3)
+        # x + (-eps e_i) is x - eps e_i exactly: the 6 probes in one broadcast add, no concatenation
+        probes = (x[:, None] + torch.cat([offsets, -offsets])).reshape(-1, 3)
         d = field.density(probes, _repeat(t, 6)).reshape(-1, 2, 3)
         grad = (d[:, 0] - d[:, 1]) / (2 * eps)
     return -torch.nn.functional.normalize(grad, dim=-1, eps=1e-12)
@@ -104,29 +105,34 @@ def _at(t, index: Tensor):
     return t.index_select(0, index) if _per_ray(t) else t
 
 
-def _sample_depths(field, rays: Rays, t, config: RenderConfig, occupancy, perturb: bool, generator) -> Tensor:
+def _sample_depths(field, rays: Rays, t, config: RenderConfig, occupancy, perturb: bool, generator
+                   ) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """Stratified (and importance) depths [R, S] along the rays, sorted, and which slots are valid [R, S]: each
+    depth's occupancy is queried once, the stratified ones' for both passes (one host sync)."""
     depths = stratified_depths(rays.near, rays.far, config.num_samples, perturb, generator)
+    valid = _valid_slots(rays, depths, t, occupancy)
     if config.num_importance == 0:
-        return depths
+        return depths, valid
     with torch.no_grad():
-        points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]
-        flat_valid = _valid_samples(points, rays, t, occupancy).reshape(-1).nonzero().squeeze(-1)  # one sync
-        density = torch.zeros_like(depths)
-        if flat_valid.numel():
-            ray = torch.div(flat_valid, depths.shape[1], rounding_mode="floor")
-            d = field.density(points.reshape(-1, 3).index_select(0, flat_valid), _at(t, ray)).to(density.dtype)
-            density = density.reshape(-1).index_copy(0, flat_valid, d).reshape(depths.shape)
-        weights = render_weights(density, deltas_of(depths, rays.far))
+        samples = _packed(rays, depths, valid)
+        weights = depths.new_zeros(depths.shape)
+        if samples.x.shape[0]:
+            density = field.density(samples.x, _at(t, samples.ray)).to(depths.dtype)
+            weights = samples.scatter(samples.weights(density, rays.far))
         mids = 0.5 * (depths[:, 1:] + depths[:, :-1])
         fine = importance_depths(mids, weights[:, 1:-1], config.num_importance, perturb, generator)
-    return torch.sort(torch.cat([depths, fine], -1), -1).values
+    depths, order = torch.sort(torch.cat([depths, fine], -1), -1)
+    # a slot's validity depends on its depth only: the sorted slots take theirs along
+    return depths, torch.cat([valid, _valid_slots(rays, fine, t, occupancy)], -1).gather(1, order)
 
 
-def _valid_samples(points: Tensor, rays: Rays, t, occupancy: OccupancyGrid | None) -> Tensor:  # [R, S] bool
-    valid = (rays.far > rays.near)[:, None].expand(points.shape[:2])
+def _valid_slots(rays: Rays, depths: Tensor, t, occupancy: OccupancyGrid | None) -> Tensor:  # [R, S] bool
+    """Which slots of the rays at `depths` [R, S] are evaluated: the ray crosses the box and the slot's cell is
+    occupied at the ray's time."""
+    valid = (rays.far > rays.near)[:, None].expand(depths.shape)
     if occupancy is not None:
-        t = t[:, None].expand(points.shape[:2]).reshape(-1) if _per_ray(t) else t
-        valid = valid & occupancy.query(points.reshape(-1, 3), t).reshape(points.shape[:2])
+        points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]  # [R, S, 3]
+        valid = valid & occupancy.query_rays(points, t)
     return valid
 
 
@@ -137,14 +143,15 @@ def _normal_samples(weights: Tensor, min_weight: float) -> Tensor:
 
 @dataclass
 class _Samples:
-    """The samples of R rays: depths [R, S], the indices [K] of the evaluated (valid) ones among the R * S and their
-    points x [K, 3]. Everything per sample after the field is computed on the K valid samples only (packed, ~18 %
-    of the slots of a training frame): only the per-ray transmittance scan runs over all R * S slots."""
+    """The samples of R rays: depths [R, S], the indices [K] of the evaluated (valid) ones among the R * S, their
+    rays [K], depths [K] and points x [K, 3]. Everything per sample after the field is computed on the K valid
+    samples only (packed, ~18 % of the slots of a training frame), the per-ray transmittance scan included."""
 
     depths: Tensor
     flat_valid: Tensor
     x: Tensor
-    ray: Tensor  # [K] the ray of each valid sample
+    ray: Tensor  # [K] the ray of each valid sample (non-decreasing: flat_valid is sorted)
+    depth: Tensor  # [K] the depth of each valid sample
 
     def scatter(self, values: Tensor, fill: float = 0.0) -> Tensor:
         """Per-sample values [K, ...] of the valid samples -> [R, S, ...] (`fill` elsewhere)."""
@@ -152,33 +159,54 @@ class _Samples:
         full = values.new_full((rays * slots, *values.shape[1:]), fill)
         return full.index_copy(0, self.flat_valid, values).reshape(rays, slots, *values.shape[1:])
 
-    def gather(self, values: Tensor) -> Tensor:
-        """Per-slot values [R, S, ...] -> those of the valid samples [K, ...]."""
-        return values.reshape(-1, *values.shape[2:]).index_select(0, self.flat_valid)
+    def deltas(self, far: Tensor) -> Tensor:
+        """Segment lengths [K] of the valid samples, `volume.deltas_of` at their slots: to the ray's next slot
+        (valid or not), or to the ray's far distance from its last slot."""
+        slots = self.depths.shape[1]
+        flat = self.depths.reshape(-1)
+        following = flat.index_select(0, (self.flat_valid + 1).clamp_max(flat.numel() - 1))
+        last = self.flat_valid % slots == slots - 1
+        return (torch.where(last, far.index_select(0, self.ray), following) - self.depth).clamp_min(0)
 
     def weights(self, density: Tensor, far: Tensor) -> Tensor:
-        """Render weights [K] of the valid samples: alpha_i T_i, T_i = exp(-sum_{j<i} sigma_j delta_j) per ray (the
-        empty slots have sigma = 0: they add nothing to the sum)."""
-        tau = density * self.gather(deltas_of(self.depths, far))
-        inclusive = self.gather(torch.cumsum(self.scatter(tau), -1))
-        return (1 - torch.exp(-tau)) * torch.exp(-(inclusive - tau))
+        """Render weights [K] of the valid samples: alpha_i T_i, T_i = exp(-sum_{j<i} sigma_j delta_j) over the
+        ray's valid samples (the empty slots have sigma = 0: they add nothing to the sum).
+
+        The exclusive per-ray sum is a float64 running sum over all K packed samples (ray-major) minus its value at
+        the ray's first sample: float64 keeps a ray's sum exact to ~1e-16 of the running total (float32 over
+        millions of samples would not)."""
+        tau = density * self.deltas(far)
+        tau64 = tau.double()
+        running = torch.cumsum(tau64, 0) - tau64  # exclusive over all rays
+        first = torch.searchsorted(self.ray, self.ray)  # each sample's ray's first sample
+        exclusive = (running - running.index_select(0, first)).float()
+        return (1 - torch.exp(-tau)) * torch.exp(-exclusive)
+
+
+def _packed(rays: Rays, depths: Tensor, valid: Tensor) -> _Samples:
+    """The valid samples among the slots `depths` [R, S] (one host sync): their points are computed for them only,
+    with the same float ops as for all slots."""
+    flat_valid = valid.reshape(-1).nonzero().squeeze(-1)
+    ray = torch.div(flat_valid, depths.shape[1], rounding_mode="floor")
+    depth = depths.reshape(-1).index_select(0, flat_valid)
+    x = rays.origins.index_select(0, ray) + rays.directions.index_select(0, ray) * depth[:, None]
+    return _Samples(depths, flat_valid, x, ray, depth)
 
 
 def _march(field, rays: Rays, t, config: RenderConfig, occupancy, perturb: bool, generator) -> _Samples:
-    """Stratified (and importance) depths along the rays and the samples the field must evaluate (one host sync)."""
-    depths = _sample_depths(field, rays, t, config, occupancy, perturb, generator)
-    points = rays.origins[:, None] + rays.directions[:, None] * depths[..., None]  # [R, S, 3]
-    flat_valid = _valid_samples(points, rays, t, occupancy).reshape(-1).nonzero().squeeze(-1)
-    ray = torch.div(flat_valid, depths.shape[1], rounding_mode="floor")
-    return _Samples(depths, flat_valid, points.reshape(-1, 3).index_select(0, flat_valid), ray)
+    """Stratified (and importance) depths along the rays and the samples the field must evaluate (one host sync
+    each)."""
+    return _packed(rays, *_sample_depths(field, rays, t, config, occupancy, perturb, generator))
 
 
-def _empty(depths: Tensor, bg: Tensor, need_normals: bool, need_displacement: bool) -> dict[str, Tensor]:
+def _empty(depths: Tensor, bg: Tensor, need_normals: bool, need_displacement: bool, need_weights: bool
+           ) -> dict[str, Tensor]:  # fmt: skip
     """Nothing occupied along any ray: the background shows through."""
     num_rays = depths.shape[0]
     zeros = depths.new_zeros(num_rays)
     out = {"rgb": bg.expand(num_rays, 3).float(), "opacity": zeros, "depth": zeros}
-    out["weights"] = torch.zeros_like(depths)
+    if need_weights:
+        out["weights"] = torch.zeros_like(depths)
     if need_normals:
         out.update(normal=depths.new_zeros(num_rays, 3), orientation=zeros)
     if need_displacement:
@@ -217,7 +245,7 @@ def _composite(samples: _Samples, weights: Tensor, colour: Tensor, bg: Tensor, r
     """Per-ray maps from the valid samples' weights [K] and colours [K, 3] (and normals, displacements [K, 3]): every
     map summed over each ray's samples in one index_add."""
     w = weights[:, None]
-    columns = {"rgb": w * colour, "opacity": w, "depth": w * samples.gather(samples.depths)[:, None]}
+    columns = {"rgb": w * colour, "opacity": w, "depth": w * samples.depth[:, None]}
     if displacement is not None:
         columns["displacement"] = w * displacement.float()
     if normals is not None:
@@ -237,7 +265,6 @@ def _composite(samples: _Samples, weights: Tensor, colour: Tensor, bg: Tensor, r
         if name in out:
             out[name] = out[name][:, 0]
     out["rgb"] = out["rgb"] + (1 - out["opacity"][:, None]) * bg.reshape(-1, 3)
-    out["weights"] = samples.scatter(weights)
     return out
 
 
@@ -256,6 +283,7 @@ def render_rays(
     generator: torch.Generator | None = None,
     check_rays: bool = True,
     need_displacement: bool = False,
+    need_weights: bool = False,
 ) -> dict[str, Tensor]:
     """Volume-render R rays at time t (one time, or one per ray [R]: several frames in one call).
 
@@ -266,10 +294,12 @@ def render_rays(
         check_rays: reject non-finite rays (a host sync; render_cameras skips it: make_cameras validates poses).
         need_displacement: also composite the field's per-sample displacement (the field must have
             `forward_with_displacement(x, t) -> (density, albedo, displacement [N, 3])`, e.g. DeformationField).
+        need_weights: also return every slot's render weight, weights [R, S] (0 where no sample was evaluated):
+            a dense map of all slots, so off by default and never in training renders.
     Returns:
-        rgb [R, 3], opacity [R], depth [R], weights [R, S]; with normals also normal [R, 3] (sum of w n)
-        and orientation [R] (sum of sg(w) max(n . d, 0)^2, DreamFusion's orientation loss per ray); with
-        need_displacement also displacement [R, 3] (sum of w d, zero where the ray is empty).
+        rgb [R, 3], opacity [R], depth [R]; with normals also normal [R, 3] (sum of w n) and orientation [R]
+        (sum of sg(w) max(n . d, 0)^2, DreamFusion's orientation loss per ray); with need_displacement also
+        displacement [R, 3] (sum of w d, zero where the ray is empty); with need_weights also weights [R, S].
     """
     if shading not in SHADING_MODES:
         raise ValueError(f"Unknown shading mode {shading!r}; expected one of {SHADING_MODES}")
@@ -285,7 +315,7 @@ def render_rays(
     samples = _march(field, rays, t, config, occupancy, perturb, generator)
     bg = torch.ones(3, device=samples.depths.device) if background is None else background.to(samples.depths.device)
     if samples.x.shape[0] == 0:
-        return _empty(samples.depths, bg, need_normals, need_displacement)
+        return _empty(samples.depths, bg, need_normals, need_displacement, need_weights)
 
     t = _at(t, samples.ray)  # per-ray times -> the valid samples' times
 
@@ -304,7 +334,10 @@ def render_rays(
         if light.shape[0] == len(rays):  # one light per ray: one per valid sample
             light = light.index_select(0, samples.ray)
     colour = shade(albedo.float(), normals, shading, light, ambient)
-    return _composite(samples, weights, colour, bg, rays, normals, displacement)
+    out = _composite(samples, weights, colour, bg, rays, normals, displacement)
+    if need_weights:
+        out["weights"] = samples.scatter(weights)
+    return out
 
 
 def render_cameras(
@@ -367,11 +400,7 @@ def render_cameras(
                 need_displacement=need_displacement,
             )
         )
-    return {
-        key: torch.cat([c[key] for c in chunks]).reshape(len(cameras), height, width, -1)
-        for key in chunks[0]
-        if key != "weights"
-    }
+    return {key: torch.cat([c[key] for c in chunks]).reshape(len(cameras), height, width, -1) for key in chunks[0]}
 
 
 def _per_ray_values(values: Tensor, pixels: int) -> Tensor:
