@@ -331,12 +331,15 @@ def projection_json(preset_name: str, path_name: str, results: list) -> dict:
 
 def print_report(args, name: str, configs, results: list) -> None:
     render = configs.static.render
+    normals = render.normal_differences
+    if configs.coarse.render.normal_differences != normals:
+        normals += f" (coarse and refine: {configs.coarse.render.normal_differences})"
     print(
         f"roofline on CPU (torch {torch.__version__}); preset {name}; priors "
         f"{'tiny real' if args.tiny else 'full-size fp16 (FakeTensors)'}; VAE checkpointing "
         f"{'on' if args.vae_checkpointing else 'off'}; launch {args.launch_us:g} us/kernel, sync {args.sync_us:g} us; "
-        f"object radius {args.object_radius}; grid path {args.grid_path}; normals {render.normal_differences} "
-        f"differences, min weight {render.normal_min_weight:g}; {render.chunk_rays} rays per chunk"
+        f"object radius {args.object_radius}; grid path {args.grid_path}; normals {normals} differences, min weight "
+        f"{render.normal_min_weight:g}; {render.chunk_rays} rays per chunk"
     )
     print("\n| step | iterations | GB / it | TFLOP / it | kernels / it | syncs / it "
           "| H100 ms / it | H100 min | H200 ms / it | H200 min |")  # fmt: skip

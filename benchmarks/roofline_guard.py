@@ -10,7 +10,8 @@ stage with the committed baseline; a stage that grew by more than `--tolerance` 
 message names the parts that grew (benchmarks/roofline_model.py's code parts: 'normals: MLP', 'video prior: UNet',
 ...). An intended increase updates the baseline in the same commit, with the reason (`--reason`, kept in the file).
 A stage that shrank by more than the tolerance passes with a note to update the baseline, so later growth is
-measured from the new level.
+measured from the new level. A preset's total above its target (`TARGET_MINUTES`: paper 35, fast 10 min on one H100,
+issue 27) fails as well, also with `--update`: a baseline cannot be moved past the targets.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from a124_core.cli import _quiet_libraries  # noqa: E402
 BASELINE = Path(__file__).resolve().parent / "roofline_baseline.json"
 PRESETS = ("paper", "fast")
 TOLERANCE = 0.05
+#: The projected H100 minutes each preset's total must stay within (issue 27's acceptance).
+TARGET_MINUTES = {"paper": 35.0, "fast": 10.0}
 #: Parts named per grown stage.
 NAMED_PARTS = 3
 
@@ -82,6 +85,22 @@ def compare(baseline: dict[str, dict], current: dict[str, dict], tolerance: floa
     return failures, notes
 
 
+def over_target(current: dict[str, dict], targets: dict[str, float] = TARGET_MINUTES) -> list[str]:
+    """One line per preset whose projected H100 total is above its target, naming its largest stage."""
+    lines = []
+    for name, limit in targets.items():
+        proj = current.get(name)
+        if proj is None:
+            continue
+        total = proj["total_minutes"][rm.H100.name]
+        if total > limit:
+            stages = proj["stages"]
+            largest = max(stages, key=lambda s: stages[s]["minutes"][rm.H100.name])
+            lines.append(f"{name}: total {total:.2f} min on an H100, over the target of {limit:g} (largest stage: "
+                         f"{largest} {stages[largest]['minutes'][rm.H100.name]:.2f} min)")  # fmt: skip
+    return lines
+
+
 def grown_parts(before: dict, after: dict) -> str:
     """The parts whose H100 ms per step grew most, e.g. 'normals: MLP 36.28 -> 44.10 ms/step (+7.82)'."""
     old, new = before["parts_ms"], after["parts_ms"]
@@ -117,6 +136,10 @@ def main(argv: list[str] | None = None) -> None:
     for name, proj in current.items():
         stages = ", ".join(f"{s} {v['minutes'][rm.H100.name]:.2f}" for s, v in proj["stages"].items())
         print(f"{name}: {stages}; total {proj['total_minutes'][rm.H100.name]:.2f} min on an H100")
+    targets = over_target(current)
+    if targets:
+        print("roofline guard FAILED:\n  " + "\n  ".join(targets))
+        sys.exit(1)
     if args.update:
         atomic_write_json(args.baseline, {"reason": args.reason.strip(), "tolerance": args.tolerance, **current})
         print(f"wrote {args.baseline}")

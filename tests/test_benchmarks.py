@@ -268,3 +268,29 @@ def test_roofline_guard_cli_fails_on_a_grown_part_of_the_committed_baseline(monk
     with pytest.raises(SystemExit):
         roofline_guard.main(["--update"])
     assert "--update needs --reason" in capsys.readouterr().err
+
+
+def test_roofline_guard_holds_the_targets(monkeypatch, capsys):
+    """The committed baseline meets issue 27's targets (paper <= 35, fast <= 10 min on an H100); a fast projection
+    over 10 min fails the guard naming the preset and its largest stage, and cannot be written as the baseline."""
+    import json
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import roofline_guard
+
+    baseline = json.loads((ROOT / "benchmarks" / "roofline_baseline.json").read_text())
+    current = {name: baseline[name] for name in roofline_guard.PRESETS}
+    assert roofline_guard.over_target(current) == []
+    assert current["paper"]["total_minutes"]["H100 SXM"] <= 35.0 and current["fast"]["total_minutes"]["H100 SXM"] <= 10
+
+    import copy
+
+    over = copy.deepcopy(current)
+    over["fast"]["total_minutes"]["H100 SXM"] = 10.5
+    monkeypatch.setattr(roofline_guard, "measure", lambda: over)
+    for argv in ([], ["--update", "--reason", "slower", "--baseline", "/nonexistent/baseline.json"]):
+        with pytest.raises(SystemExit) as failed:
+            roofline_guard.main(argv)
+        assert failed.value.code == 1
+        out = capsys.readouterr().out
+        assert "fast: total 10.50 min on an H100, over the target of 10" in out and "largest stage: coarse" in out

@@ -17,6 +17,7 @@ from a124_core.training.config import (
     config_to_dict,
 )
 from a124_core.training.representations import REPRESENTATIONS
+from a124_core.training.scene import STAGES
 
 
 def test_paper_defaults():
@@ -59,6 +60,10 @@ def test_one_preset_holds_every_setting():
         assert smoke.stage(stage).steps < fast.stage(stage).steps < paper.stage(stage).steps
     assert smoke.textual_inversion.steps < fast.textual_inversion.steps < paper.textual_inversion.steps == 3000
     assert fast.refine.controlnet.sds.image_size == 512 and paper.refine.controlnet.sds.image_size == 1024
+    # fast's normals (docs/presets.md): forward differences in the dynamic stages only; the paper's are central
+    assert {p.stage(s).render.normal_differences for p in (paper,) for s in STAGES} == {"central"}
+    assert fast.static.render.normal_differences == "central"
+    assert fast.coarse.render.normal_differences == fast.refine.render.normal_differences == "forward"
     assert smoke.static.render_size <= 64
     assert smoke.coarse.representation.num_knots < paper.coarse.representation.num_knots
     assert (paper.orbit.num_views, paper.orbit.num_frames, paper.orbit.resolution) == (10, 64, 400)
