@@ -4,8 +4,9 @@
 `--image`: the clip, the static stage on its first frame, the coarse stage on every frame, render); `render`
 re-renders a saved scene; `animate-mesh` animates an existing 3D model (a124_core/animate_mesh_cli.py), from a
 prompt or from a video of it; `textual-inversion` learns a token from photos of a subject
-(a124_core/textual_inversion_cli.py). Presets: paper (the paper's schedule), fast (about half), smoke (tiny random
-priors, minutes on a CPU, not meaningful images), dream-in-4d. Errors in the arguments stop the run before any work.
+(a124_core/textual_inversion_cli.py). Presets: paper (the paper's schedule), fast (under a third of its time),
+smoke (tiny random priors, minutes on a CPU, not meaningful images), dream-in-4d. Errors in the arguments stop the
+run before any work.
 """
 
 from __future__ import annotations

@@ -68,7 +68,8 @@ def _common_inputs(prompt: str) -> list:
             "preset",
             options=list(PRESETS),
             default="paper",
-            tooltip="paper: SPEC schedule; fast: about half the time; smoke: tiny install check; dream-in-4d: "
+            tooltip="paper: SPEC schedule; fast: under a third of the time (docs/presets.md); smoke: tiny install "
+            "check; dream-in-4d: "
             "Dream-in-4D's schedules (text mode with MVDream; the deformation representation).",
         ),
         io.Int.Input("steps", default=0, min=0, max=1_000_000, tooltip="Iterations; 0 = the preset's."),
