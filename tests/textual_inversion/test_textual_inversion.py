@@ -77,8 +77,11 @@ def test_file_loads_in_diffusers(prior, panda_rgba, tiny_sd15, tmp_path):
     assert torch.allclose(table[ids], result.embedding)
 
 
-def test_resume_continues_bit_identically(prior, panda_rgba, tmp_path):
-    cfg = TextualInversionConfig(steps=6, lr=0.05, batch_size=3, micro_batch=2, checkpoint_every=2, seed=1)
+@pytest.mark.parametrize("pool", [0, 4])  # fresh augmentations, or a latent pool (rebuilt the same on resume)
+def test_resume_continues_bit_identically(prior, panda_rgba, tmp_path, pool):
+    cfg = TextualInversionConfig(
+        steps=6, lr=0.05, batch_size=3, micro_batch=2, checkpoint_every=2, seed=1, latent_pool=pool
+    )
     full = train_textual_inversion(prior, panda_rgba, cfg, checkpoint_path=tmp_path / "full.safetensors")
 
     # an interrupt inside the progress callback (how ComfyUI cancels) writes a checkpoint at that step
