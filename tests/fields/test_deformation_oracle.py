@@ -25,10 +25,15 @@ RENDER = RenderConfig(num_samples=32, num_importance=0)
 STEPS = 150
 RAYS = 128  # per (view, time) pair, 4 pairs a step
 SIZE = 48  # canonical training and held-out image size
-# Measured (seeded, one thread): canonical 22.76 dB at t = 0; no motion 15.25 dB, fit 18.24 dB at held-out times
-# and views; with the time input ignored (mutation: displacement always at t = 0.5) 17.31 dB, a gain of 2.06 dB.
-PSNR_MIN = 17.8
-GAIN_MIN = 2.6
+# Measured (one thread): canonical 22.76 dB at t = 0; no motion 15.25 dB; the fit 17.32 / 18.37 / 17.53 dB at
+# held-out times and views for fit seeds 0 / 1 / 2 (18.12 at seed 0 before the packed compositing: the renders agree
+# to 3e-7, but 150 Adam steps on random rays amplify rounding by ~1 dB). Rendered at the mirrored times 1 - t against
+# the truth at t, the same fields score 2.92 / 2.99 dB less (seeds 0 / 2): a comparison within one trained field, so
+# it does not move with the fit's noise. With the time input ignored (mutation: displacement always at t = 0.5) the
+# PSNR alone does not tell (17.31 dB before the packed compositing) but the mirrored-time gap is exactly 0.
+PSNR_MIN = 17.0
+GAIN_MIN = 1.5
+TIME_GAP_MIN = 1.5
 # A CPU-sized deformation grid; the schedule is compressed so every level is unmasked during the fit.
 DEFORM = DeformationConfig(
     grid=HashGridConfig(num_levels=6, base_resolution=4, finest_resolution=32, log2_hashmap_size=14),
@@ -99,3 +104,7 @@ def test_deformation_field_recovers_moving_spheres_at_heldout_times(one_thread):
     )
     assert torch.equal(field.canonical.encoder.embeddings, canonical.encoder.embeddings)  # the canonical stays
     assert value >= PSNR_MIN and value >= still + GAIN_MIN
+    # the motion runs forwards in time: the field at 1 - t is clearly worse than at t (0 dB if time were ignored)
+    mirrored = heldout_psnr(field, ring_cameras(4, seed=98), [1 - t for t in HELD_TIMES], lambda u: scene(1 - u),
+                            SIZE, RENDER, None)  # fmt: skip
+    assert value >= mirrored + TIME_GAP_MIN, (value, mirrored)
