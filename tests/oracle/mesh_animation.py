@@ -157,9 +157,11 @@ def mesh_run(
     motion: float = 1.0,
     subdivisions: int = 0,
     frames: int = FRAMES,
+    seed: int | None = None,
 ) -> MeshRun:
     """Fit the limb mesh (subdivided `subdivisions` times), animate it with the video oracle alone (ARAP at
-    `arap_weight`, None: the shipped default), measure the output vertices at held-out times."""
+    `arap_weight`, None: the shipped default; the stage's `seed`, None: the config's), measure the output vertices at
+    held-out times."""
     mesh = subdivide(builder.build_test_mesh(), subdivisions)
     asset = mesh_from_tensors(torch.tensor(mesh.vertices), torch.tensor(mesh.faces))
     asset.vertex_colors = mesh.vertex_colors.astype(np.float32)
@@ -171,6 +173,8 @@ def mesh_run(
     stage_config = setup.coarse_config(steps, representation=representation, render=RENDER)
     if arap_weight is not None:
         stage_config = replace(stage_config, arap=replace(stage_config.arap, weight=arap_weight))
+    if seed is not None:
+        stage_config = replace(stage_config, seed=seed)
     config = MeshAnimationConfig(FIT, stage_config, AnimatedMeshConfig(num_frames=2), reference_size=setup.SIZE)
     video = MeshVideoOracle(mesh, fit.transform.to_scene, motion, size=VIDEO_SIZE)
     stage = setup.watch(animation_stage(fit, config, DynamicPriors(video=video), "arms are raised"), video)
