@@ -23,9 +23,13 @@ BLOCK = 128
 
 
 @triton.jit
-def _pair_difference(tables_ptr, pair, entries, feat, fmask, ix, iy, iz, fx, fy, fz, res, offset, size,
-                     F: tl.constexpr, FP: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
-    """The trilinear features of knot `pair` minus those of the next knot [BLOCK, FP] (tables are stacked by knot)."""
+def _pair_difference(x_ptr, tables_ptr, scales_ptr, res_ptr, offsets_ptr, n, entries,
+                     F: tl.constexpr, FP: tl.constexpr, L: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+    """This program's knot pair and level: the points' cells (the backward scatters into them) and the trilinear
+    features of knot `pair` minus those of the next knot [BLOCK, FP] (tables are stacked by knot)."""
+    pair = tl.program_id(2)
+    feat, fmask, _, res, offset, size, ix, iy, iz, fx, fy, fz = _level(x_ptr, scales_ptr, res_ptr, offsets_ptr, n, F,
+                                                                       FP, L, BLOCK)  # fmt: skip
     diff = tl.zeros([BLOCK, FP], dtype=tl.float32)
     first = tables_ptr + pair * entries * F
     for c in tl.static_range(8):
@@ -34,28 +38,22 @@ def _pair_difference(tables_ptr, pair, entries, feat, fmask, ix, iy, iz, fx, fy,
         a = tl.load(first + at, mask=fmask, other=0.0)
         b = tl.load(first + entries * F + at, mask=fmask, other=0.0)
         diff += w[:, None] * (a - b)
-    return diff
+    return pair, feat, fmask, res, offset, size, ix, iy, iz, fx, fy, fz, diff
 
 
 @triton.jit
 def _forward_kernel(x_ptr, tables_ptr, out_ptr, scales_ptr, res_ptr, offsets_ptr, n, entries,
                     F: tl.constexpr, FP: tl.constexpr, L: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
-    pair = tl.program_id(2)
-    feat, fmask, _, res, offset, size, ix, iy, iz, fx, fy, fz = _level(x_ptr, scales_ptr, res_ptr, offsets_ptr, n, F,
-                                                                       FP, L, BLOCK)  # fmt: skip
-    diff = _pair_difference(tables_ptr, pair, entries, feat, fmask, ix, iy, iz, fx, fy, fz, res, offset, size, F, FP,
-                            BLOCK)  # fmt: skip
+    diff = _pair_difference(x_ptr, tables_ptr, scales_ptr, res_ptr, offsets_ptr, n, entries, F, FP, L, BLOCK)[12]
     tl.atomic_add(out_ptr, tl.sum(tl.sum(diff * diff, 1), 0))
 
 
 @triton.jit
 def _backward_kernel(grad_ptr, x_ptr, tables_ptr, g_tables_ptr, scales_ptr, res_ptr, offsets_ptr, n, entries,
                      F: tl.constexpr, FP: tl.constexpr, L: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
-    pair = tl.program_id(2)
-    feat, fmask, _, res, offset, size, ix, iy, iz, fx, fy, fz = _level(x_ptr, scales_ptr, res_ptr, offsets_ptr, n, F,
-                                                                       FP, L, BLOCK)  # fmt: skip
-    diff = _pair_difference(tables_ptr, pair, entries, feat, fmask, ix, iy, iz, fx, fy, fz, res, offset, size, F, FP,
-                            BLOCK)  # fmt: skip
+    pair, feat, fmask, res, offset, size, ix, iy, iz, fx, fy, fz, diff = _pair_difference(
+        x_ptr, tables_ptr, scales_ptr, res_ptr, offsets_ptr, n, entries, F, FP, L, BLOCK
+    )
     diff = 2.0 * tl.load(grad_ptr) * diff
     g_first = g_tables_ptr + pair * entries * F
     for c in tl.static_range(8):
