@@ -93,6 +93,7 @@ class TIMicroStep:
         self.micro_steps = cfg.batch_size / micro
         self.pooled = cfg.latent_pool > 0
         self.encodes_per_step = -(-cfg.latent_pool // micro) / cfg.steps if self.pooled else 0.0
+        self.pool_latents: torch.Tensor | None = None  # with a pool: the latents the steps draw (the caller encodes)
         self.table = sd.text_encoder.get_input_embeddings().weight
         self.table.requires_grad_(True)
         self.images = torch.rand(micro, 3, size, size)

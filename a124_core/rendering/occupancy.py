@@ -61,10 +61,12 @@ class OccupancyGrid(nn.Module):
         return int(self.density.shape[0])
 
     def slot_of(self, t: float | Tensor | None) -> Tensor:
-        """Nearest time slot of time t in [0, 1] (slot s holds time s / (slots - 1))."""
+        """Nearest time slot of time t in [0, 1] (slot s holds time s / (slots - 1)): [] for one time, [N] for a
+        tensor of N > 1 times."""
         if t is None or self.time_slots == 1:
             return torch.zeros((), dtype=torch.long, device=self.density.device)
-        t = torch.as_tensor(t, dtype=torch.float32, device=self.density.device).reshape(())
+        t = torch.as_tensor(t, dtype=torch.float32, device=self.density.device)
+        t = t.reshape(-1) if t.numel() > 1 else t.reshape(())
         return torch.round(t.clamp(0, 1) * (self.time_slots - 1)).long()
 
     def slot_time(self, slot: int) -> float:
@@ -87,24 +89,24 @@ class OccupancyGrid(nn.Module):
 
     def query(self, x: Tensor, t: float | Tensor | None = None) -> Tensor:
         """Occupied mask [N] of points x [N, 3] at time t: one time, or one per point [N] (a batch of frames)."""
-        if torch.is_tensor(t) and t.numel() > 1 and self.time_slots > 1:
-            slots = torch.round(t.to(torch.float32).clamp(0, 1) * (self.time_slots - 1)).long()
-            return self.occupied.reshape(-1)[slots * self.occupied.shape[1] + self.cell_index(x)]
-        slot_cells = self.occupied.index_select(0, self.slot_of(t).reshape(1))[0]
-        return slot_cells[self.cell_index(x)]
+        return self._occupied_at(self.cell_index(x), t)
 
     def query_rays(self, points: Tensor, t: float | Tensor | None = None) -> Tensor:
         """Occupied mask [R, S] of the points [R, S, 3] along R rays at time t: one time, or one per ray [R]; the
         time slot is found per ray, not per point (`query` of the flattened points, for less work)."""
         rays, slots = points.shape[:2]
-        cells = self.cell_index(points.reshape(-1, 3)).reshape(rays, slots)
-        if torch.is_tensor(t) and t.numel() > 1 and self.time_slots > 1:
-            slot = torch.round(t.to(torch.float32).clamp(0, 1) * (self.time_slots - 1)).long()
-            offset = slot * self.occupied.shape[1]
-            index = (offset.int() if self.occupied.numel() < 2**31 else offset)[:, None] + cells
-            return self.occupied.reshape(-1).index_select(0, index.reshape(-1)).reshape(rays, slots)
-        slot_cells = self.occupied.index_select(0, self.slot_of(t).reshape(1))[0]
-        return slot_cells.index_select(0, cells.reshape(-1)).reshape(rays, slots)
+        return self._occupied_at(self.cell_index(points.reshape(-1, 3)).reshape(rays, slots), t)
+
+    def _occupied_at(self, cells: Tensor, t: float | Tensor | None) -> Tensor:
+        """Occupancy of `cells` [N, ...] at one time, or at one time per leading index [N]."""
+        slot = self.slot_of(t)
+        if slot.dim() == 0:
+            table = self.occupied.index_select(0, slot.reshape(1))[0]
+            return table.index_select(0, cells.reshape(-1)).reshape(cells.shape)
+        offset = slot * self.occupied.shape[1]
+        offset = offset.int() if self.occupied.numel() < 2**31 else offset  # int32 like the cells where it fits
+        index = offset.reshape(-1, *[1] * (cells.dim() - 1)) + cells
+        return self.occupied.reshape(-1).index_select(0, index.reshape(-1)).reshape(cells.shape)
 
     def cell_centres(self) -> Tensor:  # [R^3, 3], ordered like cell_index
         r = self.config.resolution

@@ -200,6 +200,11 @@ def _initial_vectors(prior: Any, cfg: TextualInversionConfig) -> Tensor:
     return table[init_ids[0]].detach().float().cpu().expand(cfg.n_vectors, -1).clone()
 
 
+def _augmented(rgba: Tensor, background: Tensor, n: int, gen: torch.Generator, cfg: TextualInversionConfig) -> Tensor:
+    """n augmentations [n, 3, S, S] of training images `rgba` [N, 4, S, S], each of one image picked uniformly."""
+    return torch.stack([augment(_pick(rgba, gen), background, cfg.augment, gen) for _ in range(n)])
+
+
 #: Previews of pooled images are kept at this size (the pool keeps latents, not 512 px images).
 POOL_PREVIEW_SIZE = 128
 
@@ -219,7 +224,7 @@ class LatentPool:
         latents, previews = [], []
         for start in range(0, cfg.latent_pool, cfg.micro_batch):
             n = min(cfg.micro_batch, cfg.latent_pool - start)
-            images = torch.stack([augment(_pick(rgba, gen), background, cfg.augment, gen) for _ in range(n)])
+            images = _augmented(rgba, background, n, gen, cfg)
             with torch.no_grad():
                 latents.append(prior.encode_images(images))
             small = F.interpolate(images.float(), size=POOL_PREVIEW_SIZE, mode="bilinear", antialias=True)
@@ -332,13 +337,13 @@ def train_textual_inversion(
     rgba = rgba.to(prior.device)  # augment where the model runs: 16 warps of 512 px per step add up on CPU
     background = torch.tensor(cfg.background, dtype=torch.float32, device=prior.device)
     placeholder = " ".join([cfg.token] + [f"{cfg.token}_{i}" for i in range(1, cfg.n_vectors)])
-    pool = LatentPool.encode(prior, rgba, background, cfg) if cfg.latent_pool else None
+    source = LatentPool.encode(prior, rgba, background, cfg) if cfg.latent_pool else rgba  # what batches come from
     with injected(prior.tokenizer, prior.text_encoder, {cfg.token: run.learned}) as tokenizer:
         ids = tokenizer.convert_tokens_to_ids(placeholder.split())
         while run.step < cfg.steps:
             if callbacks.cancelled():
                 raise TrainingCancelled("textual inversion", run.step, checkpoint())
-            total, preview = _optimizer_step(run, prior, tokenizer, (pool or rgba), background, placeholder, cfg)
+            total, preview = _optimizer_step(run, prior, tokenizer, source, background, placeholder, cfg)
             if cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0 and run.step < cfg.steps:
                 checkpoint()
             callbacks.progress(run.step, cfg.steps, {"total": total}, preview, checkpoint)
@@ -381,7 +386,7 @@ def _micro_batch_latents(prior: Any, images: Tensor | LatentPool, background: Te
     augmentations of `images` encoded now."""
     if isinstance(images, LatentPool):
         return images.draw(n, gen)
-    augmented = torch.stack([augment(_pick(images, gen), background, cfg.augment, gen) for _ in range(n)])
+    augmented = _augmented(images, background, n, gen, cfg)
     with torch.no_grad():
         return prior.encode_images(augmented), augmented[0]  # [n, 4, h, w] float32
 
